@@ -1,0 +1,98 @@
+// Package config reads Fluent Bit configuration — the YAML schema and the classic .conf
+// format — into one neutral model of sections and properties, and decodes property values
+// (sizes "5M", durations "10s", bools on/off) into plugin structs by their `conf` tags.
+// Every property remembers the file and line it came from, so errors name file, line and key.
+// It does not know which plugins exist: the engine validates plugin names and keys.
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Property is one key and value from a configuration file. Keys are compared without regard
+// to case, as Fluent Bit does. A key given several times (classic) or a YAML list gives
+// several properties with the same key, in order.
+type Property struct {
+	Key   string
+	Value string
+	File  string
+	Line  int
+}
+
+// Section is one [SERVICE], [INPUT], [FILTER], [OUTPUT], [PARSER] (or the YAML equivalent).
+// For plugin sections Name is the plugin name (the `name` key) and Props holds the other keys.
+type Section struct {
+	Kind  string // "service", "input", "filter", "output", "parser", "multiline_parser", "upstream", "node"
+	Name  string
+	Props []Property
+	File  string
+	Line  int
+}
+
+// Config is a whole configuration after includes and variables are resolved.
+type Config struct {
+	Service Section // Kind "service"; Props may be empty
+	Inputs  []*Section
+	Filters []*Section
+	Outputs []*Section
+	Parsers []*Section
+	// Other holds sections the engine does not interpret itself (e.g. multiline parsers,
+	// upstream), for plugins that look them up.
+	Other []*Section
+}
+
+// Get returns the last property named key (case-insensitive).
+func (s *Section) Get(key string) (Property, bool) {
+	for i := len(s.Props) - 1; i >= 0; i-- {
+		if strings.EqualFold(s.Props[i].Key, key) {
+			return s.Props[i], true
+		}
+	}
+	return Property{}, false
+}
+
+// Set adds or replaces the property key (used by command-line flags and the library).
+func (s *Section) Set(key, value string) {
+	for i := range s.Props {
+		if strings.EqualFold(s.Props[i].Key, key) {
+			s.Props[i].Value = value
+			return
+		}
+	}
+	s.Props = append(s.Props, Property{Key: key, Value: value, File: s.File, Line: s.Line})
+}
+
+// Error is a configuration error at a place in a file.
+type Error struct {
+	File string
+	Line int
+	Key  string // empty when the error is not about one key
+	Err  error
+}
+
+func (e *Error) Error() string {
+	where := e.File
+	if where == "" {
+		where = "<config>"
+	}
+	if e.Line > 0 {
+		where = fmt.Sprintf("%s:%d", where, e.Line)
+	}
+	if e.Key != "" {
+		return fmt.Sprintf("%s: key %q: %v", where, e.Key, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", where, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf makes an Error about property p.
+func Errorf(p Property, format string, args ...any) error {
+	return &Error{File: p.File, Line: p.Line, Key: p.Key, Err: fmt.Errorf(format, args...)}
+}
+
+// SectionErrorf makes an Error about section s as a whole.
+func SectionErrorf(s *Section, format string, args ...any) error {
+	return &Error{File: s.File, Line: s.Line, Err: fmt.Errorf(format, args...)}
+}

@@ -1,0 +1,10 @@
+module github.com/fluentbit-go/fluentbit-go
+
+go 1.24
+
+require (
+	github.com/philhofer/fwd v1.2.0 // indirect
+	github.com/tinylib/msgp v1.6.5 // indirect
+	golang.org/x/mod v0.18.0 // indirect
+	golang.org/x/tools v0.22.0 // indirect
+)
