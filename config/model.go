@@ -96,3 +96,12 @@ func Errorf(p Property, format string, args ...any) error {
 func SectionErrorf(s *Section, format string, args ...any) error {
 	return &Error{File: s.File, Line: s.Line, Err: fmt.Errorf(format, args...)}
 }
+
+// Size is a byte count, written in configuration as 5M, 512k, 2MB, 1G or a plain number.
+type Size int64
+
+// Unmarshaler is implemented by plugin field types that parse their own configuration value.
+// Decode calls it once per property (a repeated key calls it once per occurrence).
+type Unmarshaler interface {
+	UnmarshalConf(value string) error
+}
