@@ -1,0 +1,794 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/event"
+)
+
+// Defaults of the engine, documented in the README.
+const (
+	DefaultFlush         = time.Second
+	DefaultGrace         = 5 * time.Second
+	DefaultChunkLimit    = 2 << 20 // bytes: a chunk is sealed once it reaches this size
+	DefaultMemBufLimit   = 16 << 20
+	DefaultSchedulerBase = 5 * time.Second
+	DefaultSchedulerCap  = 2000 * time.Second
+	// RetryForever is the retry limit meaning "keep the chunk until it is delivered".
+	RetryForever = -1
+)
+
+// Options are the engine-wide settings (the [SERVICE] section's engine keys).
+type Options struct {
+	Flush         time.Duration // how often open chunks are sealed and flushed
+	Grace         time.Duration // how long Stop waits for outputs to drain
+	ChunkLimit    int           // bytes
+	SchedulerBase time.Duration // first retry waits between base and 2*base
+	SchedulerCap  time.Duration // no retry waits longer than this
+	Logger        *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Flush <= 0 {
+		o.Flush = DefaultFlush
+	}
+	if o.Grace <= 0 {
+		o.Grace = DefaultGrace
+	}
+	if o.ChunkLimit <= 0 {
+		o.ChunkLimit = DefaultChunkLimit
+	}
+	if o.SchedulerBase <= 0 {
+		o.SchedulerBase = DefaultSchedulerBase
+	}
+	if o.SchedulerCap <= 0 {
+		o.SchedulerCap = DefaultSchedulerCap
+	}
+	if o.SchedulerCap < o.SchedulerBase {
+		o.SchedulerCap = o.SchedulerBase
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// InputSpec describes one input instance.
+type InputSpec struct {
+	Plugin      string // plugin name, used for the instance name ("cpu.0")
+	Alias       string // replaces the instance name when set
+	Tag         string // default: the instance name
+	MemBufLimit int64  // bytes; 0 = DefaultMemBufLimit, < 0 = unlimited
+	Input       Input
+}
+
+// FilterSpec describes one filter instance.
+type FilterSpec struct {
+	Plugin     string
+	Alias      string
+	Match      string
+	MatchRegex *regexp.Regexp
+	Filter     Filter
+}
+
+// OutputSpec describes one output instance.
+type OutputSpec struct {
+	Plugin     string
+	Alias      string
+	Match      string
+	MatchRegex *regexp.Regexp
+	RetryLimit int // retries after the first attempt; RetryForever keeps trying
+	Workers    int // concurrent flushes; default 1
+	Output     Output
+}
+
+// Engine moves records from inputs through filters into chunks and from chunks to outputs.
+// Build it with NewEngine and Add*, then Start; Stop drains it.
+type Engine struct {
+	opts    Options
+	log     *slog.Logger
+	inputs  []*inputInst
+	filters []*filterInst
+	outputs []*outputInst
+
+	routes     sync.Map // tag -> *route
+	routeCount atomic.Int64
+
+	liveMu   sync.Mutex
+	live     map[*chunk]struct{} // sealed chunks some output still owes
+	progress chan struct{}       // poked whenever a chunk is released
+
+	state    atomic.Int32 // 0 new, 1 running, 2 stopping, 3 stopped
+	inCancel context.CancelFunc
+	inWG     sync.WaitGroup
+	outCtx   context.Context
+	outStop  context.CancelFunc
+	outWG    sync.WaitGroup
+	tickStop chan struct{}
+	tickWG   sync.WaitGroup
+
+	noRouteMu   sync.Mutex
+	noRouteTags map[string]struct{}
+}
+
+const (
+	stateNew int32 = iota
+	stateRunning
+	stateStopping
+	stateStopped
+)
+
+// NewEngine returns an engine with no plugins.
+func NewEngine(opts Options) *Engine {
+	opts.setDefaults()
+	return &Engine{
+		opts:        opts,
+		log:         opts.Logger,
+		live:        map[*chunk]struct{}{},
+		progress:    make(chan struct{}, 1),
+		noRouteTags: map[string]struct{}{},
+	}
+}
+
+// Options returns the engine's settings with defaults applied.
+func (e *Engine) Options() Options { return e.opts }
+
+func instanceName(plugin, alias string, idx int) string {
+	if alias != "" {
+		return alias
+	}
+	return fmt.Sprintf("%s.%d", plugin, idx)
+}
+
+// AddInput adds an input instance; it must be called before Start. It returns the
+// instance's emitter, which library users may call directly (Agent.Push does).
+func (e *Engine) AddInput(s InputSpec) Emitter {
+	in := &inputInst{
+		e:      e,
+		name:   instanceName(s.Plugin, s.Alias, len(e.inputs)),
+		plugin: s.Plugin,
+		in:     s.Input,
+		limit:  s.MemBufLimit,
+		open:   map[string]*chunk{},
+	}
+	if in.limit == 0 {
+		in.limit = DefaultMemBufLimit
+	}
+	in.tag = s.Tag
+	if in.tag == "" {
+		in.tag = in.name
+	}
+	in.cond = sync.NewCond(&in.mu)
+	in.log = e.log.With("input", in.name)
+	e.inputs = append(e.inputs, in)
+	return in
+}
+
+// AddFilter adds a filter instance; filters apply in the order they are added.
+func (e *Engine) AddFilter(s FilterSpec) {
+	f := &filterInst{
+		name:   instanceName(s.Plugin, s.Alias, len(e.filters)),
+		plugin: s.Plugin,
+		f:      s.Filter,
+		match:  matcher{pattern: s.Match, re: s.MatchRegex},
+	}
+	f.log = e.log.With("filter", f.name)
+	e.filters = append(e.filters, f)
+}
+
+// AddOutput adds an output instance.
+func (e *Engine) AddOutput(s OutputSpec) {
+	o := &outputInst{
+		e:          e,
+		name:       instanceName(s.Plugin, s.Alias, len(e.outputs)),
+		plugin:     s.Plugin,
+		out:        s.Output,
+		match:      matcher{pattern: s.Match, re: s.MatchRegex},
+		retryLimit: s.RetryLimit,
+		workers:    s.Workers,
+		retrying:   map[*task]*time.Timer{},
+	}
+	if o.workers <= 0 {
+		o.workers = 1
+	}
+	o.cond = sync.NewCond(&o.mu)
+	o.log = e.log.With("output", o.name)
+	e.outputs = append(e.outputs, o)
+}
+
+// Start initialises every plugin (outputs first, so nothing is emitted before it can be
+// delivered) and starts inputs, output workers and the flush timer. If a plugin fails to
+// initialise, those already initialised are closed and the error names the instance.
+func (e *Engine) Start(ctx context.Context) error {
+	if !e.state.CompareAndSwap(stateNew, stateRunning) {
+		return errors.New("pipeline: engine already started")
+	}
+	var inited []any
+	fail := func(kind, name string, err error) error {
+		for i := len(inited) - 1; i >= 0; i-- {
+			if c, ok := inited[i].(Closer); ok {
+				_ = c.Close(ctx)
+			}
+		}
+		e.state.Store(stateStopped)
+		return fmt.Errorf("%s %s: init: %w", kind, name, err)
+	}
+	for _, o := range e.outputs {
+		if i, ok := o.out.(Initializer); ok {
+			if err := i.Init(ctx, Env{Name: o.name, Logger: o.log}); err != nil {
+				return fail("output", o.name, err)
+			}
+		}
+		inited = append(inited, o.out)
+	}
+	for _, f := range e.filters {
+		if i, ok := f.f.(Initializer); ok {
+			if err := i.Init(ctx, Env{Name: f.name, Logger: f.log}); err != nil {
+				return fail("filter", f.name, err)
+			}
+		}
+		inited = append(inited, f.f)
+	}
+	for _, in := range e.inputs {
+		if i, ok := in.in.(Initializer); ok {
+			if err := i.Init(ctx, Env{Name: in.name, Tag: in.tag, Logger: in.log}); err != nil {
+				return fail("input", in.name, err)
+			}
+		}
+		inited = append(inited, in.in)
+	}
+
+	// Plugin goroutines must outlive the caller's ctx only through Stop: they get contexts of
+	// their own, detached from ctx's cancellation but keeping its values.
+	base := context.WithoutCancel(ctx)
+	e.outCtx, e.outStop = context.WithCancel(base)
+	for _, o := range e.outputs {
+		for w := 0; w < o.workers; w++ {
+			e.outWG.Add(1)
+			go o.work(e.outCtx)
+		}
+	}
+	var inCtx context.Context
+	inCtx, e.inCancel = context.WithCancel(base)
+	for _, in := range e.inputs {
+		e.inWG.Add(1)
+		go in.run(inCtx)
+	}
+	e.tickStop = make(chan struct{})
+	e.tickWG.Add(1)
+	go e.flushLoop()
+	e.log.Info("engine started", "inputs", len(e.inputs), "filters", len(e.filters), "outputs", len(e.outputs), "flush", e.opts.Flush)
+	return nil
+}
+
+func (e *Engine) flushLoop() {
+	defer e.tickWG.Done()
+	t := time.NewTicker(e.opts.Flush)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.tickStop:
+			return
+		case <-t.C:
+			e.FlushAll()
+		}
+	}
+}
+
+// FlushAll seals every open chunk and hands it to its outputs now, without waiting for the
+// flush interval.
+func (e *Engine) FlushAll() {
+	for _, in := range e.inputs {
+		in.mu.Lock()
+		sealed := in.sealAllLocked()
+		in.mu.Unlock()
+		for _, c := range sealed {
+			e.dispatch(c)
+		}
+	}
+}
+
+// Stop shuts the engine down: inputs stop, open chunks are sealed, outputs get until the
+// grace period (or ctx's deadline, whichever is first) to deliver, then they are stopped
+// and plugins closed. Chunks still undelivered are returned: a reload hands them to the
+// next engine (Adopt); otherwise the caller reports them lost.
+func (e *Engine) Stop(ctx context.Context) []*Chunk {
+	if !e.state.CompareAndSwap(stateRunning, stateStopping) {
+		return nil
+	}
+	// Wake emitters blocked by backpressure: they return ErrStopped.
+	for _, in := range e.inputs {
+		in.mu.Lock()
+		in.cond.Broadcast()
+		in.mu.Unlock()
+	}
+	e.inCancel()
+	e.inWG.Wait()
+	close(e.tickStop)
+	e.tickWG.Wait()
+	e.FlushAll()
+
+	grace := time.NewTimer(e.opts.Grace)
+	defer grace.Stop()
+wait:
+	for {
+		e.liveMu.Lock()
+		n := len(e.live)
+		e.liveMu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-e.progress:
+		case <-grace.C:
+			e.log.Warn("grace period over with chunks undelivered", "chunks", n)
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	for _, o := range e.outputs {
+		o.close()
+	}
+	e.outStop()
+	e.outWG.Wait()
+	for _, in := range e.inputs {
+		closePlugin(ctx, in.in, in.log)
+	}
+	for _, f := range e.filters {
+		closePlugin(ctx, f.f, f.log)
+	}
+	for _, o := range e.outputs {
+		closePlugin(ctx, o.out, o.log)
+	}
+	e.state.Store(stateStopped)
+
+	e.liveMu.Lock()
+	defer e.liveMu.Unlock()
+	left := make([]*Chunk, 0, len(e.live))
+	for c := range e.live {
+		left = append(left, &Chunk{Tag: c.Tag, Data: c.Data, Records: c.Records})
+	}
+	e.live = map[*chunk]struct{}{}
+	return left
+}
+
+func closePlugin(ctx context.Context, p any, log *slog.Logger) {
+	if c, ok := p.(Closer); ok {
+		if err := c.Close(ctx); err != nil {
+			log.Warn("close failed", "err", err)
+		}
+	}
+}
+
+// Adopt takes chunks left undelivered by a previous engine (a reload) and routes them to
+// this engine's outputs by their tags. Chunks no output matches are returned.
+func (e *Engine) Adopt(chunks []*Chunk) (unrouted []*Chunk) {
+	for _, c := range chunks {
+		if len(e.route(c.Tag).outputs) == 0 {
+			unrouted = append(unrouted, c)
+			continue
+		}
+		e.dispatch(&chunk{Chunk: *c})
+	}
+	return unrouted
+}
+
+// dispatch hands a sealed chunk to every output whose Match covers its tag.
+func (e *Engine) dispatch(c *chunk) {
+	outs := e.route(c.Tag).outputs
+	if len(outs) == 0 { // routes are fixed per engine; only adopted chunks can get here
+		c.release()
+		return
+	}
+	c.pending.Store(int32(len(outs)))
+	e.liveMu.Lock()
+	e.live[c] = struct{}{}
+	e.liveMu.Unlock()
+	for _, o := range outs {
+		o.enqueue(&task{c: c})
+	}
+}
+
+// done is called once per output that has finished with c (delivered or gave up).
+func (e *Engine) done(c *chunk) {
+	if c.pending.Add(-1) != 0 {
+		return
+	}
+	e.liveMu.Lock()
+	delete(e.live, c)
+	e.liveMu.Unlock()
+	c.release()
+	select {
+	case e.progress <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) noRoute(tag string) {
+	e.noRouteMu.Lock()
+	defer e.noRouteMu.Unlock()
+	if _, seen := e.noRouteTags[tag]; seen || len(e.noRouteTags) > 1000 {
+		return
+	}
+	e.noRouteTags[tag] = struct{}{}
+	e.log.Warn("no output matches tag: its records are discarded", "tag", tag)
+}
+
+// chunk is a Chunk plus its bookkeeping.
+type chunk struct {
+	Chunk
+	in      *inputInst // nil for adopted chunks
+	pending atomic.Int32
+}
+
+func (c *chunk) release() {
+	if c.in != nil {
+		c.in.release(int64(len(c.Data)))
+	}
+}
+
+// inputInst is a running input and its buffer.
+type inputInst struct {
+	e      *Engine
+	name   string
+	plugin string
+	tag    string
+	in     Input
+	log    *slog.Logger
+	limit  int64
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	buffered int64             // bytes in this input's chunks, open or owed to an output
+	open     map[string]*chunk // per tag
+	paused   bool
+
+	records atomic.Uint64
+	bytes   atomic.Uint64
+	pauses  atomic.Uint64
+}
+
+// maxInputRestartWait caps the wait before a failed input is restarted.
+const maxInputRestartWait = 30 * time.Second
+
+func (in *inputInst) run(ctx context.Context) {
+	defer in.e.inWG.Done()
+	wait := time.Second
+	for {
+		err := in.in.Run(ctx, in)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			in.log.Debug("input finished")
+			return
+		}
+		in.log.Error("input failed; restarting", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxInputRestartWait)
+	}
+}
+
+// Paused reports whether the input is over its mem_buf_limit.
+func (in *inputInst) Paused() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.limit > 0 && in.buffered >= in.limit
+}
+
+// Emit runs the filters for tag on ev and appends it to the tag's open chunk.
+func (in *inputInst) Emit(tag string, ev event.Event) error {
+	if tag == "" {
+		tag = in.tag
+	}
+	in.records.Add(1)
+	r := in.e.route(tag)
+	for _, f := range r.filters {
+		if f.apply(tag, &ev) == Drop {
+			return nil
+		}
+	}
+	if len(r.outputs) == 0 {
+		in.e.noRoute(tag)
+		return nil
+	}
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	return in.appendEntries(tag, 1, func(dst []byte) ([]byte, error) { return event.AppendEntry(dst, &ev) })
+}
+
+// EmitRaw appends n encoded entries. When a filter applies to tag they are decoded,
+// filtered and encoded again; otherwise they go into the chunk as they are.
+func (in *inputInst) EmitRaw(tag string, entries []byte, n int) error {
+	if tag == "" {
+		tag = in.tag
+	}
+	r := in.e.route(tag)
+	if len(r.filters) > 0 {
+		var firstErr error
+		err := event.Entries(entries, func(ev event.Event) error {
+			if err := in.Emit(tag, ev); err != nil {
+				return err
+			}
+			return nil
+		})
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		return firstErr
+	}
+	in.records.Add(uint64(n))
+	if len(r.outputs) == 0 {
+		in.e.noRoute(tag)
+		return nil
+	}
+	return in.appendEntries(tag, n, func(dst []byte) ([]byte, error) { return append(dst, entries...), nil })
+}
+
+// appendEntries waits while the input is over its limit, then appends under the lock.
+func (in *inputInst) appendEntries(tag string, n int, enc func([]byte) ([]byte, error)) error {
+	in.mu.Lock()
+	var sealed []*chunk
+	for in.limit > 0 && in.buffered >= in.limit {
+		if in.e.state.Load() >= stateStopping {
+			in.mu.Unlock()
+			return ErrStopped
+		}
+		if !in.paused {
+			in.paused = true
+			in.pauses.Add(1)
+			in.log.Info("paused: mem_buf_limit reached", "buffered", in.buffered, "limit", in.limit)
+			// Hand what is open to the outputs now rather than at the next flush tick:
+			// delivering it is what frees the space.
+			sealed = in.sealAllLocked()
+			if len(sealed) > 0 {
+				in.mu.Unlock()
+				for _, c := range sealed {
+					in.e.dispatch(c)
+				}
+				in.mu.Lock()
+				continue
+			}
+		}
+		in.cond.Wait()
+	}
+	if in.paused {
+		in.paused = false
+		in.log.Info("resumed", "buffered", in.buffered)
+	}
+	c := in.open[tag]
+	if c == nil {
+		c = &chunk{Chunk: Chunk{Tag: tag}, in: in}
+		in.open[tag] = c
+	}
+	before := len(c.Data)
+	data, err := enc(c.Data)
+	if err != nil {
+		c.Data = data[:before]
+		in.mu.Unlock()
+		return fmt.Errorf("pipeline: encode record for %q: %w", tag, err)
+	}
+	c.Data = data
+	c.Records += n
+	added := int64(len(data) - before)
+	in.buffered += added
+	in.bytes.Add(uint64(added))
+	var full *chunk
+	if len(c.Data) >= in.e.opts.ChunkLimit {
+		delete(in.open, tag)
+		full = c
+	}
+	in.mu.Unlock()
+	if full != nil {
+		in.e.dispatch(full)
+	}
+	return nil
+}
+
+func (in *inputInst) sealAllLocked() []*chunk {
+	if len(in.open) == 0 {
+		return nil
+	}
+	out := make([]*chunk, 0, len(in.open))
+	for tag, c := range in.open {
+		delete(in.open, tag)
+		if c.Records > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (in *inputInst) release(n int64) {
+	in.mu.Lock()
+	in.buffered -= n
+	in.cond.Broadcast()
+	in.mu.Unlock()
+}
+
+// filterInst is a configured filter.
+type filterInst struct {
+	name   string
+	plugin string
+	f      Filter
+	match  matcher
+	log    *slog.Logger
+
+	records atomic.Uint64
+	dropped atomic.Uint64
+	errors  atomic.Uint64
+	logged  atomic.Uint64
+}
+
+func (f *filterInst) apply(tag string, ev *event.Event) Verdict {
+	f.records.Add(1)
+	v, err := f.f.Filter(tag, ev)
+	if err != nil {
+		// A filter that cannot process a record lets it through unchanged, as Fluent Bit
+		// does: losing the record would be worse than not filtering it.
+		f.errors.Add(1)
+		if n := f.logged.Add(1); n <= 10 || n%1000 == 0 {
+			f.log.Warn("filter error; record passed through", "tag", tag, "err", err, "count", n)
+		}
+		return Keep
+	}
+	if v == Drop {
+		f.dropped.Add(1)
+	}
+	return v
+}
+
+// task is one chunk owed to one output.
+type task struct {
+	c        *chunk
+	attempts int
+}
+
+// outputInst is a configured output with its queue and workers.
+type outputInst struct {
+	e          *Engine
+	name       string
+	plugin     string
+	out        Output
+	match      matcher
+	retryLimit int
+	workers    int
+	log        *slog.Logger
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	queue    []*task
+	retrying map[*task]*time.Timer
+	closed   bool
+
+	procRecords    atomic.Uint64
+	procBytes      atomic.Uint64
+	errors         atomic.Uint64
+	retries        atomic.Uint64
+	retriesFailed  atomic.Uint64
+	droppedRecords atomic.Uint64
+	retriedRecords atomic.Uint64
+}
+
+func (o *outputInst) enqueue(t *task) {
+	o.mu.Lock()
+	if !o.closed {
+		o.queue = append(o.queue, t)
+		o.cond.Signal()
+	}
+	o.mu.Unlock()
+}
+
+func (o *outputInst) close() {
+	o.mu.Lock()
+	o.closed = true
+	for t, tm := range o.retrying {
+		tm.Stop()
+		delete(o.retrying, t)
+	}
+	o.cond.Broadcast()
+	o.mu.Unlock()
+}
+
+func (o *outputInst) work(ctx context.Context) {
+	defer o.e.outWG.Done()
+	for {
+		o.mu.Lock()
+		for len(o.queue) == 0 && !o.closed {
+			o.cond.Wait()
+		}
+		if o.closed {
+			o.mu.Unlock()
+			return
+		}
+		t := o.queue[0]
+		o.queue[0] = nil
+		o.queue = o.queue[1:]
+		o.mu.Unlock()
+		o.flush(ctx, t)
+	}
+}
+
+func (o *outputInst) flush(ctx context.Context, t *task) {
+	c := t.c
+	err := o.out.Flush(ctx, &c.Chunk)
+	if err == nil {
+		o.procRecords.Add(uint64(c.Records))
+		o.procBytes.Add(uint64(len(c.Data)))
+		if t.attempts > 0 {
+			o.log.Info("chunk delivered after retries", "tag", c.Tag, "retries", t.attempts)
+		}
+		o.e.done(c)
+		return
+	}
+	if ctx.Err() != nil {
+		// Shutting down: the chunk stays owed and is handed back by Stop.
+		return
+	}
+	o.errors.Add(1)
+	if !IsRetry(err) {
+		o.droppedRecords.Add(uint64(c.Records))
+		o.log.Error("chunk cannot be delivered; dropped", "tag", c.Tag, "records", c.Records, "err", err)
+		o.e.done(c)
+		return
+	}
+	t.attempts++
+	if o.retryLimit >= 0 && t.attempts > o.retryLimit {
+		o.retriesFailed.Add(1)
+		o.droppedRecords.Add(uint64(c.Records))
+		o.log.Error("chunk dropped: retry_limit reached", "tag", c.Tag, "records", c.Records, "retries", t.attempts-1, "err", err)
+		o.e.done(c)
+		return
+	}
+	o.retries.Add(1)
+	o.retriedRecords.Add(uint64(c.Records))
+	wait := o.backoff(t.attempts, retryDelay(err))
+	o.log.Warn("flush failed; will retry", "tag", c.Tag, "attempt", t.attempts, "in", wait.Round(time.Millisecond), "err", err)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	o.retrying[t] = time.AfterFunc(wait, func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if _, ok := o.retrying[t]; !ok {
+			return
+		}
+		delete(o.retrying, t)
+		o.queue = append(o.queue, t)
+		o.cond.Signal()
+	})
+}
+
+// backoff is exponential with full jitter between base and min(cap, base*2^attempt), as
+// Fluent Bit's scheduler, raised to what the destination asked for (never above cap).
+func (o *outputInst) backoff(attempt int, asked time.Duration) time.Duration {
+	base, maxWait := o.e.opts.SchedulerBase, o.e.opts.SchedulerCap
+	ceil := base
+	for i := 0; i < attempt && ceil < maxWait; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, maxWait)
+	wait := base
+	if ceil > base {
+		wait += time.Duration(rand.Int64N(int64(ceil - base)))
+	}
+	if asked > wait {
+		wait = min(asked, maxWait)
+	}
+	return wait
+}
