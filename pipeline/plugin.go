@@ -207,3 +207,15 @@ func keys[T any](m map[string]T) []string {
 	sort.Strings(out)
 	return out
 }
+
+// OutputFunc adapts a function to the Output interface.
+type OutputFunc func(ctx context.Context, c *Chunk) error
+
+// Flush calls f.
+func (f OutputFunc) Flush(ctx context.Context, c *Chunk) error { return f(ctx, c) }
+
+// FilterFunc adapts a function to the Filter interface.
+type FilterFunc func(tag string, ev *event.Event) (Verdict, error)
+
+// Filter calls f.
+func (f FilterFunc) Filter(tag string, ev *event.Event) (Verdict, error) { return f(tag, ev) }
