@@ -159,8 +159,8 @@ func AppendValue(dst []byte, v any) ([]byte, error) {
 
 type rawExt struct{ Ext }
 
-func (r *rawExt) ExtensionType() int8          { return r.Type }
-func (r *rawExt) Len() int                     { return len(r.Data) }
+func (r *rawExt) ExtensionType() int8            { return r.Type }
+func (r *rawExt) Len() int                       { return len(r.Data) }
 func (r *rawExt) MarshalBinaryTo(b []byte) error { copy(b, r.Data); return nil }
 func (r *rawExt) UnmarshalBinary(b []byte) error { r.Data = append([]byte(nil), b...); return nil }
 
