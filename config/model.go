@@ -23,11 +23,14 @@ type Property struct {
 // Section is one [SERVICE], [INPUT], [FILTER], [OUTPUT], [PARSER] (or the YAML equivalent).
 // For plugin sections Name is the plugin name (the `name` key) and Props holds the other keys.
 type Section struct {
-	Kind  string // "service", "input", "filter", "output", "parser", "multiline_parser", "upstream", "node"
+	Kind  string // "service", "input", "filter", "output", "parser", "multiline_parser", "upstream", "node", "custom", "plugins", "rule"
 	Name  string
 	Props []Property
 	File  string
 	Line  int
+	// Children are sections nested in this one: an upstream's nodes (classic [NODE]
+	// sections after an [UPSTREAM], YAML `nodes`) and a YAML multiline parser's `rules`.
+	Children []*Section
 }
 
 // Config is a whole configuration after includes and variables are resolved.
@@ -40,6 +43,10 @@ type Config struct {
 	// Other holds sections the engine does not interpret itself (e.g. multiline parsers,
 	// upstream), for plugins that look them up.
 	Other []*Section
+	// Warnings are findings that do not stop the configuration from loading, such as a
+	// ${VAR} that nothing defines (it expands to "", as in Fluent Bit) or an include
+	// pattern that matches no file. Each is an *Error; the caller should log them.
+	Warnings []error
 }
 
 // Get returns the last property named key (case-insensitive).
