@@ -42,7 +42,9 @@ type target struct {
 	Skipped  string `conf:"-"`
 }
 
-func prop(key, value string) Property { return Property{Key: key, Value: value, File: "f.conf", Line: 7} }
+func prop(key, value string) Property {
+	return Property{Key: key, Value: value, File: "f.conf", Line: 7}
+}
 
 func TestDecode(t *testing.T) {
 	tg := target{Keys: []string{"default"}, Untagged: "keep"}

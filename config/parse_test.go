@@ -366,8 +366,8 @@ func TestIncludes(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"main.conf": "[SERVICE]\n    flush 1\n@INCLUDE conf.d/*.conf\n    grace 2\n@INCLUDE out.yaml\n",
 		// Sorted: a.conf before b.conf whatever the directory order.
-		"conf.d/b.conf": "[INPUT]\n    name mem\n",
-		"conf.d/a.conf": "[INPUT]\n    name cpu\n@INCLUDE ../sub/filters.conf\n",
+		"conf.d/b.conf":    "[INPUT]\n    name mem\n",
+		"conf.d/a.conf":    "[INPUT]\n    name cpu\n@INCLUDE ../sub/filters.conf\n",
 		"sub/filters.conf": "[FILTER]\n    name grep\n    match *\n",
 		"out.yaml":         "includes:\n  - sub/more.yaml\npipeline:\n  outputs:\n    - name: stdout\n      match: '*'\n",
 		"sub/more.yaml":    "pipeline:\n  outputs:\n    - name: null\n      match: '*'\n",
@@ -419,7 +419,7 @@ func TestIncludeErrors(t *testing.T) {
 			"b.yaml": "includes:\n  - ./a.yaml\n",
 		}, "a.yaml", `{dir}/b.yaml:2: key "includes": include cycle: {dir}/a.yaml -> {dir}/b.yaml -> {dir}/a.yaml`},
 		{"included twice", map[string]string{
-			"a.conf":   "@INCLUDE in/*.conf\n@INCLUDE in/x.conf\n",
+			"a.conf":    "@INCLUDE in/*.conf\n@INCLUDE in/x.conf\n",
 			"in/x.conf": "[INPUT]\n    name cpu\n",
 		}, "a.conf", `{dir}/a.conf:2: {dir}/in/x.conf is already included (from {dir}/a.conf:1)`},
 		{"missing file", map[string]string{
