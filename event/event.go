@@ -44,7 +44,8 @@ func AppendTime(dst []byte, t time.Time) []byte {
 	var b [10]byte
 	b[0] = 0xd7
 	b[1] = EventTimeExtType
-	binary.BigEndian.PutUint32(b[2:], uint32(t.Unix()))
+	sec := min(max(t.Unix(), 0), math.MaxUint32) // EventTime holds 1970 to 2106; clamp, never wrap
+	binary.BigEndian.PutUint32(b[2:], uint32(sec))
 	binary.BigEndian.PutUint32(b[6:], uint32(t.Nanosecond()))
 	return append(dst, b[:]...)
 }
@@ -165,7 +166,8 @@ func (r *rawExt) MarshalBinaryTo(b []byte) error { copy(b, r.Data); return nil }
 func (r *rawExt) UnmarshalBinary(b []byte) error { r.Data = append([]byte(nil), b...); return nil }
 
 // ReadTime reads an entry time: EventTime (fixext8 or ext8 of type 0), an integer of
-// seconds, or a float of seconds.
+// seconds, or a float of seconds. Integer and float times must fit EventTime: 0 to 2^32-1
+// seconds (before 2106); others are errors rather than silently wrapped.
 func ReadTime(b []byte) (time.Time, []byte, error) {
 	if len(b) == 0 {
 		return time.Time{}, b, ErrShort
@@ -178,7 +180,11 @@ func ReadTime(b []byte) (time.Time, []byte, error) {
 		if int8(b[1]) != EventTimeExtType {
 			return time.Time{}, b, fmt.Errorf("event: time is an extension of type %d, want 0", int8(b[1]))
 		}
-		return eventTime(b[2:10]), b[10:], nil
+		t, err := eventTime(b[2:10])
+		if err != nil {
+			return t, b, err
+		}
+		return t, b[10:], nil
 	case 0xc7: // ext8
 		if len(b) < 3 {
 			return time.Time{}, b, ErrShort
@@ -189,13 +195,20 @@ func ReadTime(b []byte) (time.Time, []byte, error) {
 		if len(b) < 11 {
 			return time.Time{}, b, ErrShort
 		}
-		return eventTime(b[3:11]), b[11:], nil
+		t, err := eventTime(b[3:11])
+		if err != nil {
+			return t, b, err
+		}
+		return t, b[11:], nil
 	}
-	switch msgp.NextType(b) {
+	switch nextType(b) {
 	case msgp.IntType:
 		s, rest, err := msgp.ReadInt64Bytes(b)
 		if err != nil {
 			return time.Time{}, b, wrapMsgp(err)
+		}
+		if s < 0 || s > math.MaxUint32 {
+			return time.Time{}, b, fmt.Errorf("event: time %d out of range (0 to %d seconds)", s, uint32(math.MaxUint32))
 		}
 		return time.Unix(s, 0), rest, nil
 	case msgp.UintType:
@@ -203,8 +216,8 @@ func ReadTime(b []byte) (time.Time, []byte, error) {
 		if err != nil {
 			return time.Time{}, b, wrapMsgp(err)
 		}
-		if s > math.MaxInt64 {
-			return time.Time{}, b, fmt.Errorf("event: time %d out of range", s)
+		if s > math.MaxUint32 {
+			return time.Time{}, b, fmt.Errorf("event: time %d out of range (0 to %d seconds)", s, uint32(math.MaxUint32))
 		}
 		return time.Unix(int64(s), 0), rest, nil
 	case msgp.Float64Type, msgp.Float32Type:
@@ -212,17 +225,21 @@ func ReadTime(b []byte) (time.Time, []byte, error) {
 		if err != nil {
 			return time.Time{}, b, wrapMsgp(err)
 		}
-		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e15 {
-			return time.Time{}, b, fmt.Errorf("event: time %v out of range", f)
+		if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f >= math.MaxUint32 {
+			return time.Time{}, b, fmt.Errorf("event: time %v out of range (0 to %d seconds)", f, uint32(math.MaxUint32))
 		}
 		sec, frac := math.Modf(f)
 		return time.Unix(int64(sec), int64(math.Round(frac*1e9))), rest, nil
 	}
-	return time.Time{}, b, fmt.Errorf("event: time has msgpack type %s", msgp.NextType(b))
+	return time.Time{}, b, fmt.Errorf("event: time has msgpack type %s", nextType(b))
 }
 
-func eventTime(b []byte) time.Time {
-	return time.Unix(int64(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint32(b[4:])))
+func eventTime(b []byte) (time.Time, error) {
+	ns := binary.BigEndian.Uint32(b[4:])
+	if ns > 999_999_999 {
+		return time.Time{}, fmt.Errorf("event: EventTime nanoseconds %d out of range (0 to 999999999)", ns)
+	}
+	return time.Unix(int64(binary.BigEndian.Uint32(b)), int64(ns)), nil
 }
 
 // ReadEntry decodes one entry from the front of b: [time, record] or [[time, metadata], record].
@@ -235,7 +252,7 @@ func ReadEntry(b []byte) (Event, []byte, error) {
 	if n != 2 {
 		return ev, b, fmt.Errorf("event: entry is an array of %d, want 2", n)
 	}
-	if msgp.NextType(rest) == msgp.ArrayType {
+	if nextType(rest) == msgp.ArrayType {
 		m, r, err := msgp.ReadArrayHeaderBytes(rest)
 		if err != nil {
 			return ev, b, wrapMsgp(err)
@@ -277,7 +294,7 @@ func SkipEntry(b []byte) ([]byte, error) {
 	if n != 2 {
 		return b, fmt.Errorf("event: entry is an array of %d, want 2", n)
 	}
-	if msgp.NextType(rest) == msgp.ArrayType {
+	if nextType(rest) == msgp.ArrayType {
 		m, r, err := msgp.ReadArrayHeaderBytes(rest)
 		if err != nil || m != 2 {
 			return b, fmt.Errorf("event: bad entry header")
@@ -285,7 +302,7 @@ func SkipEntry(b []byte) ([]byte, error) {
 		if _, r, err = ReadTime(r); err != nil {
 			return b, err
 		}
-		if msgp.NextType(r) != msgp.MapType {
+		if nextType(r) != msgp.MapType {
 			return b, errors.New("event: metadata is not a map")
 		}
 		if r, err = skip(r, 1); err != nil {
@@ -295,7 +312,7 @@ func SkipEntry(b []byte) ([]byte, error) {
 	} else if _, rest, err = ReadTime(rest); err != nil {
 		return b, err
 	}
-	if msgp.NextType(rest) != msgp.MapType {
+	if nextType(rest) != msgp.MapType {
 		return b, errors.New("event: record is not a map")
 	}
 	return skip(rest, 1)
@@ -306,7 +323,7 @@ func skip(b []byte, depth int) ([]byte, error) {
 	if depth > maxDepth {
 		return b, errors.New("event: nesting too deep")
 	}
-	switch msgp.NextType(b) {
+	switch nextType(b) {
 	case msgp.MapType:
 		n, rest, err := msgp.ReadMapHeaderBytes(b)
 		if err != nil {
@@ -360,7 +377,7 @@ func readValue(b []byte, depth int) (any, []byte, error) {
 	if len(b) == 0 {
 		return nil, b, ErrShort
 	}
-	switch msgp.NextType(b) {
+	switch nextType(b) {
 	case msgp.StrType:
 		s, rest, err := msgp.ReadStringBytes(b)
 		return s, rest, wrapMsgp(err)
@@ -378,7 +395,7 @@ func readValue(b []byte, depth int) (any, []byte, error) {
 		m := make(map[string]any, n)
 		for i := uint32(0); i < n; i++ {
 			var k string
-			switch msgp.NextType(rest) {
+			switch nextType(rest) {
 			case msgp.StrType:
 				if k, rest, err = msgp.ReadStringBytes(rest); err != nil {
 					return nil, b, wrapMsgp(err)
@@ -498,4 +515,17 @@ func wrapMsgp(err error) error {
 		return ErrShort
 	}
 	return fmt.Errorf("event: %w", err)
+}
+
+// nextType is msgp.NextType, except that every extension is ExtensionType: msgp reports
+// extensions of types 3, 4, 5 and -1 as complex numbers or times depending on what
+// follows them in the buffer, which would make a value's meaning depend on its neighbours.
+func nextType(b []byte) msgp.Type {
+	if len(b) > 0 {
+		switch b[0] {
+		case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xc7, 0xc8, 0xc9:
+			return msgp.ExtensionType
+		}
+	}
+	return msgp.NextType(b)
 }
