@@ -1,0 +1,5 @@
+//go:build !race
+
+package modify
+
+const raceEnabled = false

@@ -1,0 +1,5 @@
+//go:build !race
+
+package recordmodifier
+
+const raceEnabled = false
