@@ -1,0 +1,262 @@
+// Package cpu reports CPU usage as records, like Fluent Bit's cpu input: the whole system
+// and each core, or one process. It reads the operating system's counters through
+// gopsutil; it does not report load averages, frequencies or temperatures.
+//
+//	[INPUT]
+//	    Name          cpu
+//	    Tag           my_cpu
+//	    Interval_Sec  1
+//
+// Keys:
+//
+//   - interval_sec: seconds between records (default 1); a fraction (0.5) or a Go duration
+//     (500ms) works too.
+//   - interval_nsec: nanoseconds added to interval_sec (default 0). When both are 0 the
+//     interval is 1 second, as in Fluent Bit.
+//   - pid: report only this process (default: the whole system). The process must exist
+//     when the input starts.
+//
+// Records (values are float64 percentages from 0 to 100 over the last interval):
+//
+//   - cpu_p, user_p, system_p: time spent in user space (user + nice), in the kernel, and
+//     both, divided by the number of online cores, so 100 means every core busy.
+//   - cpu0.p_cpu, cpu0.p_user, cpu0.p_system, cpu1.p_cpu, ...: the same for each core, not
+//     divided (100 means that core busy). Names follow the kernel's core numbers.
+//   - With pid: cpu_p, user_p, system_p of that process, divided by the number of online
+//     cores as Fluent Bit does.
+//
+// The first record comes one interval after the input starts: a percentage needs two
+// readings. Percentages are computed over the time that really passed between the readings
+// (Fluent Bit divides by the configured interval) and kept within 0..100, so a late timer
+// or the counters' tick granularity cannot report 103%: when user and system add up to more
+// than 100 both are scaled down together, so cpu_p is always user_p + system_p. When the platform does not provide a
+// counter (no /proc/stat, a process that exited) the input logs it once and keeps running,
+// emitting what it can; if a process comes back under that pid, reporting resumes.
+package cpu
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/shirou/gopsutil/v3/common"
+	gocpu "github.com/shirou/gopsutil/v3/cpu"
+	"github.com/shirou/gopsutil/v3/process"
+
+	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+)
+
+// Input is the cpu input. Set the fields (or let the engine decode them), then call Init.
+type Input struct {
+	IntervalSec  time.Duration `conf:"interval_sec"`
+	IntervalNsec int64         `conf:"interval_nsec"`
+	PID          int           `conf:"pid"` // 0 (or Fluent Bit's -1): the whole system
+
+	log      *slog.Logger
+	interval time.Duration
+	ncpu     int // online cores, for the system-wide and per-process averages
+	proc     *process.Process
+	procRoot string // tests: read this directory instead of /proc
+	keys     map[string]*[3]string
+	warned   map[string]bool
+	rec      map[string]any // reused: the engine encodes it before Emit returns
+	inited   bool
+}
+
+// New returns an Input with Fluent Bit's defaults.
+func New() *Input { return &Input{IntervalSec: time.Second} }
+
+func init() { pipeline.RegisterInput("cpu", func() pipeline.Input { return New() }) }
+
+// Init checks the keys and, with pid, that the process exists.
+func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
+	in.log = env.Logger
+	if in.log == nil {
+		in.log = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case in.IntervalSec < 0:
+		return fmt.Errorf("cpu: interval_sec %v: want 0 or more", in.IntervalSec)
+	case in.IntervalNsec < 0:
+		return fmt.Errorf("cpu: interval_nsec %d: want 0 or more", in.IntervalNsec)
+	case in.PID < -1:
+		return fmt.Errorf("cpu: pid %d: want a process id", in.PID)
+	}
+	if in.interval = in.IntervalSec + time.Duration(in.IntervalNsec); in.interval == 0 {
+		in.interval = time.Second
+	}
+	in.keys = map[string]*[3]string{}
+	in.warned = map[string]bool{}
+	in.rec = map[string]any{}
+	ctx = in.env(ctx)
+	in.ncpu = runtime.NumCPU()
+	if cores, err := gocpu.TimesWithContext(ctx, true); err == nil && len(cores) > 0 {
+		in.ncpu = len(cores)
+	}
+	if in.PID > 0 {
+		p, err := process.NewProcessWithContext(ctx, int32(in.PID))
+		if err != nil {
+			return fmt.Errorf("cpu: pid %d: %w", in.PID, err)
+		}
+		in.proc = p
+	}
+	in.inited = true
+	return nil
+}
+
+// env points gopsutil at procRoot when a test set it.
+func (in *Input) env(ctx context.Context) context.Context {
+	if in.procRoot == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, common.EnvKey, common.EnvMap{common.HostProcEnvKey: in.procRoot})
+}
+
+// Run emits one record per interval until ctx is done or the engine stops.
+func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
+	if !in.inited {
+		if err := in.Init(ctx, pipeline.Env{}); err != nil {
+			return err
+		}
+	}
+	prev := in.sample(in.env(ctx))
+	t := time.NewTicker(in.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		cur := in.sample(in.env(ctx))
+		rec := in.record(prev, cur)
+		prev = cur
+		if rec == nil {
+			continue
+		}
+		if err := emit.Emit("", event.Event{Time: cur.at, Record: rec}); err != nil {
+			if err == pipeline.ErrStopped {
+				return nil
+			}
+			return fmt.Errorf("cpu: emit: %w", err)
+		}
+	}
+}
+
+// times are seconds of CPU time.
+type times struct{ user, system float64 }
+
+type core struct {
+	name string // "cpu0"
+	times
+}
+
+// snapshot is one reading of the counters. ok is false when even the totals are missing.
+type snapshot struct {
+	at    time.Time
+	ok    bool
+	total times
+	cores []core
+}
+
+// sample reads the counters, logging once per counter the platform does not provide.
+func (in *Input) sample(ctx context.Context) snapshot {
+	s := snapshot{at: time.Now()}
+	if in.proc != nil {
+		t, err := in.proc.TimesWithContext(ctx)
+		if err != nil {
+			in.warnOnce("pid", "cannot read the process's CPU times; will keep trying", "pid", in.PID, "err", err)
+			return s
+		}
+		s.ok, s.total = true, times{user: t.User, system: t.System}
+		return s
+	}
+	cores, err := gocpu.TimesWithContext(ctx, true)
+	if err != nil || len(cores) == 0 {
+		in.warnOnce("percpu", "per-core CPU times are not available on this platform", "err", err)
+	}
+	for _, c := range cores {
+		s.cores = append(s.cores, core{name: c.CPU, times: times{user: c.User + c.Nice, system: c.System}})
+	}
+	all, err := gocpu.TimesWithContext(ctx, false)
+	switch {
+	case err == nil && len(all) > 0:
+		s.ok, s.total = true, times{user: all[0].User + all[0].Nice, system: all[0].System}
+	case len(s.cores) > 0:
+		// Totals are the sum of the cores where the platform gives only those.
+		s.ok = true
+		for _, c := range s.cores {
+			s.total.user += c.user
+			s.total.system += c.system
+		}
+	default:
+		in.warnOnce("total", "CPU times are not available on this platform", "err", err)
+	}
+	return s
+}
+
+// record computes the percentages between two readings; nil when there is nothing to
+// report. The returned map is reused by the next call.
+func (in *Input) record(prev, cur snapshot) map[string]any {
+	elapsed := cur.at.Sub(prev.at).Seconds()
+	if !prev.ok || !cur.ok || elapsed <= 0 {
+		return nil
+	}
+	n := float64(in.ncpu)
+	if in.proc == nil && len(cur.cores) > 0 {
+		n = float64(len(cur.cores))
+	}
+	rec := in.rec
+	clear(rec)
+	rec["cpu_p"], rec["user_p"], rec["system_p"] = shares(prev.total, cur.total, elapsed, n)
+	for i, c := range cur.cores {
+		p, ok := find(prev.cores, i, c.name)
+		if !ok {
+			continue // a core that came online since the last reading
+		}
+		k := in.keys[c.name]
+		if k == nil {
+			k = &[3]string{c.name + ".p_cpu", c.name + ".p_user", c.name + ".p_system"}
+			in.keys[c.name] = k
+		}
+		rec[k[0]], rec[k[1]], rec[k[2]] = shares(p.times, c.times, elapsed, 1)
+	}
+	return rec
+}
+
+// find returns the core named name in cores, looking at index i first.
+func find(cores []core, i int, name string) (core, bool) {
+	if i < len(cores) && cores[i].name == name {
+		return cores[i], true
+	}
+	for _, c := range cores {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return core{}, false
+}
+
+// shares returns the percentages of elapsed seconds on n cores spent in user space and in
+// the kernel between two readings, and their sum. A counter that went backwards counts as
+// 0; when the sum exceeds 100 (the counters' tick granularity, a late reading) both are
+// scaled down together, so the sum stays the total and nothing reports more than 100.
+func shares(before, after times, elapsed, n float64) (total, user, system float64) {
+	user = max(after.user-before.user, 0) / elapsed / n * 100
+	system = max(after.system-before.system, 0) / elapsed / n * 100
+	if total = user + system; total > 100 {
+		user, system, total = user*100/total, system*100/total, 100
+	}
+	return total, user, system
+}
+
+func (in *Input) warnOnce(what, msg string, args ...any) {
+	if in.warned[what] {
+		return
+	}
+	in.warned[what] = true
+	in.log.Warn("cpu: "+msg, args...)
+}

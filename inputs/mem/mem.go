@@ -1,0 +1,186 @@
+// Package mem reports memory and swap usage as records, like Fluent Bit's mem input, and
+// optionally one process's resident memory. It reads the operating system's counters
+// through gopsutil; it does not report per-process breakdowns beyond that one process.
+//
+//	[INPUT]
+//	    Name          mem
+//	    Tag           memory
+//	    Interval_Sec  1
+//
+// Keys:
+//
+//   - interval_sec: seconds between records (default 1); a fraction (0.5) or a Go duration
+//     (500ms) works too.
+//   - interval_nsec: nanoseconds added to interval_sec (default 0). When both are 0 the
+//     interval is 1 second.
+//   - pid: also report this process's resident memory. The process must exist when the
+//     input starts.
+//
+// Records (integers, in kilobytes of 1024 bytes as in Fluent Bit):
+//
+//   - Mem.total, Mem.free, Mem.used: total memory, the kernel's free memory (MemFree, what
+//     Fluent Bit reads through sysinfo(2): page cache counts as used), and total - free.
+//   - Swap.total, Swap.free, Swap.used: the same for swap (0 without swap).
+//   - With pid: proc_bytes, the process's resident set size in bytes, and proc_hr, the same
+//     in Fluent Bit's human-readable form ("512 b", "1.50K", "12.00M").
+//
+// The first record comes one interval after the input starts. Fluent Bit reads
+// interval_sec 0 as 1 second even when interval_nsec is set; here interval_sec 0 with
+// interval_nsec 50000000 means 50ms. When the platform does not provide a counter, or the
+// process has exited, the input logs it once, leaves those fields out and keeps running;
+// they come back if the counter does.
+package mem
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/shirou/gopsutil/v3/common"
+	gomem "github.com/shirou/gopsutil/v3/mem"
+	"github.com/shirou/gopsutil/v3/process"
+
+	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+)
+
+// Input is the mem input. Set the fields (or let the engine decode them), then call Init.
+type Input struct {
+	IntervalSec  time.Duration `conf:"interval_sec"`
+	IntervalNsec int64         `conf:"interval_nsec"`
+	PID          int           `conf:"pid"` // 0: no process
+
+	log      *slog.Logger
+	interval time.Duration
+	proc     *process.Process
+	procRoot string // tests: read this directory instead of /proc
+	warned   map[string]bool
+	rec      map[string]any // reused: the engine encodes it before Emit returns
+	inited   bool
+}
+
+// New returns an Input with Fluent Bit's defaults.
+func New() *Input { return &Input{IntervalSec: time.Second} }
+
+func init() { pipeline.RegisterInput("mem", func() pipeline.Input { return New() }) }
+
+// Init checks the keys and, with pid, that the process exists.
+func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
+	in.log = env.Logger
+	if in.log == nil {
+		in.log = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case in.IntervalSec < 0:
+		return fmt.Errorf("mem: interval_sec %v: want 0 or more", in.IntervalSec)
+	case in.IntervalNsec < 0:
+		return fmt.Errorf("mem: interval_nsec %d: want 0 or more", in.IntervalNsec)
+	case in.PID < 0:
+		return fmt.Errorf("mem: pid %d: want a process id", in.PID)
+	}
+	if in.interval = in.IntervalSec + time.Duration(in.IntervalNsec); in.interval == 0 {
+		in.interval = time.Second
+	}
+	in.warned = map[string]bool{}
+	in.rec = map[string]any{}
+	if in.PID > 0 {
+		p, err := process.NewProcessWithContext(in.env(ctx), int32(in.PID))
+		if err != nil {
+			return fmt.Errorf("mem: pid %d: %w", in.PID, err)
+		}
+		in.proc = p
+	}
+	in.inited = true
+	return nil
+}
+
+// env points gopsutil at procRoot when a test set it.
+func (in *Input) env(ctx context.Context) context.Context {
+	if in.procRoot == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, common.EnvKey, common.EnvMap{common.HostProcEnvKey: in.procRoot})
+}
+
+// Run emits one record per interval until ctx is done or the engine stops.
+func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
+	if !in.inited {
+		if err := in.Init(ctx, pipeline.Env{}); err != nil {
+			return err
+		}
+	}
+	t := time.NewTicker(in.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		now := time.Now()
+		rec := in.sample(in.env(ctx))
+		if len(rec) == 0 {
+			continue
+		}
+		if err := emit.Emit("", event.Event{Time: now, Record: rec}); err != nil {
+			if err == pipeline.ErrStopped {
+				return nil
+			}
+			return fmt.Errorf("mem: emit: %w", err)
+		}
+	}
+}
+
+// sample reads the counters into the reused record, leaving out (and logging once) those
+// the platform does not provide.
+func (in *Input) sample(ctx context.Context) map[string]any {
+	rec := in.rec
+	clear(rec)
+	// gopsutil reports a missing /proc/meminfo as zero memory rather than an error.
+	if vm, err := gomem.VirtualMemoryWithContext(ctx); err != nil || vm.Total == 0 {
+		in.warnOnce("mem", "memory usage is not available on this platform", "err", err)
+	} else {
+		total, free := vm.Total/1024, min(vm.Free/1024, vm.Total/1024)
+		rec["Mem.total"], rec["Mem.used"], rec["Mem.free"] = total, total-free, free
+	}
+	if sw, err := gomem.SwapMemoryWithContext(ctx); err != nil {
+		in.warnOnce("swap", "swap usage is not available on this platform", "err", err)
+	} else {
+		total, free := sw.Total/1024, min(sw.Free/1024, sw.Total/1024)
+		rec["Swap.total"], rec["Swap.used"], rec["Swap.free"] = total, total-free, free
+	}
+	if in.proc != nil {
+		if mi, err := in.proc.MemoryInfoWithContext(ctx); err != nil {
+			in.warnOnce("pid", "cannot read the process's memory; will keep trying", "pid", in.PID, "err", err)
+		} else {
+			rec["proc_bytes"], rec["proc_hr"] = mi.RSS, humanSize(mi.RSS)
+		}
+	}
+	return rec
+}
+
+// humanSize formats bytes as Fluent Bit's in_mem does: "512 b" below 1K, else two decimals
+// and a 1024-based unit, "1.50K", "12.00M".
+func humanSize(n uint64) string {
+	const units = "bKMGTPE"
+	div, i := uint64(1), 0
+	for ; i < len(units)-1 && n/(div*1024) != 0; i++ {
+		div *= 1024
+	}
+	if i == 0 {
+		return strconv.FormatUint(n, 10) + " b"
+	}
+	// Fluent Bit divides in double and prints a float.
+	f := float32(float64(n) / float64(div))
+	return strconv.FormatFloat(float64(f), 'f', 2, 64) + units[i:i+1]
+}
+
+func (in *Input) warnOnce(what, msg string, args ...any) {
+	if in.warned[what] {
+		return
+	}
+	in.warned[what] = true
+	in.log.Warn("mem: "+msg, args...)
+}

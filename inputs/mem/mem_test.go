@@ -1,0 +1,278 @@
+package mem
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
+)
+
+// decode decodes props into a fresh registered instance, as the engine does.
+func decode(props ...string) (*Input, error) {
+	p, ok := pipeline.NewInput("mem")
+	if !ok {
+		return nil, errors.New("mem is not registered")
+	}
+	var ps []config.Property
+	for i := 0; i+1 < len(props); i += 2 {
+		ps = append(ps, config.Property{Key: props[i], Value: props[i+1], File: "test.conf", Line: i/2 + 1})
+	}
+	if err := pipeline.Configure(p, ps); err != nil {
+		return nil, err
+	}
+	return p.(*Input), nil
+}
+
+func configured(t *testing.T, logs *pipelinetest.Logs, props ...string) *Input {
+	t.Helper()
+	in, err := decode(props...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Init(context.Background(), logs.Env("mem.0")); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// collect runs in until want records arrived and returns them.
+func collect(t *testing.T, in *Input, want int) []pipelinetest.Record {
+	t.Helper()
+	var rec pipelinetest.Recorder
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, &rec) }()
+	ok := rec.Wait(want, 20*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !ok {
+		t.Fatalf("got %d records, want %d", rec.Len(), want)
+	}
+	return rec.Records()[:want]
+}
+
+func keysOf(m map[string]any) string {
+	var k []string
+	for key := range m {
+		k = append(k, key)
+	}
+	sort.Strings(k)
+	return strings.Join(k, " ")
+}
+
+// num reads an integer field as outputs see it (msgpack gives int64 or uint64).
+func num(t *testing.T, rec map[string]any, key string) uint64 {
+	t.Helper()
+	switch v := rec[key].(type) {
+	case int64:
+		if v < 0 {
+			t.Errorf("%s = %d, negative", key, v)
+		}
+		return uint64(v)
+	case uint64:
+		return v
+	}
+	t.Errorf("%s = %#v, want an integer", key, rec[key])
+	return 0
+}
+
+const systemKeys = "Mem.free Mem.total Mem.used Swap.free Swap.total Swap.used"
+
+func TestDecode(t *testing.T) {
+	in, err := decode("Interval_Sec", "2", "Interval_Nsec", "500000000", "PID", "42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.IntervalSec != 2*time.Second || in.IntervalNsec != 5e8 || in.PID != 42 {
+		t.Errorf("decoded %+v", in)
+	}
+	var logs pipelinetest.Logs
+	for _, tc := range []struct {
+		props []string
+		want  time.Duration
+	}{
+		{nil, time.Second},
+		{[]string{"interval_sec", "0", "interval_nsec", "50000000"}, 50 * time.Millisecond},
+		{[]string{"interval_sec", "1", "interval_nsec", "500000000"}, 1500 * time.Millisecond},
+		{[]string{"interval_sec", "500ms"}, 500 * time.Millisecond},
+		{[]string{"interval_sec", "0"}, time.Second},
+	} {
+		if got := configured(t, &logs, tc.props...).interval; got != tc.want {
+			t.Errorf("%v: interval %v, want %v", tc.props, got, tc.want)
+		}
+	}
+}
+
+func TestBadValuesNameTheKey(t *testing.T) {
+	for _, tc := range []struct{ key, value string }{
+		{"interval_sec", "often"},
+		{"interval_sec", "-1"},
+		{"interval_nsec", "1.5"},
+		{"interval_nsec", "-1"},
+		{"pid", "self"},
+		{"pid", "-1"},
+		{"pid", "2147483646"}, // no such process
+	} {
+		in, err := decode(tc.key, tc.value)
+		if err == nil {
+			err = in.Init(context.Background(), pipeline.Env{})
+		}
+		if err == nil {
+			t.Errorf("%s %q: no error", tc.key, tc.value)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s %q: error %q does not name the key", tc.key, tc.value, err)
+		}
+	}
+}
+
+func TestSystemRecord(t *testing.T) {
+	var logs pipelinetest.Logs
+	in := configured(t, &logs, "interval_sec", "0", "interval_nsec", "50000000")
+	for i, r := range collect(t, in, 2) {
+		rec := r.Event.Record
+		if got := keysOf(rec); got != systemKeys {
+			t.Errorf("record %d keys %s, want %s", i, got, systemKeys)
+		}
+		total, used, free := num(t, rec, "Mem.total"), num(t, rec, "Mem.used"), num(t, rec, "Mem.free")
+		if total == 0 || used+free != total || free > total {
+			t.Errorf("record %d: Mem.total %d, used %d, free %d", i, total, used, free)
+		}
+		// kB, not bytes: no machine running this test has a petabyte of RAM.
+		if total > 1<<40 {
+			t.Errorf("Mem.total %d looks like bytes, want kB", total)
+		}
+		stotal, sused, sfree := num(t, rec, "Swap.total"), num(t, rec, "Swap.used"), num(t, rec, "Swap.free")
+		if sused+sfree != stotal {
+			t.Errorf("record %d: Swap.total %d, used %d, free %d", i, stotal, sused, sfree)
+		}
+	}
+	if n := logs.Count(slog.LevelWarn); n != 0 {
+		t.Errorf("%d warnings on a platform with every counter", n)
+	}
+}
+
+// Values come from the kernel's MemTotal and MemFree, in kB, as Fluent Bit reports them.
+func TestMeminfoValues(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads a Linux /proc/meminfo")
+	}
+	var logs pipelinetest.Logs
+	in := New()
+	in.procRoot = "testdata/proc"
+	in.IntervalSec, in.IntervalNsec = 0, 10e6
+	if err := in.Init(context.Background(), logs.Env("mem.0")); err != nil {
+		t.Fatal(err)
+	}
+	rec := collect(t, in, 1)[0].Event.Record
+	for key, want := range map[string]uint64{"Mem.total": 443100, "Mem.free": 201256, "Mem.used": 443100 - 201256} {
+		if got := num(t, rec, key); got != want {
+			t.Errorf("%s = %d, want %d", key, got, want)
+		}
+	}
+}
+
+func TestProcessRecord(t *testing.T) {
+	var logs pipelinetest.Logs
+	in := configured(t, &logs, "interval_sec", "0", "interval_nsec", "50000000", "pid", strconv.Itoa(os.Getpid()))
+	rec := collect(t, in, 1)[0].Event.Record
+	if got, want := keysOf(rec), systemKeys+" proc_bytes proc_hr"; got != want {
+		t.Fatalf("keys %s, want %s", got, want)
+	}
+	rss := num(t, rec, "proc_bytes")
+	if rss < 1<<20 || rss > 1<<40 {
+		t.Errorf("proc_bytes %d: not a test binary's resident size in bytes", rss)
+	}
+	if hr, _ := rec["proc_hr"].(string); !strings.HasSuffix(hr, "M") && !strings.HasSuffix(hr, "G") {
+		t.Errorf("proc_hr %q for %d bytes", rec["proc_hr"], rss)
+	}
+}
+
+// A process that exits: one warning, its fields leave, the system fields stay.
+func TestProcessGone(t *testing.T) {
+	var logs pipelinetest.Logs
+	in := configured(t, &logs, "interval_sec", "0", "interval_nsec", "10000000", "pid", strconv.Itoa(os.Getpid()))
+	in.proc.Pid = 2147483646 // as if the process had exited after Init
+	recs := collect(t, in, 5)
+	for i, r := range recs {
+		if got := keysOf(r.Event.Record); got != systemKeys {
+			t.Errorf("record %d keys %s, want the system fields only", i, got)
+		}
+	}
+	if n := logs.Count(slog.LevelWarn); n != 1 {
+		t.Errorf("%d warnings over 5 intervals, want 1", n)
+	}
+}
+
+// A platform without the counters: one warning each, no record, Run keeps going.
+func TestMissingCountersLogOnce(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("points gopsutil at an empty /proc")
+	}
+	var logs pipelinetest.Logs
+	in := New()
+	in.procRoot = t.TempDir()
+	in.IntervalSec, in.IntervalNsec = 0, 10e6
+	if err := in.Init(context.Background(), logs.Env("mem.0")); err != nil {
+		t.Fatal(err)
+	}
+	var rec pipelinetest.Recorder
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond) // ~20 intervals
+	defer cancel()
+	if err := in.Run(ctx, &rec); err != nil {
+		t.Fatalf("Run = %v, want it to keep going", err)
+	}
+	// Swap comes from sysinfo(2), not /proc, so it is still there.
+	for i, r := range rec.Records() {
+		if got := keysOf(r.Event.Record); got != "Swap.free Swap.total Swap.used" {
+			t.Errorf("record %d keys %s, want only swap", i, got)
+		}
+	}
+	if n := logs.Count(slog.LevelWarn); n != 1 {
+		t.Errorf("%d warnings over ~20 intervals, want 1", n)
+	}
+}
+
+func TestHumanSize(t *testing.T) {
+	for _, tc := range []struct {
+		n    uint64
+		want string
+	}{
+		{0, "0 b"}, {512, "512 b"}, {1023, "1023 b"}, {1024, "1.00K"}, {1536, "1.50K"},
+		{12 << 20, "12.00M"}, {3 << 30, "3.00G"}, {1 << 62, "4.00E"}, {1<<64 - 1, "16.00E"},
+	} {
+		if got := humanSize(tc.n); got != tc.want {
+			t.Errorf("humanSize(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestStopsWhenEngineStops(t *testing.T) {
+	var logs pipelinetest.Logs
+	in := configured(t, &logs, "interval_sec", "0", "interval_nsec", "10000000")
+	var rec pipelinetest.Recorder
+	rec.FailWith(pipeline.ErrStopped)
+	done := make(chan error, 1)
+	go func() { done <- in.Run(context.Background(), &rec) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v on ErrStopped, want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run kept going after Emit returned ErrStopped")
+	}
+}
