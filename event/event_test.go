@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,6 +151,20 @@ func TestEntriesAndCount(t *testing.T) {
 	}
 	if n, _, err := Count(damaged); n != 4 || err == nil {
 		t.Fatalf("Count on damaged chunk = %d, %v", n, err)
+	}
+
+	// An entry that is whole msgpack but not an entry ([-1, "x"]: a negative time, a
+	// string record) in the middle is skipped; the entries after it still come out.
+	ev := sample()
+	ev.Record["i"] = int64(99)
+	withBad, _ := AppendEntry(append(append([]byte(nil), chunk...), 0x92, 0xff, 0xa1, 'x'), &ev)
+	seen = nil
+	err = Entries(withBad, func(ev Event) error { seen = append(seen, ev.Record["i"].(int64)); return nil })
+	if err == nil || !strings.Contains(err.Error(), "chunk offset") {
+		t.Fatalf("a bad entry gave no error: %v", err)
+	}
+	if !reflect.DeepEqual(seen, []int64{0, 1, 2, 3, 4, 99}) {
+		t.Fatalf("entries around a bad one: %v", seen)
 	}
 }
 
