@@ -494,6 +494,9 @@ func (in *inputInst) Emit(tag string, ev event.Event) error {
 		tag = in.tag
 	}
 	in.records.Add(1)
+	if ev.Time.IsZero() {
+		ev.Time = time.Now() // before the filters: they may read or copy the time
+	}
 	r := in.e.route(tag)
 	for _, f := range r.filters {
 		if f.apply(tag, &ev) == Drop {
@@ -503,9 +506,6 @@ func (in *inputInst) Emit(tag string, ev event.Event) error {
 	if len(r.outputs) == 0 {
 		in.e.noRoute(tag)
 		return nil
-	}
-	if ev.Time.IsZero() {
-		ev.Time = time.Now()
 	}
 	return in.appendEntries(tag, 1, func(dst []byte) ([]byte, error) { return event.AppendEntry(dst, &ev) })
 }
@@ -518,17 +518,8 @@ func (in *inputInst) EmitRaw(tag string, entries []byte, n int) error {
 	}
 	r := in.e.route(tag)
 	if len(r.filters) > 0 {
-		var firstErr error
-		err := event.Entries(entries, func(ev event.Event) error {
-			if err := in.Emit(tag, ev); err != nil {
-				return err
-			}
-			return nil
-		})
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return firstErr
+		// Entries skips a damaged entry and reports it after the good ones are in.
+		return event.Entries(entries, func(ev event.Event) error { return in.Emit(tag, ev) })
 	}
 	in.records.Add(uint64(n))
 	if len(r.outputs) == 0 {

@@ -32,7 +32,11 @@ type Input interface {
 type Emitter interface {
 	Emit(tag string, ev event.Event) error
 	// EmitRaw takes n already-encoded msgpack entries, e.g. from the forward protocol. When no
-	// filter applies to tag the bytes go into the chunk without being decoded.
+	// filter applies to tag the bytes go into the chunk without being decoded (nor checked:
+	// the caller passes whole, well-formed entries). The bytes are copied: the caller may
+	// reuse entries once EmitRaw returns. A batch goes into one chunk, so it can take a
+	// chunk (and the input's buffer) past its limit by up to its own size: inputs with
+	// large batches split them (a few hundred KiB each).
 	EmitRaw(tag string, entries []byte, n int) error
 	Paused() bool
 }

@@ -1,0 +1,214 @@
+package pipeline
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/fluentbit-go/fluentbit-go/config"
+)
+
+// PropertySetter is implemented by plugins that read their own properties instead of
+// having them decoded by `conf` tags (e.g. when the order of different keys matters).
+type PropertySetter interface {
+	SetProperties(props []config.Property) error
+}
+
+// Configure decodes a plugin section's properties into a fresh plugin instance p: with
+// SetProperties when p implements PropertySetter, with config.Decode otherwise.
+func Configure(p any, props []config.Property) error {
+	if ps, ok := p.(PropertySetter); ok {
+		return ps.SetProperties(props)
+	}
+	if len(props) == 0 {
+		return nil
+	}
+	if rv := reflect.ValueOf(p); rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		return config.Errorf(props[0], "unknown key: this plugin takes no keys of its own")
+	}
+	return config.Decode(props, p)
+}
+
+// commonKeys are the keys the engine handles for every instance of a kind, never passed to
+// the plugin. Keys Fluent Bit accepts that have no effect here are listed so configs written
+// for it load, and documented in the README.
+var commonKeys = map[string]map[string]bool{
+	"input": {"tag": true, "alias": true, "mem_buf_limit": true, "log_level": true, "storage.type": true,
+		"storage.pause_on_chunks_overlimit": true, "threaded": true, "log_suppress_interval": true, "routable": true},
+	"filter": {"match": true, "match_regex": true, "alias": true, "log_level": true, "log_suppress_interval": true},
+	"output": {"match": true, "match_regex": true, "alias": true, "log_level": true, "retry_limit": true,
+		"workers": true, "storage.total_limit_size": true, "log_suppress_interval": true},
+}
+
+func split(kind string, props []config.Property) (common map[string]config.Property, rest []config.Property) {
+	common = map[string]config.Property{}
+	for _, p := range props {
+		k := strings.ToLower(p.Key)
+		if commonKeys[kind][k] {
+			common[k] = p
+			continue
+		}
+		rest = append(rest, p)
+	}
+	return common, rest
+}
+
+// AddConfigured adds every input, filter and output of cfg to e, creating plugins from the
+// registry and decoding their properties. Errors name the file, line and key.
+func (e *Engine) AddConfigured(cfg *config.Config) error {
+	for _, s := range cfg.Outputs {
+		if err := e.addOutputSection(s); err != nil {
+			return err
+		}
+	}
+	for _, s := range cfg.Filters {
+		if err := e.addFilterSection(s); err != nil {
+			return err
+		}
+	}
+	for _, s := range cfg.Inputs {
+		if err := e.addInputSection(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) addInputSection(s *config.Section) error {
+	p, ok := NewInput(strings.ToLower(s.Name))
+	if !ok {
+		in, _, _ := Plugins()
+		return config.SectionErrorf(s, "unknown input plugin %q (available: %s)", s.Name, strings.Join(in, ", "))
+	}
+	common, rest := split("input", s.Props)
+	spec := InputSpec{Plugin: strings.ToLower(s.Name), Input: p}
+	if v, ok := common["tag"]; ok {
+		spec.Tag = v.Value
+	}
+	if v, ok := common["alias"]; ok {
+		spec.Alias = v.Value
+	}
+	if v, ok := common["mem_buf_limit"]; ok {
+		n, err := config.ParseSize(v.Value)
+		if err != nil || n < 0 {
+			return config.Errorf(v, "bad size %q: want bytes like 5M or 512k", v.Value)
+		}
+		spec.MemBufLimit = n
+	}
+	if v, ok := common["storage.type"]; ok && !strings.EqualFold(v.Value, "memory") {
+		return config.Errorf(v, "storage.type %q is not supported yet (memory only)", v.Value)
+	}
+	if v, ok := common["threaded"]; ok {
+		if _, err := config.ParseBool(v.Value); err != nil {
+			return config.Errorf(v, "bad bool %q", v.Value)
+		}
+	}
+	if err := Configure(p, rest); err != nil {
+		return wrapSection(s, err)
+	}
+	e.AddInput(spec)
+	return nil
+}
+
+func (e *Engine) addFilterSection(s *config.Section) error {
+	p, ok := NewFilter(strings.ToLower(s.Name))
+	if !ok {
+		_, f, _ := Plugins()
+		return config.SectionErrorf(s, "unknown filter plugin %q (available: %s)", s.Name, strings.Join(f, ", "))
+	}
+	common, rest := split("filter", s.Props)
+	spec := FilterSpec{Plugin: strings.ToLower(s.Name), Filter: p}
+	var err error
+	if spec.Match, spec.MatchRegex, err = matchKeys(s, common); err != nil {
+		return err
+	}
+	if v, ok := common["alias"]; ok {
+		spec.Alias = v.Value
+	}
+	if err := Configure(p, rest); err != nil {
+		return wrapSection(s, err)
+	}
+	e.AddFilter(spec)
+	return nil
+}
+
+func (e *Engine) addOutputSection(s *config.Section) error {
+	p, ok := NewOutput(strings.ToLower(s.Name))
+	if !ok {
+		_, _, o := Plugins()
+		return config.SectionErrorf(s, "unknown output plugin %q (available: %s)", s.Name, strings.Join(o, ", "))
+	}
+	common, rest := split("output", s.Props)
+	spec := OutputSpec{Plugin: strings.ToLower(s.Name), Output: p, RetryLimit: RetryForever, Workers: 1}
+	var err error
+	if spec.Match, spec.MatchRegex, err = matchKeys(s, common); err != nil {
+		return err
+	}
+	if v, ok := common["alias"]; ok {
+		spec.Alias = v.Value
+	}
+	if v, ok := common["retry_limit"]; ok {
+		if spec.RetryLimit, err = ParseRetryLimit(v.Value); err != nil {
+			return config.Errorf(v, "%v", err)
+		}
+	}
+	if v, ok := common["workers"]; ok {
+		n, err := strconv.Atoi(v.Value)
+		if err != nil || n < 1 || n > 64 {
+			return config.Errorf(v, "bad workers %q: want a number from 1 to 64", v.Value)
+		}
+		spec.Workers = n
+	}
+	if v, ok := common["storage.total_limit_size"]; ok {
+		if _, err := config.ParseSize(v.Value); err != nil {
+			return config.Errorf(v, "bad size %q", v.Value)
+		}
+	}
+	if err := Configure(p, rest); err != nil {
+		return wrapSection(s, err)
+	}
+	e.AddOutput(spec)
+	return nil
+}
+
+// ParseRetryLimit reads Fluent Bit's retry_limit: a number of retries, "false" or
+// "no_limits" for no limit, "no_retries" for none.
+func ParseRetryLimit(v string) (int, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "false", "no_limits", "unlimited":
+		return RetryForever, nil
+	case "no_retries":
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad retry_limit %q: want a number, no_limits, false or no_retries", v)
+	}
+	return n, nil
+}
+
+func matchKeys(s *config.Section, common map[string]config.Property) (string, *regexp.Regexp, error) {
+	m, hasMatch := common["match"]
+	r, hasRegex := common["match_regex"]
+	switch {
+	case hasRegex:
+		re, err := regexp.Compile(r.Value)
+		if err != nil {
+			return "", nil, config.Errorf(r, "bad regex: %v", err)
+		}
+		return "", re, nil
+	case hasMatch:
+		return m.Value, nil, nil
+	}
+	return "", nil, config.SectionErrorf(s, "%s %q has no match or match_regex: it would receive nothing", s.Kind, s.Name)
+}
+
+// wrapSection gives a plugin's own error the section's place when it has none.
+func wrapSection(s *config.Section, err error) error {
+	if _, ok := err.(*config.Error); ok {
+		return err
+	}
+	return config.SectionErrorf(s, "%s %q: %v", s.Kind, s.Name, err)
+}
