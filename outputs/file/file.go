@@ -49,7 +49,10 @@
 // "../../etc/passwd" writes path/.._.._etc_passwd. A name longer than 255 bytes is cut and
 // given a hash of the tag, so that long tags stay distinct. The file is opened through an
 // os.Root on path, so a symbolic link inside path cannot lead a tag's records outside it
-// either. The file key is the operator's: it is used as written.
+// either: a tag whose file would resolve outside path fails its chunk with an error that
+// is not retried (the chunk is dropped for this output and counted as failed, since no
+// retry can succeed until someone removes the link). The file key is the operator's: it
+// is used as written.
 //
 // Writing. Files are opened with O_APPEND|O_CREATE, mode 0640, for each flush and closed
 // after it, rather than kept open: a file moved away by logrotate is never written to
@@ -60,7 +63,7 @@
 // several workers never interleave, and a write that fails part-way is cut back off the
 // file (no half record is left). Every I/O error (ENOSPC, EIO, EACCES, a missing
 // directory) asks the engine to retry the chunk, so nothing is lost while a disk is full
-// or unmounted. At Init, a directory that is missing (without mkdir) or cannot be written
+// or unmounted; only a file that resolves outside path (above) is not retried. At Init, a directory that is missing (without mkdir) or cannot be written
 // is an error naming the key.
 //
 // Where this differs from Fluent Bit: keys are written sorted, not in arrival order (a
@@ -83,6 +86,7 @@ import (
 	"sync"
 
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/outputs/internal/render"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -108,7 +112,7 @@ type Output struct {
 	delim      string
 	labelDelim string
 	dateKey    string
-	dateFormat dateFormat
+	dateFormat render.DateFormat
 
 	locks [32]sync.Mutex // striped by file path: one writer per file at a time
 	bufs  sync.Pool      // *[]byte render buffers
@@ -145,7 +149,7 @@ func New() *Output {
 
 // Init checks the keys and that the directory can be written. Errors name the key.
 func (o *Output) Init(context.Context, pipeline.Env) error {
-	switch lower(o.Format) {
+	switch render.Lower(o.Format) {
 	case "", "out_file":
 		o.format = formatOutFile
 	case "plain":
@@ -180,13 +184,13 @@ func (o *Output) Init(context.Context, pipeline.Env) error {
 	if o.format == formatTemplate && o.Template == "" {
 		o.Template = "{time} {message}"
 	}
-	df, ok := parseDateFormat(o.JSONDateFormat)
+	df, ok := render.ParseDateFormat(o.JSONDateFormat)
 	if !ok {
 		return fmt.Errorf("file: json_date_format %q: want double, epoch, epoch_ms, iso8601 or java_sql_timestamp", o.JSONDateFormat)
 	}
 	o.dateFormat = df
 	switch {
-	case dateKeyOff(o.JSONDateKey):
+	case render.DateKeyOff(o.JSONDateKey):
 		o.dateKey = ""
 	case o.JSONDateKey == "":
 		o.dateKey = "date"
@@ -198,7 +202,7 @@ func (o *Output) Init(context.Context, pipeline.Env) error {
 
 // parseDelimiter reads Fluent Bit's delimiter names, or takes one character as it is.
 func parseDelimiter(s string) (string, error) {
-	switch lower(s) {
+	switch render.Lower(s) {
 	case `\t`, "tab":
 		return "\t", nil
 	case "space":
@@ -304,6 +308,10 @@ func (o *Output) Flush(_ context.Context, c *pipeline.Chunk) error {
 	*bp = buf
 	if len(buf) > 0 {
 		if err := o.write(c.Tag, buf, header); err != nil {
+			if errors.Is(err, errOutsidePath) {
+				// Permanent: every retry would meet the same link.
+				return err
+			}
 			return pipeline.Retry(err)
 		}
 	}
@@ -342,6 +350,10 @@ func (o *Output) write(tag string, buf, header []byte) error {
 		}
 	}
 	if err != nil {
+		if viaRoot && isPathEscape(err) {
+			return fmt.Errorf("file: tag %q: %s %w %q (a symbolic link?); chunk dropped, not retried: %v",
+				tag, full, errOutsidePath, dir, err)
+		}
 		return fmt.Errorf("file: open %s: %w", full, err)
 	}
 	if header != nil {
@@ -366,6 +378,17 @@ func (o *Output) write(tag string, buf, header []byte) error {
 		return fmt.Errorf("file: close %s: %w", full, err)
 	}
 	return nil
+}
+
+// errOutsidePath marks a write refused because the tag's file would resolve outside path.
+var errOutsidePath = errors.New("resolves outside path")
+
+// isPathEscape reports whether err is os.Root's refusal to follow a name out of its
+// directory. The os package does not export that error, so it is recognized by its text
+// (os.errPathEscapes, "path escapes from parent", the same on every platform).
+func isPathEscape(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == "path escapes from parent"
 }
 
 func (o *Output) open(dir, name string, viaRoot bool) (*os.File, error) {
@@ -395,35 +418,35 @@ func (o *Output) render(dst []byte, c *pipeline.Chunk, header *[]byte) ([]byte, 
 		case formatOutFile:
 			dst = append(dst, c.Tag...)
 			dst = append(dst, ": ["...)
-			dst = appendSecNsec(dst, ev.Time)
+			dst = render.AppendSecNsec(dst, ev.Time)
 			dst = append(dst, ", "...)
-			dst = appendMapJSON(dst, ev.Record, &keys)
+			dst = render.AppendMapJSON(dst, ev.Record, &keys)
 			dst = append(dst, "]\n"...)
 		case formatPlain:
-			dst = appendMapJSON(dst, ev.Record, &keys)
+			dst = render.AppendMapJSON(dst, ev.Record, &keys)
 			dst = append(dst, '\n')
 		case formatJSONLines:
-			dst = appendRecordJSON(dst, &ev, o.dateKey, o.dateFormat, &keys)
+			dst = render.AppendRecordJSON(dst, &ev, o.dateKey, o.dateFormat, &keys)
 			dst = append(dst, '\n')
 		case formatCSV:
 			if len(ev.Record) == 0 {
 				return nil
 			}
-			keys = sortedKeys(keys, ev.Record)
+			keys = render.SortedKeys(keys, ev.Record)
 			if o.CSVColumnNames && *header == nil {
 				h := append([]byte("timestamp"), o.delim...)
 				for i, k := range keys {
 					if i > 0 {
 						h = append(h, o.delim...)
 					}
-					h = appendPrint(h, k)
+					h = render.AppendPrint(h, k)
 				}
 				*header = append(h, '\n')
 			}
-			dst = appendSecNsec(dst, ev.Time)
+			dst = render.AppendSecNsec(dst, ev.Time)
 			for _, k := range keys {
 				dst = append(dst, o.delim...)
-				dst = appendPrint(dst, ev.Record[k])
+				dst = render.AppendPrint(dst, ev.Record[k])
 			}
 			dst = append(dst, '\n')
 		case formatLTSV:
@@ -432,12 +455,12 @@ func (o *Output) render(dst []byte, c *pipeline.Chunk, header *[]byte) ([]byte, 
 			}
 			dst = append(dst, `"time"`...)
 			dst = append(dst, o.labelDelim...)
-			dst = appendCFloat(dst, timeDouble(ev.Time))
-			for _, k := range sortedKeys(keys, ev.Record) {
+			dst = render.AppendCFloat(dst, render.TimeDouble(ev.Time))
+			for _, k := range render.SortedKeys(keys, ev.Record) {
 				dst = append(dst, o.delim...)
-				dst = appendPrint(dst, k)
+				dst = render.AppendPrint(dst, k)
 				dst = append(dst, o.labelDelim...)
-				dst = appendPrint(dst, ev.Record[k])
+				dst = render.AppendPrint(dst, ev.Record[k])
 			}
 			dst = append(dst, '\n')
 		case formatTemplate:
@@ -463,12 +486,12 @@ func appendTemplate(dst []byte, tmpl string, ev *event.Event) []byte {
 		case c == '}' && open >= 0:
 			key := tmpl[open+1 : i]
 			if key == "time" {
-				dst = appendCFloat(dst, timeDouble(ev.Time))
+				dst = render.AppendCFloat(dst, render.TimeDouble(ev.Time))
 			} else if v, ok := ev.Record[key]; ok {
 				if s, ok := v.(string); ok {
 					dst = append(dst, s...)
 				} else {
-					dst = appendPrint(dst, v)
+					dst = render.AppendPrint(dst, v)
 				}
 			} else {
 				dst = append(dst, tmpl[open:i+1]...)

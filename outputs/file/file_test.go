@@ -308,7 +308,8 @@ func TestFileHostileTagsStayInsidePath(t *testing.T) {
 	}
 }
 
-// A symbolic link planted in path does not take a tag's records outside it.
+// A symbolic link planted in path does not take a tag's records outside it, and the chunk
+// fails for good rather than being retried forever.
 func TestFileSymlinkInPathDoesNotEscape(t *testing.T) {
 	dir, outside := t.TempDir(), t.TempDir()
 	target := filepath.Join(outside, "victim")
@@ -322,6 +323,13 @@ func TestFileSymlinkInPathDoesNotEscape(t *testing.T) {
 	err := o.Flush(context.Background(), pipelinetest.MakeChunk("evil", event.Event{Time: t0, Record: map[string]any{"x": "y"}}))
 	if err == nil {
 		t.Error("Flush through a symlink leading outside path succeeded")
+	} else {
+		if pipeline.IsRetry(err) {
+			t.Errorf("Flush through a symlink leading outside path = %v, want an error that is not retried", err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "outside") || !strings.Contains(msg, "evil") {
+			t.Errorf("error %q does not say that file evil resolves outside path", msg)
+		}
 	}
 	if got := read(t, target); got != "safe\n" {
 		t.Errorf("file outside path now holds %q", got)

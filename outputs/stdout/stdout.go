@@ -54,6 +54,7 @@ import (
 	"sync"
 
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/outputs/internal/render"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -74,7 +75,7 @@ type Output struct {
 
 	format     format
 	dateKey    string // "" when off
-	dateFormat dateFormat
+	dateFormat render.DateFormat
 
 	mu   sync.Mutex // serializes Writer.Write
 	bufs sync.Pool  // *[]byte render buffers
@@ -96,7 +97,7 @@ func New() *Output {
 
 // Init checks the keys. Errors name the key and the value at fault.
 func (o *Output) Init(context.Context, pipeline.Env) error {
-	switch lower(o.Format) {
+	switch render.Lower(o.Format) {
 	case "", "msgpack":
 		o.format = formatMsgpack
 	case "json":
@@ -108,13 +109,13 @@ func (o *Output) Init(context.Context, pipeline.Env) error {
 	default:
 		return fmt.Errorf("stdout: format %q: want msgpack, json, json_lines or json_stream", o.Format)
 	}
-	df, ok := parseDateFormat(o.JSONDateFormat)
+	df, ok := render.ParseDateFormat(o.JSONDateFormat)
 	if !ok {
 		return fmt.Errorf("stdout: json_date_format %q: want double, epoch, epoch_ms, iso8601 or java_sql_timestamp", o.JSONDateFormat)
 	}
 	o.dateFormat = df
 	switch {
-	case dateKeyOff(o.JSONDateKey):
+	case render.DateKeyOff(o.JSONDateKey):
 		o.dateKey = ""
 	case o.JSONDateKey == "":
 		o.dateKey = "date"
@@ -172,15 +173,15 @@ func (o *Output) render(dst []byte, c *pipeline.Chunk) ([]byte, error) {
 			dst = append(dst, "] "...)
 			dst = append(dst, c.Tag...)
 			dst = append(dst, ": [["...)
-			dst = appendSecNsec(dst, ev.Time)
+			dst = render.AppendSecNsec(dst, ev.Time)
 			dst = append(dst, ", "...)
 			if ev.Metadata == nil {
 				dst = append(dst, "{}"...)
 			} else {
-				dst = appendPrint(dst, ev.Metadata)
+				dst = render.AppendPrint(dst, ev.Metadata)
 			}
 			dst = append(dst, "], "...)
-			dst = appendPrint(dst, ev.Record)
+			dst = render.AppendPrint(dst, ev.Record)
 			dst = append(dst, "]\n"...)
 		case formatJSON:
 			if n == 0 {
@@ -188,12 +189,12 @@ func (o *Output) render(dst []byte, c *pipeline.Chunk) ([]byte, error) {
 			} else {
 				dst = append(dst, ',')
 			}
-			dst = appendRecordJSON(dst, &ev, o.dateKey, o.dateFormat, &keys)
+			dst = render.AppendRecordJSON(dst, &ev, o.dateKey, o.dateFormat, &keys)
 		case formatJSONLines:
-			dst = appendRecordJSON(dst, &ev, o.dateKey, o.dateFormat, &keys)
+			dst = render.AppendRecordJSON(dst, &ev, o.dateKey, o.dateFormat, &keys)
 			dst = append(dst, '\n')
 		case formatJSONStream:
-			dst = appendRecordJSON(dst, &ev, o.dateKey, o.dateFormat, &keys)
+			dst = render.AppendRecordJSON(dst, &ev, o.dateKey, o.dateFormat, &keys)
 		}
 		n++
 		return nil
