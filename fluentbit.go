@@ -1,0 +1,376 @@
+// Package fluentbit is the agent as a Go library: build it from a Fluent Bit configuration
+// (YAML or classic) or from code, push records into it from your own program, and plug in
+// your own inputs, filters and outputs next to the built-in ones.
+//
+// An Agent owns one pipeline engine. Start runs it, Push feeds it records (as Fluent Bit's
+// lib input does), Reload swaps in a new configuration without losing buffered records, and
+// Stop flushes what is buffered within the grace period. The package registers no plugin by
+// itself: import the plugin packages you need (or plugins/all for every one) for their
+// registration side effects.
+package fluentbit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+)
+
+// Version is the agent's version, stamped at build time with
+// -ldflags "-X github.com/fluentbit-go/fluentbit-go.Version=...".
+var Version = "0.1.0-dev"
+
+// Service holds the [SERVICE] section's keys. Keys Fluent Bit has that only matter to
+// features still to come are accepted (so its configs load) and listed in the README.
+type Service struct {
+	Flush         time.Duration `conf:"flush"`
+	Grace         time.Duration `conf:"grace"`
+	LogLevel      string        `conf:"log_level"`
+	LogFile       string        `conf:"log_file"`
+	Daemon        bool          `conf:"daemon"`
+	SchedulerBase time.Duration `conf:"scheduler.base"`
+	SchedulerCap  time.Duration `conf:"scheduler.cap"`
+	HotReload     bool          `conf:"hot_reload"`
+
+	HTTPServer          bool   `conf:"http_server"`
+	HTTPListen          string `conf:"http_listen"`
+	HTTPPort            int    `conf:"http_port"`
+	HealthCheck         bool   `conf:"health_check"`
+	HCErrorsCount       int    `conf:"hc_errors_count"`
+	HCRetryFailureCount int    `conf:"hc_retry_failure_count"`
+	HCPeriod            int    `conf:"hc_period"`
+
+	ParsersFile []string `conf:"parsers_file"`
+	PluginsFile string   `conf:"plugins_file"`
+	StreamsFile string   `conf:"streams_file"`
+
+	StoragePath             string      `conf:"storage.path"`
+	StorageSync             string      `conf:"storage.sync"`
+	StorageChecksum         bool        `conf:"storage.checksum"`
+	StorageMetrics          bool        `conf:"storage.metrics"`
+	StorageBacklogMemLimit  config.Size `conf:"storage.backlog.mem_limit"`
+	StorageMaxChunksUp      int         `conf:"storage.max_chunks_up"`
+	StorageDeleteIrrecover  bool        `conf:"storage.delete_irrecoverable_chunks"`
+	CoroStackSize           int         `conf:"coro_stack_size"`
+	StorageInherit          bool        `conf:"storage.inherit"`
+	StorageTrimFiles        bool        `conf:"storage.trim_files"`
+	StorageBacklogFlushOnSh bool        `conf:"storage.backlog.flush_on_shutdown"`
+}
+
+// DefaultService returns the service settings used when a key is not given.
+func DefaultService() Service {
+	return Service{
+		Flush:         pipeline.DefaultFlush,
+		Grace:         pipeline.DefaultGrace,
+		LogLevel:      "info",
+		SchedulerBase: pipeline.DefaultSchedulerBase,
+		SchedulerCap:  pipeline.DefaultSchedulerCap,
+		HTTPListen:    "0.0.0.0",
+		HTTPPort:      2020,
+		HCErrorsCount: 5, HCRetryFailureCount: 5, HCPeriod: 60,
+	}
+}
+
+// ParseService decodes cfg's service section over the defaults.
+func ParseService(cfg *config.Config) (Service, error) {
+	s := DefaultService()
+	if err := config.Decode(cfg.Service.Props, &s); err != nil {
+		return s, err
+	}
+	if p, ok := cfg.Service.Get("plugins_file"); ok && p.Value != "" {
+		return s, config.Errorf(p, "external plugins cannot be loaded: register Go plugins with the library instead")
+	}
+	if p, ok := cfg.Service.Get("daemon"); ok && s.Daemon {
+		return s, config.Errorf(p, "daemon mode is not supported: run under systemd (packaging/) or with &")
+	}
+	if p, ok := cfg.Service.Get("log_level"); ok {
+		if _, err := ParseLogLevel(p.Value); err != nil {
+			return s, config.Errorf(p, "%v", err)
+		}
+	}
+	return s, nil
+}
+
+// ParseLogLevel maps Fluent Bit's log levels to slog's.
+func ParseLogLevel(v string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "off":
+		return slog.LevelError + 100, nil
+	case "error":
+		return slog.LevelError, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "debug", "trace":
+		return slog.LevelDebug, nil
+	}
+	return 0, fmt.Errorf("bad log_level %q: want off, error, warn, info, debug or trace", v)
+}
+
+// Re-exported plugin types, so a firmware service can write plugins importing only this
+// package and event.
+type (
+	Input    = pipeline.Input
+	Filter   = pipeline.Filter
+	Output   = pipeline.Output
+	Emitter  = pipeline.Emitter
+	Chunk    = pipeline.Chunk
+	Verdict  = pipeline.Verdict
+	Env      = pipeline.Env
+	Metrics  = pipeline.Metrics
+	Event    = event.Event
+	Section  = config.Section
+	Property = config.Property
+)
+
+// Verdicts a Filter returns.
+const (
+	Keep = pipeline.Keep
+	Drop = pipeline.Drop
+)
+
+// RegisterInput registers an input type under name so configurations can use it.
+func RegisterInput(name string, factory func() Input) { pipeline.RegisterInput(name, factory) }
+
+// RegisterFilter registers a filter type under name.
+func RegisterFilter(name string, factory func() Filter) { pipeline.RegisterFilter(name, factory) }
+
+// RegisterOutput registers an output type under name.
+func RegisterOutput(name string, factory func() Output) { pipeline.RegisterOutput(name, factory) }
+
+// Retry marks an output error as temporary: the chunk is retried with backoff.
+func Retry(err error) error { return pipeline.Retry(err) }
+
+// Option changes how an Agent is built.
+type Option func(*options)
+
+type options struct {
+	noPush      bool
+	logger      *slog.Logger
+	libTag      string
+	libMemLimit int64
+}
+
+// WithLogger sets the logger (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithPushLimit sets the mem_buf_limit of the records pushed with Push (default 16M):
+// Push blocks while that many bytes are buffered and not yet delivered.
+func WithPushLimit(bytes int64) Option { return func(o *options) { o.libMemLimit = bytes } }
+
+// WithoutPush leaves out the input behind Push (the daemon has no use for it, and it would
+// show in the metrics).
+func WithoutPush() Option { return func(o *options) { o.noPush = true } }
+
+// Agent is a running pipeline built from a configuration.
+type Agent struct {
+	opts options
+
+	mu      sync.Mutex
+	cfg     *config.Config
+	service Service
+	eng     *pipeline.Engine
+	lib     *libInput
+	started bool
+	ctx     context.Context
+}
+
+// New builds an agent from cfg: it checks every section and key (errors name the file,
+// line and key) but starts nothing.
+func New(cfg *config.Config, opts ...Option) (*Agent, error) {
+	a := &Agent{opts: options{logger: slog.Default(), libTag: "lib"}}
+	for _, o := range opts {
+		o(&a.opts)
+	}
+	eng, svc, lib, err := a.build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.cfg, a.service, a.eng, a.lib = cfg, svc, eng, lib
+	return a, nil
+}
+
+// NewFromFile loads a YAML or classic configuration file and builds an agent from it.
+func NewFromFile(path string, opts ...Option) (*Agent, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, opts...)
+}
+
+// Check validates cfg as New does, without keeping anything.
+func Check(cfg *config.Config) error {
+	_, err := New(cfg, WithLogger(slog.New(slog.DiscardHandler)))
+	return err
+}
+
+func (a *Agent) build(cfg *config.Config) (*pipeline.Engine, Service, *libInput, error) {
+	svc, err := ParseService(cfg)
+	if err != nil {
+		return nil, svc, nil, err
+	}
+	eng := pipeline.NewEngine(pipeline.Options{
+		Flush: svc.Flush, Grace: svc.Grace,
+		SchedulerBase: svc.SchedulerBase, SchedulerCap: svc.SchedulerCap,
+		Logger: a.opts.logger,
+	})
+	if err := eng.AddConfigured(cfg); err != nil {
+		return nil, svc, nil, err
+	}
+	lib := &libInput{}
+	if a.opts.noPush {
+		return eng, svc, lib, nil
+	}
+	lib.emit = eng.AddInput(pipeline.InputSpec{Plugin: "lib", Tag: a.opts.libTag, MemBufLimit: a.opts.libMemLimit, Input: lib})
+	return eng, svc, lib, nil
+}
+
+// Service returns the service settings in force.
+func (a *Agent) Service() Service {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.service
+}
+
+// Config returns the configuration in force.
+func (a *Agent) Config() *config.Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}
+
+// Start initialises the plugins and starts the pipeline. Plugins run until Stop, not until
+// ctx is done: ctx bounds only the initialisation.
+func (a *Agent) Start(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started {
+		return errors.New("fluentbit: agent already started")
+	}
+	if err := a.eng.Start(ctx); err != nil {
+		return err
+	}
+	a.started = true
+	a.ctx = context.WithoutCancel(ctx)
+	return nil
+}
+
+// Push hands one record to the pipeline under tag, timestamped now. It runs the filters
+// that match tag and returns once the record is buffered; it blocks while the pushed
+// records' buffer is full (backpressure) and fails after Stop.
+func (a *Agent) Push(tag string, record map[string]any) error {
+	return a.PushEvent(tag, event.Event{Time: time.Now(), Record: record})
+}
+
+// PushEvent is Push with the event's own time and metadata.
+func (a *Agent) PushEvent(tag string, ev event.Event) error {
+	for {
+		a.mu.Lock()
+		em, started := a.lib.emit, a.started
+		a.mu.Unlock()
+		if !started {
+			return errors.New("fluentbit: push before Start or after Stop")
+		}
+		if em == nil {
+			return errors.New("fluentbit: agent built WithoutPush")
+		}
+		err := em.Emit(tag, ev)
+		if !errors.Is(err, pipeline.ErrStopped) {
+			return err
+		}
+		// A Reload stopped the engine under us: push to its successor, if there is one.
+		a.mu.Lock()
+		same := a.lib.emit == em
+		a.mu.Unlock()
+		if same {
+			return err
+		}
+	}
+}
+
+// Metrics returns the counters of every plugin instance.
+func (a *Agent) Metrics() Metrics {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.eng.Metrics()
+}
+
+// Stop stops the inputs, flushes what is buffered within the grace period (or until ctx is
+// done) and closes the plugins. It returns an error reporting records that could not be
+// delivered in time.
+func (a *Agent) Stop(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.started {
+		return nil
+	}
+	a.started = false
+	left := a.eng.Stop(ctx)
+	if n := countRecords(left); n > 0 {
+		a.opts.logger.Error("records not delivered at shutdown", "records", n, "chunks", len(left))
+		return fmt.Errorf("fluentbit: %d records in %d chunks not delivered within the grace period", n, len(left))
+	}
+	return nil
+}
+
+// Reload builds an agent from cfg and swaps it in: the old pipeline stops taking records,
+// gets the grace period to deliver, and hands what it could not deliver to the new one.
+// If cfg is invalid the running pipeline is left untouched and the error is returned.
+func (a *Agent) Reload(cfg *config.Config) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	eng, svc, lib, err := a.build(cfg)
+	if err != nil {
+		return err
+	}
+	if !a.started {
+		a.cfg, a.service, a.eng, a.lib = cfg, svc, eng, lib
+		return nil
+	}
+	// Initialise the new plugins first: if that fails the old pipeline keeps running.
+	// Inputs that listen on a port would collide with the old ones, so the old pipeline is
+	// stopped first and restarted if the new one cannot start.
+	left := a.eng.Stop(a.ctx)
+	if err := eng.Start(a.ctx); err != nil {
+		old, _, oldLib, berr := a.build(a.cfg)
+		if berr == nil && old.Start(a.ctx) == nil {
+			old.Adopt(left)
+			a.eng, a.lib = old, oldLib
+		}
+		return fmt.Errorf("fluentbit: reload: %w", err)
+	}
+	if un := eng.Adopt(left); len(un) > 0 {
+		a.opts.logger.Warn("reload: no output of the new configuration matches these chunks; dropped",
+			"chunks", len(un), "records", countRecords(un))
+	}
+	a.cfg, a.service, a.eng, a.lib = cfg, svc, eng, lib
+	a.opts.logger.Info("configuration reloaded", "carried_chunks", len(left), "carried_records", countRecords(left))
+	return nil
+}
+
+func countRecords(cs []*pipeline.Chunk) int {
+	n := 0
+	for _, c := range cs {
+		n += c.Records
+	}
+	return n
+}
+
+// libInput is the input behind Push: it runs nothing itself.
+type libInput struct {
+	emit pipeline.Emitter
+}
+
+func (l *libInput) Run(ctx context.Context, _ pipeline.Emitter) error {
+	<-ctx.Done()
+	return nil
+}

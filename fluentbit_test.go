@@ -1,0 +1,241 @@
+package fluentbit_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	fluentbit "github.com/fluentbit-go/fluentbit-go"
+	"github.com/fluentbit-go/fluentbit-go/config"
+	_ "github.com/fluentbit-go/fluentbit-go/filters/modify"
+)
+
+var runs atomic.Int64
+
+// sinks collects what the "test_sink" outputs receive, by their `sink` key.
+var sinks sync.Map // name -> *sink
+
+type sink struct {
+	mu   sync.Mutex
+	recs []map[string]any
+	tags []string
+	got  chan struct{} // signalled on every flush
+}
+
+func getSink(name string) *sink {
+	s, _ := sinks.LoadOrStore(name, &sink{got: make(chan struct{}, 1024)})
+	return s.(*sink)
+}
+
+type sinkOutput struct {
+	Name string `conf:"sink"`
+	Down bool   `conf:"down"` // refuse every chunk (temporarily: retried)
+}
+
+func (o *sinkOutput) Flush(_ context.Context, c *fluentbit.Chunk) error {
+	if o.Down {
+		return fluentbit.Retry(errors.New("destination down"))
+	}
+	s := getSink(o.Name)
+	s.mu.Lock()
+	err := c.Events(func(ev fluentbit.Event) error {
+		s.recs = append(s.recs, ev.Record)
+		s.tags = append(s.tags, c.Tag)
+		return nil
+	})
+	s.mu.Unlock()
+	s.got <- struct{}{}
+	return err
+}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.recs)
+}
+
+// counterInput is a user's own input: it emits n records numbered from 0, then returns.
+type counterInput struct {
+	N int `conf:"n"`
+}
+
+func (c *counterInput) Run(ctx context.Context, em fluentbit.Emitter) error {
+	for i := 0; i < c.N; i++ {
+		if err := em.Emit("", fluentbit.Event{Record: map[string]any{"i": i}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func init() {
+	fluentbit.RegisterOutput("test_sink", func() fluentbit.Output { return &sinkOutput{} })
+	fluentbit.RegisterInput("test_counter", func() fluentbit.Input { return &counterInput{} })
+}
+
+func parse(t *testing.T, yaml string) *config.Config {
+	t.Helper()
+	yaml = strings.ReplaceAll(yaml, "SINK", t.Name()+strconv.Itoa(int(runs.Add(1)))) // a fresh sink per run (-count=N)
+	cfg, err := config.Parse(t.Name()+".yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestPushFilterDeliver(t *testing.T) {
+	cfg := parse(t, `
+service:
+  flush: 3600
+pipeline:
+  inputs:
+    - name: test_counter
+      tag: counter
+      n: 100
+  filters:
+    - name: modify
+      match: 'dev.*'
+      set: stage filtered
+  outputs:
+    - name: test_sink
+      match: '*'
+      sink: SINK
+`)
+	agent, err := fluentbit.New(cfg, fluentbit.WithLogger(discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Push("dev.x", map[string]any{"a": 1}); err == nil {
+		t.Fatal("Push before Start succeeded")
+	}
+	ctx := context.Background()
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		if err := agent.Push("dev.x", map[string]any{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// flush is an hour: nothing is delivered until Stop flushes it all.
+	if err := agent.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := sinkOf(agent)
+	if s.count() != 150 {
+		t.Fatalf("delivered %d records, want 150 (100 from the user input, 50 pushed)", s.count())
+	}
+	filtered := 0
+	for i, r := range s.recs {
+		if r["stage"] == "filtered" {
+			filtered++
+			if s.tags[i] != "dev.x" {
+				t.Errorf("filtered record under tag %q", s.tags[i])
+			}
+		}
+	}
+	if filtered != 50 {
+		t.Errorf("%d records went through the filter, want 50", filtered)
+	}
+	m := agent.Metrics()
+	if len(m.Outputs) != 1 || m.Outputs[0].ProcRecords != 150 {
+		t.Errorf("metrics: %+v", m.Outputs)
+	}
+	if err := agent.Push("dev.x", map[string]any{"late": true}); err == nil {
+		t.Error("Push after Stop succeeded")
+	}
+}
+
+func TestReloadKeepsBufferedRecords(t *testing.T) {
+	// The first pipeline's destination is down: its records are still buffered when the
+	// reload comes, and must reach the second pipeline's output.
+	const first = `
+service:
+  flush: 0.05
+  grace: 0.2
+pipeline:
+  outputs:
+    - name: test_sink
+      match: '*'
+      sink: SINK
+      down: on
+`
+	agent, err := fluentbit.New(parse(t, first), fluentbit.WithLogger(discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 30; i++ {
+		if err := agent.Push("before", map[string]any{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A bad configuration leaves the running one alone.
+	if err := agent.Reload(parse(t, "pipeline:\n  outputs:\n    - name: nope\n      match: '*'\n")); err == nil {
+		t.Fatal("reload with an unknown plugin succeeded")
+	}
+	if sinkOf(agent).count() != 0 {
+		t.Fatal("records were delivered while the destination was down")
+	}
+	if err := agent.Reload(parse(t, strings.Replace(strings.Replace(first, "down: on", "down: off", 1), "grace: 0.2", "grace: 1", 1))); err != nil {
+		t.Fatal(err)
+	}
+	for i := 30; i < 40; i++ {
+		if err := agent.Push("after", map[string]any{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := agent.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := sinkOf(agent)
+	seen := map[int64]int{}
+	for _, r := range s.recs {
+		seen[r["i"].(int64)]++
+	}
+	for i := int64(0); i < 40; i++ {
+		if seen[i] != 1 {
+			t.Errorf("record %d delivered %d times", i, seen[i])
+		}
+	}
+	if agent.Service().Grace != time.Second {
+		t.Errorf("service after reload: grace %v", agent.Service().Grace)
+	}
+}
+
+func TestNewErrorsNamePlace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.conf")
+	if err := os.WriteFile(path, []byte("[SERVICE]\n    flush 1\n[OUTPUT]\n    name  test_sink\n    match *\n    snk   x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := fluentbit.NewFromFile(path)
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Line != 6 || ce.Key != "snk" || !strings.HasPrefix(err.Error(), path+":6: key \"snk\": unknown key (did you mean \"sink\"?)") {
+		t.Fatalf("got %v", err)
+	}
+	if err := fluentbit.Check(parse(t, "service:\n  flush: soon\n")); err == nil || !strings.Contains(err.Error(), `key "flush": bad duration "soon"`) {
+		t.Fatalf("bad service value: %v", err)
+	}
+	if err := fluentbit.Check(parse(t, "service:\n  daemon: on\n")); err == nil || !strings.Contains(err.Error(), "daemon mode is not supported") {
+		t.Fatalf("daemon on: %v", err)
+	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func sinkOf(a *fluentbit.Agent) *sink {
+	p, _ := a.Config().Outputs[0].Get("sink")
+	return getSink(p.Value)
+}

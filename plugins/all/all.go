@@ -1,0 +1,20 @@
+// Package all registers every built-in plugin. The daemon imports it; a program embedding
+// the agent can import only the plugin packages it needs and get a smaller binary.
+package all
+
+import (
+	// Inputs.
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/cpu"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/dummy"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/mem"
+
+	// Filters.
+	_ "github.com/fluentbit-go/fluentbit-go/filters/grep"
+	_ "github.com/fluentbit-go/fluentbit-go/filters/modify"
+	_ "github.com/fluentbit-go/fluentbit-go/filters/record_modifier"
+
+	// Outputs.
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/file"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/null"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/stdout"
+)
