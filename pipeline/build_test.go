@@ -21,7 +21,7 @@ type buildOut struct {
 }
 
 func (o *buildOut) SetProperties(p []config.Property) error { o.props = p; return nil }
-func (*buildOut) Flush(context.Context, *Chunk) error      { return nil }
+func (*buildOut) Flush(context.Context, *Chunk) error       { return nil }
 
 type buildFilter struct{}
 
