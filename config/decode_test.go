@@ -157,3 +157,24 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestPlace(t *testing.T) {
+	s := &Section{Kind: "input", Name: "dummy", File: "a.conf", Line: 3,
+		Props: []Property{{Key: "Dummy", Value: "{", File: "a.conf", Line: 5}}}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{KeyErrorf("dummy", "bad JSON"), `a.conf:5: key "Dummy": input "dummy": bad JSON`},
+		{KeyErrorf("rate", "must be set"), `a.conf:3: key "rate": input "dummy": must be set`},
+		{errors.New("boom"), `a.conf:3: input "dummy": boom`},
+		{&Error{File: "b.conf", Line: 9, Err: errors.New("placed")}, `b.conf:9: placed`},
+	} {
+		if got := Place(s, `input "dummy"`, tc.err); got.Error() != tc.want {
+			t.Errorf("got  %v\nwant %s", got, tc.want)
+		}
+	}
+	if Place(s, "x", nil) != nil {
+		t.Error("Place of nil is not nil")
+	}
+}

@@ -6,6 +6,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -97,6 +98,35 @@ func (e *Error) Unwrap() error { return e.Err }
 // Errorf makes an Error about property p.
 func Errorf(p Property, format string, args ...any) error {
 	return &Error{File: p.File, Line: p.Line, Key: p.Key, Err: fmt.Errorf(format, args...)}
+}
+
+// KeyErrorf makes an Error about key without a place, for a plugin's Validate or Init to
+// return: the engine, which knows the section the plugin came from, fills in the file and
+// line of that key (see Place).
+func KeyErrorf(key, format string, args ...any) error {
+	return &Error{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// Place gives err the place it is about in section s: a KeyErrorf error gets the file and
+// line of its key (the last occurrence, or the section's when the key was left out), and
+// any other error without a place becomes an error at the section, prefixed with what.
+// Errors that already have a place are returned as they are.
+func Place(s *Section, what string, err error) error {
+	if err == nil || s == nil {
+		return err
+	}
+	var ce *Error
+	if errors.As(err, &ce) && ce.File != "" {
+		return err
+	}
+	if ce != nil && ce.Key != "" {
+		placed := &Error{File: s.File, Line: s.Line, Key: ce.Key, Err: fmt.Errorf("%s: %w", what, ce.Err)}
+		if p, ok := s.Get(ce.Key); ok {
+			placed.File, placed.Line, placed.Key = p.File, p.Line, p.Key
+		}
+		return placed
+	}
+	return &Error{File: s.File, Line: s.Line, Err: fmt.Errorf("%s: %w", what, err)}
 }
 
 // SectionErrorf makes an Error about section s as a whole.

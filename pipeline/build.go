@@ -16,19 +16,40 @@ type PropertySetter interface {
 	SetProperties(props []config.Property) error
 }
 
+// Validator is implemented by plugins that check their decoded keys without side effects
+// (parse a JSON value, compile a regex, check a range). Configure calls Validate right
+// after decoding, so mistakes are reported by New and by the daemon's --dry-run, with the
+// file and line of the key when the error comes from config.KeyErrorf. Init runs later,
+// only when the agent starts, and is where side effects (files, sockets) belong.
+type Validator interface {
+	Validate() error
+}
+
 // Configure decodes a plugin section's properties into a fresh plugin instance p: with
-// SetProperties when p implements PropertySetter, with config.Decode otherwise.
+// SetProperties when p implements PropertySetter, with config.Decode otherwise; then
+// Validate when p implements Validator.
 func Configure(p any, props []config.Property) error {
 	if ps, ok := p.(PropertySetter); ok {
-		return ps.SetProperties(props)
-	}
-	if len(props) == 0 {
+		if err := ps.SetProperties(props); err != nil {
+			return err
+		}
+		if v, ok := p.(Validator); ok {
+			return v.Validate()
+		}
 		return nil
 	}
-	if rv := reflect.ValueOf(p); rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
-		return config.Errorf(props[0], "unknown key: this plugin takes no keys of its own")
+	if len(props) > 0 {
+		if rv := reflect.ValueOf(p); rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+			return config.Errorf(props[0], "unknown key: this plugin takes no keys of its own")
+		}
+		if err := config.Decode(props, p); err != nil {
+			return err
+		}
 	}
-	return config.Decode(props, p)
+	if v, ok := p.(Validator); ok {
+		return v.Validate()
+	}
+	return nil
 }
 
 // commonKeys are the keys the engine handles for every instance of a kind, never passed to
@@ -83,7 +104,7 @@ func (e *Engine) addInputSection(s *config.Section) error {
 		return config.SectionErrorf(s, "unknown input plugin %q (available: %s)", s.Name, strings.Join(in, ", "))
 	}
 	common, rest := split("input", s.Props)
-	spec := InputSpec{Plugin: strings.ToLower(s.Name), Input: p}
+	spec := InputSpec{Plugin: strings.ToLower(s.Name), Input: p, Section: s}
 	if v, ok := common["tag"]; ok {
 		spec.Tag = v.Value
 	}
@@ -119,7 +140,7 @@ func (e *Engine) addFilterSection(s *config.Section) error {
 		return config.SectionErrorf(s, "unknown filter plugin %q (available: %s)", s.Name, strings.Join(f, ", "))
 	}
 	common, rest := split("filter", s.Props)
-	spec := FilterSpec{Plugin: strings.ToLower(s.Name), Filter: p}
+	spec := FilterSpec{Plugin: strings.ToLower(s.Name), Filter: p, Section: s}
 	var err error
 	if spec.Match, spec.MatchRegex, err = matchKeys(s, common); err != nil {
 		return err
@@ -141,7 +162,7 @@ func (e *Engine) addOutputSection(s *config.Section) error {
 		return config.SectionErrorf(s, "unknown output plugin %q (available: %s)", s.Name, strings.Join(o, ", "))
 	}
 	common, rest := split("output", s.Props)
-	spec := OutputSpec{Plugin: strings.ToLower(s.Name), Output: p, RetryLimit: RetryForever, Workers: 1}
+	spec := OutputSpec{Plugin: strings.ToLower(s.Name), Output: p, RetryLimit: RetryForever, Workers: 1, Section: s}
 	var err error
 	if spec.Match, spec.MatchRegex, err = matchKeys(s, common); err != nil {
 		return err
@@ -207,8 +228,5 @@ func matchKeys(s *config.Section, common map[string]config.Property) (string, *r
 
 // wrapSection gives a plugin's own error the section's place when it has none.
 func wrapSection(s *config.Section, err error) error {
-	if _, ok := err.(*config.Error); ok {
-		return err
-	}
-	return config.SectionErrorf(s, "%s %q: %v", s.Kind, s.Name, err)
+	return config.Place(s, fmt.Sprintf("%s %q", s.Kind, s.Name), err)
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 )
 
@@ -67,6 +68,7 @@ type InputSpec struct {
 	Tag         string // default: the instance name
 	MemBufLimit int64  // bytes; 0 = DefaultMemBufLimit, < 0 = unlimited
 	Input       Input
+	Section     *config.Section // where it was configured, if it was: Init errors get its place
 }
 
 // FilterSpec describes one filter instance.
@@ -76,6 +78,7 @@ type FilterSpec struct {
 	Match      string
 	MatchRegex *regexp.Regexp
 	Filter     Filter
+	Section    *config.Section
 }
 
 // OutputSpec describes one output instance.
@@ -87,6 +90,7 @@ type OutputSpec struct {
 	RetryLimit int // retries after the first attempt; RetryForever keeps trying
 	Workers    int // concurrent flushes; default 1
 	Output     Output
+	Section    *config.Section
 }
 
 // Engine moves records from inputs through filters into chunks and from chunks to outputs.
@@ -155,6 +159,7 @@ func (e *Engine) AddInput(s InputSpec) Emitter {
 		name:   instanceName(s.Plugin, s.Alias, len(e.inputs)),
 		plugin: s.Plugin,
 		in:     s.Input,
+		sec:    s.Section,
 		limit:  s.MemBufLimit,
 		open:   map[string]*chunk{},
 	}
@@ -177,6 +182,7 @@ func (e *Engine) AddFilter(s FilterSpec) {
 		name:   instanceName(s.Plugin, s.Alias, len(e.filters)),
 		plugin: s.Plugin,
 		f:      s.Filter,
+		sec:    s.Section,
 		match:  matcher{pattern: s.Match, re: s.MatchRegex},
 	}
 	f.log = e.log.With("filter", f.name)
@@ -190,6 +196,7 @@ func (e *Engine) AddOutput(s OutputSpec) {
 		name:       instanceName(s.Plugin, s.Alias, len(e.outputs)),
 		plugin:     s.Plugin,
 		out:        s.Output,
+		sec:        s.Section,
 		match:      matcher{pattern: s.Match, re: s.MatchRegex},
 		retryLimit: s.RetryLimit,
 		workers:    s.Workers,
@@ -211,19 +218,22 @@ func (e *Engine) Start(ctx context.Context) error {
 		return errors.New("pipeline: engine already started")
 	}
 	var inited []any
-	fail := func(kind, name string, err error) error {
+	fail := func(kind, name string, sec *config.Section, err error) error {
 		for i := len(inited) - 1; i >= 0; i-- {
 			if c, ok := inited[i].(Closer); ok {
 				_ = c.Close(ctx)
 			}
 		}
 		e.state.Store(stateStopped)
+		if sec != nil {
+			return config.Place(sec, fmt.Sprintf("%s %s: init", kind, name), err)
+		}
 		return fmt.Errorf("%s %s: init: %w", kind, name, err)
 	}
 	for _, o := range e.outputs {
 		if i, ok := o.out.(Initializer); ok {
 			if err := i.Init(ctx, Env{Name: o.name, Logger: o.log}); err != nil {
-				return fail("output", o.name, err)
+				return fail("output", o.name, o.sec, err)
 			}
 		}
 		inited = append(inited, o.out)
@@ -231,7 +241,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	for _, f := range e.filters {
 		if i, ok := f.f.(Initializer); ok {
 			if err := i.Init(ctx, Env{Name: f.name, Logger: f.log}); err != nil {
-				return fail("filter", f.name, err)
+				return fail("filter", f.name, f.sec, err)
 			}
 		}
 		inited = append(inited, f.f)
@@ -239,7 +249,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	for _, in := range e.inputs {
 		if i, ok := in.in.(Initializer); ok {
 			if err := i.Init(ctx, Env{Name: in.name, Tag: in.tag, Logger: in.log}); err != nil {
-				return fail("input", in.name, err)
+				return fail("input", in.name, in.sec, err)
 			}
 		}
 		inited = append(inited, in.in)
@@ -442,6 +452,7 @@ type inputInst struct {
 	plugin string
 	tag    string
 	in     Input
+	sec    *config.Section
 	log    *slog.Logger
 	limit  int64
 
@@ -615,6 +626,7 @@ type filterInst struct {
 	name   string
 	plugin string
 	f      Filter
+	sec    *config.Section
 	match  matcher
 	log    *slog.Logger
 
@@ -654,6 +666,7 @@ type outputInst struct {
 	name       string
 	plugin     string
 	out        Output
+	sec        *config.Section
 	match      matcher
 	retryLimit int
 	workers    int
