@@ -1,0 +1,326 @@
+// Command fluentbit is the fluentbit-go daemon. Its flags and configuration files follow
+// Fluent Bit's: -c for a YAML or classic config, or -i/-F/-o with -p, -m and -t to build a
+// pipeline on the command line. With no arguments it runs an embedded default pipeline.
+//
+// SIGTERM and SIGINT flush what is buffered (within the grace period) and exit; SIGHUP
+// reloads the configuration without losing buffered records.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+
+	fluentbit "github.com/fluentbit-go/fluentbit-go"
+	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	_ "github.com/fluentbit-go/fluentbit-go/plugins/all"
+)
+
+//go:embed default.yaml
+var defaultConfig []byte
+
+func main() {
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sig))
+}
+
+// cli is what the flags say, in order.
+type cli struct {
+	configFile string
+	sections   []*config.Section // from -i/-F/-o, with their -p/-m/-t
+	service    []config.Property
+	verbosity  int
+	quiet      bool
+	dryRun     bool
+	version    bool
+	help       bool
+}
+
+const cliFile = "command line"
+
+func parseFlags(args []string, stderr io.Writer) (*cli, *flag.FlagSet, error) {
+	c := &cli{}
+	fs := flag.NewFlagSet("fluentbit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var last *config.Section
+	plugin := func(kind string) func(string) error {
+		return func(name string) error {
+			last = &config.Section{Kind: kind, Name: name, File: cliFile}
+			c.sections = append(c.sections, last)
+			return nil
+		}
+	}
+	prop := func(flag, kind, key string) func(string) error {
+		return func(v string) error {
+			if last == nil || (kind != "" && last.Kind != kind) {
+				if flag == "p" {
+					return fmt.Errorf("it comes before any -i, -F or -o")
+				}
+				return fmt.Errorf("-%s %q comes before any %s", flag, v, map[string]string{"": "-i, -F or -o", "input": "-i"}[kind])
+			}
+			if kind == "" && key == "match" && last.Kind == "input" {
+				return fmt.Errorf("-m %q follows an input: match is for -F and -o", v)
+			}
+			last.Set(key, v)
+			return nil
+		}
+	}
+	svc := func(key string) func(string) error {
+		return func(v string) error {
+			c.service = append(c.service, config.Property{Key: key, Value: v, File: cliFile})
+			return nil
+		}
+	}
+	both := func(short, long, usage string, fn func(string) error) {
+		fs.Func(short, usage, fn)
+		fs.Func(long, usage, fn)
+	}
+	bothBool := func(short, long, usage string, fn func(string) error) {
+		fs.BoolFunc(short, usage, fn)
+		fs.BoolFunc(long, usage, fn)
+	}
+	both("c", "config", "configuration file (YAML or classic)", func(v string) error { c.configFile = v; return nil })
+	both("i", "input", "add an input plugin", plugin("input"))
+	both("F", "filter", "add a filter plugin", plugin("filter"))
+	both("o", "output", "add an output plugin", plugin("output"))
+	both("p", "prop", "set a property of the last plugin: -p key=value", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return fmt.Errorf("-p %q: want key=value", v)
+		}
+		if err := prop("p", "", strings.TrimSpace(k))(val); err != nil {
+			return fmt.Errorf("-p %q: %w", v, err)
+		}
+		return nil
+	})
+	both("m", "match", "match pattern of the last filter or output", prop("m", "", "match"))
+	both("t", "tag", "tag of the last input", prop("t", "input", "tag"))
+	both("f", "flush", "flush interval in seconds", svc("flush"))
+	both("l", "log_file", "write logs to this file", svc("log_file"))
+	both("R", "parser", "parsers file", svc("parsers_file"))
+	both("P", "port", "monitoring server port", svc("http_port"))
+	bothBool("H", "http", "enable the monitoring server", func(string) error { return svc("http_server")("on") })
+	bothBool("Y", "enable-hot-reload", "enable reloading through the monitoring API", func(string) error { return svc("hot_reload")("on") })
+	bothBool("v", "verbose", "more logging (-vv for trace)", func(string) error { c.verbosity++; return nil })
+	bothBool("q", "quiet", "log errors only", func(string) error { c.quiet = true; return nil })
+	fs.BoolFunc("dry-run", "check the configuration and exit", func(string) error { c.dryRun = true; return nil })
+	bothBool("V", "version", "print the version and exit", func(string) error { c.version = true; return nil })
+	bothBool("h", "help", "print this help and the plugins, and exit", func(string) error { c.help = true; return nil })
+	fs.Usage = func() {}
+
+	// Fluent Bit accepts -vv and -vvv: Go's flag package wants them apart.
+	var expanded []string
+	for _, a := range args {
+		if len(a) > 2 && a[0] == '-' && a[1] == 'v' && strings.Trim(a[1:], "v") == "" {
+			for range a[1:] {
+				expanded = append(expanded, "-v")
+			}
+			continue
+		}
+		expanded = append(expanded, a)
+	}
+	if err := fs.Parse(expanded); err != nil {
+		return nil, fs, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fs, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c, fs, nil
+}
+
+// usageFlags lists the options in the order -h prints them, short name first.
+var usageFlags = [][2]string{
+	{"c", "config"}, {"i", "input"}, {"F", "filter"}, {"o", "output"}, {"p", "prop"}, {"m", "match"},
+	{"t", "tag"}, {"f", "flush"}, {"l", "log_file"}, {"R", "parser"}, {"H", "http"}, {"P", "port"},
+	{"Y", "enable-hot-reload"}, {"v", "verbose"}, {"q", "quiet"}, {"", "dry-run"}, {"V", "version"}, {"h", "help"},
+}
+
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: fluentbit [OPTION]\n\nfluentbit-go %s: a Fluent Bit compatible agent.\n\nOptions:\n", fluentbit.Version)
+	for _, f := range usageFlags {
+		names := "    --" + f[1]
+		if f[0] != "" {
+			names = "-" + f[0] + ", --" + f[1]
+		}
+		fmt.Fprintf(w, "  %-26s %s\n", names, fs.Lookup(f[1]).Usage)
+	}
+	in, fl, out := pipeline.Plugins()
+	fmt.Fprintf(w, "\nInputs:  %s\nFilters: %s\nOutputs: %s\n", strings.Join(in, " "), strings.Join(fl, " "), strings.Join(out, " "))
+	fmt.Fprintf(w, "\nWith no option it runs an embedded default pipeline (cpu and mem to stdout).\n")
+}
+
+// loadConfig builds the configuration the flags describe.
+func loadConfig(c *cli) (*config.Config, error) {
+	var cfg *config.Config
+	var err error
+	switch {
+	case c.configFile != "":
+		cfg, err = config.Load(c.configFile)
+	case len(c.sections) == 0:
+		cfg, err = config.Parse("(embedded) default.yaml", defaultConfig)
+	default:
+		cfg = &config.Config{Service: config.Section{Kind: "service", File: cliFile}}
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range c.sections {
+		cp := *s
+		cp.Props = append([]config.Property(nil), s.Props...)
+		switch s.Kind {
+		case "input":
+			cfg.Inputs = append(cfg.Inputs, &cp)
+		case "filter", "output":
+			// On the command line a plugin with no -m matches everything, as in Fluent Bit.
+			if _, ok := cp.Get("match"); !ok {
+				if _, ok := cp.Get("match_regex"); !ok {
+					cp.Set("match", "*")
+				}
+			}
+			if s.Kind == "filter" {
+				cfg.Filters = append(cfg.Filters, &cp)
+			} else {
+				cfg.Outputs = append(cfg.Outputs, &cp)
+			}
+		}
+	}
+	for _, p := range c.service {
+		cfg.Service.Set(p.Key, p.Value)
+	}
+	switch {
+	case c.quiet:
+		cfg.Service.Set("log_level", "error")
+	case c.verbosity > 0:
+		cfg.Service.Set("log_level", "debug")
+	}
+	if len(cfg.Outputs) == 0 && len(cfg.Inputs) > 0 {
+		return nil, errors.New("no output: add one with -o (e.g. -o stdout) or in the configuration")
+	}
+	return cfg, nil
+}
+
+func newLogger(svc fluentbit.Service, stderr io.Writer) (*slog.Logger, io.Closer, error) {
+	level, err := fluentbit.ParseLogLevel(svc.LogLevel)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, closer := stderr, io.Closer(nil)
+	if svc.LogFile != "" {
+		f, err := os.OpenFile(svc.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log_file: %w", err)
+		}
+		w, closer = f, f
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closer, nil
+}
+
+func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
+	c, fs, err := parseFlags(args, io.Discard)
+	if err != nil {
+		fmt.Fprintf(stderr, "fluentbit: %v\n(-h lists the options)\n", err)
+		return 1
+	}
+	if c.help {
+		usage(stdout, fs)
+		return 0
+	}
+	if c.version {
+		fmt.Fprintf(stdout, "fluentbit-go v%s (%s %s/%s)\n", fluentbit.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		fmt.Fprintf(stderr, "fluentbit: %v\n", err)
+		return 1
+	}
+	if c.dryRun {
+		if err := fluentbit.Check(cfg); err != nil {
+			fmt.Fprintf(stderr, "fluentbit: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "configuration test is successful")
+		return 0
+	}
+	svc, err := fluentbit.ParseService(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "fluentbit: %v\n", err)
+		return 1
+	}
+	log, closer, err := newLogger(svc, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "fluentbit: %v\n", err)
+		return 1
+	}
+	if closer != nil {
+		defer closer.Close()
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w.Error())
+	}
+	agent, err := fluentbit.New(cfg, fluentbit.WithLogger(log), fluentbit.WithoutPush())
+	if err != nil {
+		fmt.Fprintf(stderr, "fluentbit: %v\n", err)
+		return 1
+	}
+	ctx := context.Background()
+	if err := agent.Start(ctx); err != nil {
+		fmt.Fprintf(stderr, "fluentbit: %v\n", err)
+		return 1
+	}
+	log.Info("fluentbit-go started", "version", fluentbit.Version, "pid", os.Getpid())
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			log.Info("SIGHUP: reloading configuration")
+			next, err := loadConfig(c)
+			if err == nil {
+				err = agent.Reload(next)
+			}
+			if err != nil {
+				log.Error("reload failed; keeping the running configuration", "err", err)
+			}
+			continue
+		}
+		log.Info("shutting down", "signal", s.String(), "grace", agent.Service().Grace)
+		done := make(chan error, 1)
+		go func() { done <- agent.Stop(ctx) }()
+		select {
+		case err := <-done:
+			logTotals(log, agent.Metrics())
+			if err != nil {
+				log.Error("shutdown", "err", err)
+				return 1
+			}
+			return 0
+		case s2 := <-sig:
+			log.Error("second signal: exiting without waiting for the flush", "signal", s2.String())
+			return 1
+		}
+	}
+	return 0
+}
+
+// logTotals logs what the last pipeline took in and delivered, so a shutdown says whether
+// anything was lost.
+func logTotals(log *slog.Logger, m fluentbit.Metrics) {
+	var in, out, dropped uint64
+	for _, i := range m.Inputs {
+		in += i.Records
+	}
+	for _, o := range m.Outputs {
+		out += o.ProcRecords
+		dropped += o.DroppedRecords
+	}
+	log.Info("stopped", "records_in", in, "records_out", out, "records_dropped", dropped)
+}
