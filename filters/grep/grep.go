@@ -25,7 +25,7 @@
 // behave the same here; the others get the documented meaning.) With logical_op and, all
 // rules must match; with or, one is enough; the result keeps the record for regex rules and
 // drops it for exclude rules. As in Fluent Bit, and/or cannot mix regex and exclude rules:
-// that is an Init error. An unknown logical_op is an error too (Fluent Bit falls back to
+// that is a configuration error. An unknown logical_op is an error too (Fluent Bit falls back to
 // legacy silently).
 //
 // Only string values are matched, as in Fluent Bit: a missing key, a number, a boolean, a
@@ -35,7 +35,8 @@
 // Regular expressions are Go's RE2 syntax, compiled in multi-line mode so that ^ and $
 // match at line breaks as Onigmo's Ruby syntax (Fluent Bit's engine) does; a pattern
 // written /like this/ loses its slashes, as in Fluent Bit. Perl/Ruby features RE2 lacks
-// (look-around, back-references, possessive quantifiers, \h, \Z) are reported by Init.
+// (look-around, back-references, possessive quantifiers, \h, \Z) are reported when the
+// configuration is loaded.
 package grep
 
 import (
@@ -44,6 +45,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/event/accessor"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
@@ -77,23 +79,26 @@ func init() {
 	pipeline.RegisterFilter("grep", func() pipeline.Filter { return &Grep{} })
 }
 
-// Init parses and compiles the rules. Errors name the key and the value at fault.
-func (g *Grep) Init(_ context.Context, _ pipeline.Env) error {
+// Validate parses and compiles the rules, without side effects, so that mistakes show up
+// when the configuration is loaded (and at --dry-run). Errors are config.KeyErrorf errors
+// naming the key and the value at fault. It may be called more than once.
+func (g *Grep) Validate() error {
+	var op logicalOp
 	switch strings.ToLower(strings.TrimSpace(g.LogicalOp)) {
 	case "", "legacy":
-		g.op = opLegacy
+		op = opLegacy
 	case "and":
-		g.op = opAnd
+		op = opAnd
 	case "or":
-		g.op = opOr
+		op = opOr
 	default:
-		return fmt.Errorf("grep: logical_op %q: want legacy, and or or", g.LogicalOp)
+		return config.KeyErrorf("logical_op", "%q: want legacy, and or or", g.LogicalOp)
 	}
-	if g.op != opLegacy && len(g.Regex) > 0 && len(g.Exclude) > 0 {
-		return fmt.Errorf("grep: logical_op %s: regex and exclude cannot be mixed (use one kind, or logical_op legacy)",
-			strings.ToLower(g.LogicalOp))
+	if op != opLegacy && len(g.Regex) > 0 && len(g.Exclude) > 0 {
+		return config.KeyErrorf("logical_op", "%s: regex and exclude cannot be mixed (use one kind, or logical_op legacy)",
+			strings.ToLower(strings.TrimSpace(g.LogicalOp)))
 	}
-	g.rules = g.rules[:0]
+	rules := make([]rule, 0, len(g.Regex)+len(g.Exclude))
 	for _, set := range []struct {
 		name    string
 		values  []string
@@ -102,13 +107,19 @@ func (g *Grep) Init(_ context.Context, _ pipeline.Env) error {
 		for _, v := range set.values {
 			r, err := parseRule(v)
 			if err != nil {
-				return fmt.Errorf("grep: %s %q: %w", set.name, v, err)
+				return config.KeyErrorf(set.name, "%q: %v", v, err)
 			}
 			r.exclude = set.exclude
-			g.rules = append(g.rules, r)
+			rules = append(rules, r)
 		}
 	}
+	g.op, g.rules = op, rules
 	return nil
+}
+
+// Init validates the keys again (the fields may have been set since Configure).
+func (g *Grep) Init(_ context.Context, _ pipeline.Env) error {
+	return g.Validate()
 }
 
 // parseRule reads "KEY REGEX".
@@ -166,7 +177,7 @@ func (g *Grep) keep(rec map[string]any) bool {
 		if len(g.rules) == 0 {
 			return true
 		}
-		// All rules are of one kind (Init refuses a mix).
+		// All rules are of one kind (Validate refuses a mix).
 		var hit bool
 		if g.op == opAnd {
 			hit = true

@@ -201,13 +201,13 @@ func TestGrepBadConfig(t *testing.T) {
 		g    Grep
 		want string // part of the error
 	}{
-		{"no regex", Grep{Regex: []string{"log"}}, `regex "log"`},
+		{"no regex", Grep{Regex: []string{"log"}}, `key "regex": "log"`},
 		{"only spaces after key", Grep{Regex: []string{"log   "}}, "no regex"},
-		{"empty", Grep{Exclude: []string{""}}, `exclude ""`},
-		{"bad regex", Grep{Regex: []string{"log ([a-z"}}, `regex "log ([a-z"`},
+		{"empty", Grep{Exclude: []string{""}}, `key "exclude": ""`},
+		{"bad regex", Grep{Regex: []string{"log ([a-z"}}, `key "regex": "log ([a-z"`},
 		{"perl lookahead", Grep{Regex: []string{"log foo(?=bar)"}}, "log foo(?=bar)"},
-		{"bad accessor", Grep{Exclude: []string{"$a['b x"}}, `exclude "$a['b x"`},
-		{"bad logical_op", Grep{LogicalOp: "xor", Regex: []string{"a b"}}, `logical_op "xor"`},
+		{"bad accessor", Grep{Exclude: []string{"$a['b x"}}, `key "exclude": "$a['b x"`},
+		{"bad logical_op", Grep{LogicalOp: "xor", Regex: []string{"a b"}}, `key "logical_op": "xor"`},
 		{"and mixes kinds", Grep{LogicalOp: "and", Regex: []string{"a b"}, Exclude: []string{"c d"}}, "cannot be mixed"},
 		{"or mixes kinds", Grep{LogicalOp: "or", Regex: []string{"a b"}, Exclude: []string{"c d"}}, "cannot be mixed"},
 	} {

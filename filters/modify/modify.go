@@ -62,7 +62,7 @@
 //   - Copy and Hard_copy copy nested maps and arrays deeply, so a later change to one copy
 //     never shows in the other.
 //   - Hard_rename and Hard_copy of a key onto itself change nothing (Fluent Bit drops the
-//     key), and a rule or condition with missing or extra parameters is an Init error.
+//     key), and a rule or condition with missing or extra parameters is a configuration error.
 //   - A trailing * in Remove_wildcard is read as the wildcard it looks like (Fluent Bit
 //     compares it literally, so Mem* matched nothing there); Remove_wildcard Mem works in both.
 package modify
@@ -81,7 +81,7 @@ import (
 )
 
 // Modify is the modify filter. Give it its section's properties with SetProperties, then call
-// Init.
+// Validate or Init.
 type Modify struct {
 	props []config.Property
 
@@ -185,7 +185,7 @@ func init() {
 }
 
 // SetProperties takes the filter's section properties in file order. It refuses keys that
-// are neither a rule nor "condition"; Init parses the values.
+// are neither a rule nor "condition"; Validate parses the values.
 func (m *Modify) SetProperties(props []config.Property) error {
 	m.props = m.props[:0]
 	for _, p := range props {
@@ -202,10 +202,17 @@ func (m *Modify) SetProperties(props []config.Property) error {
 	return nil
 }
 
-// Init parses and compiles the conditions and rules. Errors name the file, line, key and
-// value at fault.
-func (m *Modify) Init(_ context.Context, _ pipeline.Env) error {
-	m.conds, m.rules, m.writes = m.conds[:0], m.rules[:0], false
+// Validate parses and compiles the conditions and rules, without side effects, so that
+// mistakes show up when the configuration is loaded (and at --dry-run). Errors name the
+// key and value at fault and, because a rule key may be repeated, the file and line of
+// that very occurrence (config.Errorf on the property) rather than of the key's last one.
+// It may be called more than once.
+func (m *Modify) Validate() error {
+	var (
+		conds  []condition
+		rules  []rule
+		writes bool
+	)
 	for _, p := range m.props {
 		args, err := splitQuoted(p.Value)
 		if err != nil {
@@ -217,7 +224,7 @@ func (m *Modify) Init(_ context.Context, _ pipeline.Env) error {
 			if err != nil {
 				return config.Errorf(p, "%q: %v", p.Value, err)
 			}
-			m.conds = append(m.conds, c)
+			conds = append(conds, c)
 			continue
 		}
 		r, err := parseRule(ruleOps[k].op, ruleOps[k].nargs, args)
@@ -225,11 +232,17 @@ func (m *Modify) Init(_ context.Context, _ pipeline.Env) error {
 			return config.Errorf(p, "%q: %v", p.Value, err)
 		}
 		if r.op == opSet || r.op == opAdd {
-			m.writes = true
+			writes = true
 		}
-		m.rules = append(m.rules, r)
+		rules = append(rules, r)
 	}
+	m.conds, m.rules, m.writes = conds, rules, writes
 	return nil
+}
+
+// Init validates the properties again (SetProperties may have been called since).
+func (m *Modify) Init(_ context.Context, _ pipeline.Env) error {
+	return m.Validate()
 }
 
 func parseRule(o op, nargs int, args []string) (rule, error) {

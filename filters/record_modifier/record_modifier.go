@@ -18,7 +18,7 @@
 //   - allowlist_key KEY (repeatable; alias whitelist_key): remove every key not listed.
 //   - uuid_key KEY: set KEY to a fresh random UUID (version 4) on every record.
 //
-// remove_key and allowlist_key exclude each other (an Init error, as in Fluent Bit). Their
+// remove_key and allowlist_key exclude each other (a configuration error, as in Fluent Bit). Their
 // keys are top-level keys compared without regard to ASCII case, and a trailing '*' makes one
 // a prefix (Swap* matches Swap.total), which is what Fluent Bit's implementation does.
 //
@@ -35,10 +35,10 @@ package recordmodifier
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strings"
 
+	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -66,32 +66,40 @@ func init() {
 	pipeline.RegisterFilter("record_modifier", func() pipeline.Filter { return &RecordModifier{} })
 }
 
-// Init parses the entries. Errors name the key and the value at fault.
-func (m *RecordModifier) Init(_ context.Context, _ pipeline.Env) error {
+// Validate parses the entries, without side effects, so that mistakes show up when the
+// configuration is loaded (and at --dry-run). Errors are config.KeyErrorf errors naming
+// the key and the value at fault. It may be called more than once.
+func (m *RecordModifier) Validate() error {
 	if len(m.RemoveKey) > 0 && len(m.AllowlistKey) > 0 {
-		return errors.New("record_modifier: remove_key and allowlist_key exclude each other")
+		return config.KeyErrorf("remove_key", "remove_key and allowlist_key exclude each other")
 	}
-	m.records = m.records[:0]
+	records := make([]field, 0, len(m.Record))
 	for _, v := range m.Record {
 		k, val, err := parseRecord(v)
 		if err != nil {
-			return fmt.Errorf("record_modifier: record %q: %w", v, err)
+			return config.KeyErrorf("record", "%q: %v", v, err)
 		}
-		m.records = append(m.records, field{key: k, val: val})
+		records = append(records, field{key: k, val: val})
 	}
-	m.keys, m.allow = nil, false
-	list, name := m.RemoveKey, "remove_key"
+	var keys *keySet
+	list, name, allow := m.RemoveKey, "remove_key", false
 	if len(m.AllowlistKey) > 0 {
-		list, name, m.allow = m.AllowlistKey, "allowlist_key", true
+		list, name, allow = m.AllowlistKey, "allowlist_key", true
 	}
 	if len(list) > 0 {
 		ks, err := newKeySet(list)
 		if err != nil {
-			return fmt.Errorf("record_modifier: %s %w", name, err)
+			return config.KeyErrorf(name, "%v", err)
 		}
-		m.keys = ks
+		keys = ks
 	}
+	m.records, m.keys, m.allow = records, keys, allow
 	return nil
+}
+
+// Init validates the keys again (the fields may have been set since Configure).
+func (m *RecordModifier) Init(_ context.Context, _ pipeline.Env) error {
+	return m.Validate()
 }
 
 // parseRecord splits "KEY VALUE".

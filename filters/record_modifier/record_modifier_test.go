@@ -163,9 +163,9 @@ func TestRecordModifierBadConfig(t *testing.T) {
 		want string
 	}{
 		{"both lists", RecordModifier{RemoveKey: []string{"a"}, AllowlistKey: []string{"b"}}, "exclude each other"},
-		{"record without value", RecordModifier{Record: []string{"hostname"}}, `record "hostname": want KEY VALUE`},
+		{"record without value", RecordModifier{Record: []string{"hostname"}}, `key "record": "hostname": want KEY VALUE`},
 		{"record only spaces after key", RecordModifier{Record: []string{"hostname   "}}, "no value"},
-		{"empty record", RecordModifier{Record: []string{""}}, `record ""`},
+		{"empty record", RecordModifier{Record: []string{""}}, `key "record": ""`},
 		{"unterminated quote", RecordModifier{Record: []string{`a "b`}}, "unterminated quote"},
 		{"empty remove_key", RecordModifier{RemoveKey: []string{""}}, "remove_key"},
 		{"empty allowlist_key", RecordModifier{AllowlistKey: []string{"a", ""}}, "allowlist_key"},

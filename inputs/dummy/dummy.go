@@ -47,6 +47,7 @@ import (
 
 	"github.com/tinylib/msgp/msgp"
 
+	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -96,33 +97,32 @@ const maxBatchBytes = 128 << 10
 // generations that fell due since the last one, instead of one timer per record.
 const minWake = 5 * time.Millisecond
 
-// Init checks the keys and encodes the records once. Errors name the key at fault.
-func (in *Input) Init(_ context.Context, env pipeline.Env) error {
-	in.log = env.Logger
-	if in.log == nil {
-		in.log = slog.New(slog.DiscardHandler)
-	}
+// Validate checks the keys and encodes the records once, without side effects, so that
+// mistakes show up when the configuration is loaded (and at --dry-run). Errors are
+// config.KeyErrorf errors naming the key at fault. It may be called more than once.
+func (in *Input) Validate() error {
 	switch {
 	case in.IntervalSec < 0:
-		return fmt.Errorf("dummy: interval_sec %v: want 0 or more", in.IntervalSec)
+		return config.KeyErrorf("interval_sec", "%v: want 0 or more", in.IntervalSec)
 	case in.IntervalNsec < 0:
-		return fmt.Errorf("dummy: interval_nsec %d: want 0 or more", in.IntervalNsec)
+		return config.KeyErrorf("interval_nsec", "%d: want 0 or more", in.IntervalNsec)
 	case in.Copies < 1:
-		return fmt.Errorf("dummy: copies %d: want 1 or more", in.Copies)
+		return config.KeyErrorf("copies", "%d: want 1 or more", in.Copies)
 	case in.Samples < 0:
-		return fmt.Errorf("dummy: samples %d: want 0 (no limit) or more", in.Samples)
+		return config.KeyErrorf("samples", "%d: want 0 (no limit) or more", in.Samples)
 	case in.StartTimeSec < -1:
-		return fmt.Errorf("dummy: start_time_sec %d: want -1 (now) or a Unix time", in.StartTimeSec)
+		return config.KeyErrorf("start_time_sec", "%d: want -1 (now) or a Unix time", in.StartTimeSec)
 	case in.StartTimeNsec < -1 || in.StartTimeNsec >= 1e9:
-		return fmt.Errorf("dummy: start_time_nsec %d: want -1 (now) or 0 to 999999999", in.StartTimeNsec)
+		return config.KeyErrorf("start_time_nsec", "%d: want -1 (now) or 0 to 999999999", in.StartTimeNsec)
 	}
-	if in.period = in.IntervalSec + time.Duration(in.IntervalNsec); in.period == 0 {
+	period := in.IntervalSec + time.Duration(in.IntervalNsec)
+	if period == 0 {
 		if in.Rate < 1 {
-			return fmt.Errorf("dummy: rate %d: want 1 or more generations per second", in.Rate)
+			return config.KeyErrorf("rate", "%d: want 1 or more generations per second", in.Rate)
 		}
-		in.period = time.Second / time.Duration(in.Rate)
-		if in.period == 0 {
-			return fmt.Errorf("dummy: rate %d: want at most 1000000000 per second", in.Rate)
+		period = time.Second / time.Duration(in.Rate)
+		if period == 0 {
+			return config.KeyErrorf("rate", "%d: want at most 1000000000 per second", in.Rate)
 		}
 	}
 
@@ -132,34 +132,47 @@ func (in *Input) Init(_ context.Context, env pipeline.Env) error {
 	}
 	recs, err := event.RecordsFromJSON([]byte(src))
 	if err != nil {
-		return fmt.Errorf("dummy: dummy: want a JSON object or an array of objects: %w", err)
+		return config.KeyErrorf("dummy", "want a JSON object or an array of objects: %v", err)
 	}
 	if len(recs) == 0 {
-		return errors.New("dummy: dummy: the array holds no object, so nothing would be generated")
+		return config.KeyErrorf("dummy", "the array holds no object, so nothing would be generated")
 	}
 	var meta []byte
-	in.withMeta = in.Metadata != ""
-	if in.withMeta {
+	withMeta := in.Metadata != ""
+	if withMeta {
 		md, err := event.RecordFromJSON([]byte(in.Metadata))
 		if err != nil {
-			return fmt.Errorf("dummy: metadata: want a JSON object: %w", err)
+			return config.KeyErrorf("metadata", "want a JSON object: %v", err)
 		}
 		if meta, err = event.AppendMap(nil, md); err != nil {
-			return fmt.Errorf("dummy: metadata: %w", err)
+			return config.KeyErrorf("metadata", "%v", err)
 		}
 	}
-	in.rest = in.rest[:0]
+	rest := make([][]byte, 0, len(recs))
 	for i, r := range recs {
 		body, err := event.AppendMap(append([]byte(nil), meta...), r)
 		if err != nil {
-			return fmt.Errorf("dummy: dummy: object %d: %w", i, err)
+			return config.KeyErrorf("dummy", "object %d: %v", i, err)
 		}
-		in.rest = append(in.rest, body)
+		rest = append(rest, body)
 	}
+	in.period, in.withMeta, in.rest = period, withMeta, rest
 	in.perGen = len(recs) * in.Copies
-
 	in.startSet = in.StartTimeSec >= 0 || in.StartTimeNsec >= 0
 	in.start = time.Unix(max(in.StartTimeSec, 0), max(in.StartTimeNsec, 0))
+	return nil
+}
+
+// Init validates the keys again (the fields may have been set since Configure) and
+// records the time the input starts.
+func (in *Input) Init(_ context.Context, env pipeline.Env) error {
+	in.log = env.Logger
+	if in.log == nil {
+		in.log = slog.New(slog.DiscardHandler)
+	}
+	if err := in.Validate(); err != nil {
+		return err
+	}
 	in.base = time.Now()
 	in.inited = true
 	return nil

@@ -42,6 +42,7 @@ import (
 	gomem "github.com/shirou/gopsutil/v3/mem"
 	"github.com/shirou/gopsutil/v3/process"
 
+	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -66,29 +67,39 @@ func New() *Input { return &Input{IntervalSec: time.Second} }
 
 func init() { pipeline.RegisterInput("mem", func() pipeline.Input { return New() }) }
 
-// Init checks the keys and, with pid, that the process exists.
+// Validate checks the keys, without side effects: config.KeyErrorf errors name the key
+// at fault. It may be called more than once.
+func (in *Input) Validate() error {
+	switch {
+	case in.IntervalSec < 0:
+		return config.KeyErrorf("interval_sec", "%v: want 0 or more", in.IntervalSec)
+	case in.IntervalNsec < 0:
+		return config.KeyErrorf("interval_nsec", "%d: want 0 or more", in.IntervalNsec)
+	case in.PID < 0:
+		return config.KeyErrorf("pid", "%d: want a process id", in.PID)
+	}
+	if in.interval = in.IntervalSec + time.Duration(in.IntervalNsec); in.interval == 0 {
+		in.interval = time.Second
+	}
+	return nil
+}
+
+// Init validates the keys and, with pid, checks that the process exists.
 func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 	in.log = env.Logger
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
 	}
-	switch {
-	case in.IntervalSec < 0:
-		return fmt.Errorf("mem: interval_sec %v: want 0 or more", in.IntervalSec)
-	case in.IntervalNsec < 0:
-		return fmt.Errorf("mem: interval_nsec %d: want 0 or more", in.IntervalNsec)
-	case in.PID < 0:
-		return fmt.Errorf("mem: pid %d: want a process id", in.PID)
-	}
-	if in.interval = in.IntervalSec + time.Duration(in.IntervalNsec); in.interval == 0 {
-		in.interval = time.Second
+	if err := in.Validate(); err != nil {
+		return err
 	}
 	in.warned = map[string]bool{}
 	in.rec = map[string]any{}
+	in.proc = nil
 	if in.PID > 0 {
 		p, err := process.NewProcessWithContext(in.env(ctx), int32(in.PID))
 		if err != nil {
-			return fmt.Errorf("mem: pid %d: %w", in.PID, err)
+			return config.KeyErrorf("pid", "%d: %v", in.PID, err)
 		}
 		in.proc = p
 	}

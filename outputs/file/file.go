@@ -70,7 +70,7 @@
 // record is a Go map here); JSON strings keep non-ASCII as UTF-8; the tag is made safe
 // by replacing only what could change the directory, where recent Fluent Bit also replaces
 // every character but letters, digits, '-', '_' and '.'; a delimiter may be any single
-// character, and an unknown one, like an unknown format, is an Init error (Fluent Bit
+// character, and an unknown one, like an unknown format, is a configuration error (Fluent Bit
 // silently keeps its default); mkdir creates directories 0750, not 0755; write errors
 // are retried where Fluent Bit's fprintf results go unchecked.
 package file
@@ -85,6 +85,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/outputs/internal/render"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
@@ -147,48 +148,52 @@ func New() *Output {
 	return &Output{Format: "out_file", Template: "{time} {message}", JSONDateKey: "date", JSONDateFormat: "double"}
 }
 
-// Init checks the keys and that the directory can be written. Errors name the key.
-func (o *Output) Init(context.Context, pipeline.Env) error {
+// Validate checks the keys, without side effects, so that mistakes show up when the
+// configuration is loaded (and at --dry-run). Errors are config.KeyErrorf errors naming
+// the key and the value at fault. It may be called more than once.
+func (o *Output) Validate() error {
+	var f format
+	var delim, labelDelim string
 	switch render.Lower(o.Format) {
 	case "", "out_file":
-		o.format = formatOutFile
+		f = formatOutFile
 	case "plain":
-		o.format = formatPlain
+		f = formatPlain
 	case "json_lines":
-		o.format = formatJSONLines
+		f = formatJSONLines
 	case "csv":
-		o.format, o.delim = formatCSV, ","
+		f, delim = formatCSV, ","
 	case "ltsv":
-		o.format, o.delim, o.labelDelim = formatLTSV, "\t", ":"
+		f, delim, labelDelim = formatLTSV, "\t", ":"
 	case "template":
-		o.format = formatTemplate
+		f = formatTemplate
 	case "msgpack":
-		o.format = formatMsgpack
+		f = formatMsgpack
 	default:
-		return fmt.Errorf("file: format %q: want out_file, plain, json_lines, csv, ltsv, template or msgpack", o.Format)
+		return config.KeyErrorf("format", "%q: want out_file, plain, json_lines, csv, ltsv, template or msgpack", o.Format)
 	}
 	if o.Delimiter != "" {
 		d, err := parseDelimiter(o.Delimiter)
 		if err != nil {
-			return fmt.Errorf("file: delimiter: %w", err)
+			return config.KeyErrorf("delimiter", "%v", err)
 		}
-		o.delim = d
+		delim = d
 	}
 	if o.LabelDelimiter != "" {
 		d, err := parseDelimiter(o.LabelDelimiter)
 		if err != nil {
-			return fmt.Errorf("file: label_delimiter: %w", err)
+			return config.KeyErrorf("label_delimiter", "%v", err)
 		}
-		o.labelDelim = d
-	}
-	if o.format == formatTemplate && o.Template == "" {
-		o.Template = "{time} {message}"
+		labelDelim = d
 	}
 	df, ok := render.ParseDateFormat(o.JSONDateFormat)
 	if !ok {
-		return fmt.Errorf("file: json_date_format %q: want double, epoch, epoch_ms, iso8601 or java_sql_timestamp", o.JSONDateFormat)
+		return config.KeyErrorf("json_date_format", "%q: want double, epoch, epoch_ms, iso8601 or java_sql_timestamp", o.JSONDateFormat)
 	}
-	o.dateFormat = df
+	if f == formatTemplate && o.Template == "" {
+		o.Template = "{time} {message}"
+	}
+	o.format, o.delim, o.labelDelim, o.dateFormat = f, delim, labelDelim, df
 	switch {
 	case render.DateKeyOff(o.JSONDateKey):
 		o.dateKey = ""
@@ -196,6 +201,16 @@ func (o *Output) Init(context.Context, pipeline.Env) error {
 		o.dateKey = "date"
 	default:
 		o.dateKey = o.JSONDateKey
+	}
+	return nil
+}
+
+// Init validates the keys again (the fields may have been set since Configure), makes
+// the directory with mkdir, and checks that files can be written there. Errors name the
+// key.
+func (o *Output) Init(context.Context, pipeline.Env) error {
+	if err := o.Validate(); err != nil {
+		return err
 	}
 	return o.checkWritable()
 }
@@ -229,30 +244,30 @@ func (o *Output) checkWritable() error {
 	}
 	if o.Mkdir {
 		if err := os.MkdirAll(dir, dirMode); err != nil {
-			return fmt.Errorf("file: %s %q: mkdir: %w", key, dir, err)
+			return config.KeyErrorf(key, "%q: mkdir: %w", dir, err)
 		}
 	}
 	st, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("file: %s %q: no such directory (mkdir on creates it)", key, dir)
+		return config.KeyErrorf(key, "%q: no such directory (mkdir on creates it)", dir)
 	case err != nil:
-		return fmt.Errorf("file: %s %q: %w", key, dir, err)
+		return config.KeyErrorf(key, "%q: %w", dir, err)
 	case !st.IsDir():
-		return fmt.Errorf("file: %s %q: not a directory", key, dir)
+		return config.KeyErrorf(key, "%q: not a directory", dir)
 	}
 	if o.File != "" {
 		// The one file there will be: create it now, as a tail -f would want anyway.
 		full := o.fullPath(o.File)
 		f, err := os.OpenFile(full, os.O_WRONLY|os.O_APPEND|os.O_CREATE, fileMode)
 		if err != nil {
-			return fmt.Errorf("file: file %q: cannot open for writing: %w", full, err)
+			return config.KeyErrorf("file", "%q: cannot open for writing: %w", full, err)
 		}
 		return f.Close()
 	}
 	f, err := os.CreateTemp(dir, ".fluentbit-probe-*")
 	if err != nil {
-		return fmt.Errorf("file: %s %q: cannot create files: %w", key, dir, err)
+		return config.KeyErrorf(key, "%q: cannot create files: %w", dir, err)
 	}
 	name := f.Name()
 	f.Close()

@@ -37,8 +37,8 @@
 // here, so its arrival order is gone); JSON strings keep non-ASCII characters as UTF-8
 // instead of \u escapes, and other floats in records are written as event.AppendJSON
 // writes them; times after 2038 print correctly (Fluent Bit casts seconds to int32); an
-// unknown format or json_date_format is an Init error, where Fluent Bit logs it and falls
-// back to the default.
+// unknown format or json_date_format is a configuration error, where Fluent Bit logs it and
+// falls back to the default.
 //
 // Each chunk is rendered into a buffer and handed to the writer in one Write, under a
 // lock, so chunks from several workers never interleave. A failed write asks the engine
@@ -53,6 +53,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/outputs/internal/render"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
@@ -95,25 +96,28 @@ func New() *Output {
 	return &Output{Format: "msgpack", JSONDateKey: "date", JSONDateFormat: "double", Writer: os.Stdout}
 }
 
-// Init checks the keys. Errors name the key and the value at fault.
-func (o *Output) Init(context.Context, pipeline.Env) error {
+// Validate checks the keys, without side effects, so that mistakes show up when the
+// configuration is loaded (and at --dry-run). Errors are config.KeyErrorf errors naming
+// the key and the value at fault. It may be called more than once.
+func (o *Output) Validate() error {
+	var f format
 	switch render.Lower(o.Format) {
 	case "", "msgpack":
-		o.format = formatMsgpack
+		f = formatMsgpack
 	case "json":
-		o.format = formatJSON
+		f = formatJSON
 	case "json_lines":
-		o.format = formatJSONLines
+		f = formatJSONLines
 	case "json_stream":
-		o.format = formatJSONStream
+		f = formatJSONStream
 	default:
-		return fmt.Errorf("stdout: format %q: want msgpack, json, json_lines or json_stream", o.Format)
+		return config.KeyErrorf("format", "%q: want msgpack, json, json_lines or json_stream", o.Format)
 	}
 	df, ok := render.ParseDateFormat(o.JSONDateFormat)
 	if !ok {
-		return fmt.Errorf("stdout: json_date_format %q: want double, epoch, epoch_ms, iso8601 or java_sql_timestamp", o.JSONDateFormat)
+		return config.KeyErrorf("json_date_format", "%q: want double, epoch, epoch_ms, iso8601 or java_sql_timestamp", o.JSONDateFormat)
 	}
-	o.dateFormat = df
+	o.format, o.dateFormat = f, df
 	switch {
 	case render.DateKeyOff(o.JSONDateKey):
 		o.dateKey = ""
@@ -121,6 +125,15 @@ func (o *Output) Init(context.Context, pipeline.Env) error {
 		o.dateKey = "date"
 	default:
 		o.dateKey = o.JSONDateKey
+	}
+	return nil
+}
+
+// Init validates the keys again (the fields may have been set since Configure) and
+// defaults Writer to os.Stdout.
+func (o *Output) Init(context.Context, pipeline.Env) error {
+	if err := o.Validate(); err != nil {
+		return err
 	}
 	if o.Writer == nil {
 		o.Writer = os.Stdout

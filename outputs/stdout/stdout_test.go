@@ -135,18 +135,26 @@ func TestStdoutJSONCarriesMetadata(t *testing.T) {
 	}
 }
 
-func TestStdoutBadKeysAreInitErrors(t *testing.T) {
+func TestStdoutBadKeysAreConfigureErrors(t *testing.T) {
 	for _, tc := range []struct{ key, value string }{
 		{"format", "yaml"},
 		{"json_date_format", "rfc3339"},
 	} {
-		o := New()
-		if err := pipeline.Configure(o, []config.Property{{Key: tc.key, Value: tc.value}}); err != nil {
-			t.Fatal(err)
+		err := pipeline.Configure(New(), []config.Property{{Key: tc.key, Value: tc.value}})
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Key != tc.key || !strings.Contains(err.Error(), tc.value) {
+			t.Errorf("%s %s: Configure error %v, want a config.Error about the key", tc.key, tc.value, err)
 		}
-		err := o.Init(context.Background(), pipeline.Env{})
-		if err == nil || !strings.Contains(err.Error(), tc.key) {
-			t.Errorf("%s %s: Init error %v, want one naming the key", tc.key, tc.value, err)
+		// Init, for callers that set the fields themselves, reports the same.
+		o := New()
+		switch tc.key {
+		case "format":
+			o.Format = tc.value
+		case "json_date_format":
+			o.JSONDateFormat = tc.value
+		}
+		if err := o.Init(context.Background(), pipeline.Env{}); !errors.As(err, &ce) || ce.Key != tc.key {
+			t.Errorf("%s %s: Init error %v, want a config.Error about the key", tc.key, tc.value, err)
 		}
 	}
 	if err := pipeline.Configure(New(), []config.Property{{Key: "formt", Value: "json"}}); err == nil {

@@ -1,0 +1,29 @@
+package mem
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+)
+
+// A bad value is reported by Configure (so by New and --dry-run, before Init), as an
+// error about the key that the engine places at the key's file and line.
+func TestConfigurePlacesBadValue(t *testing.T) {
+	props := []config.Property{
+		{Key: "PID", Value: "-3", File: "t.conf", Line: 7},
+	}
+	err := pipeline.Configure(New(), props)
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Key != "pid" {
+		t.Fatalf("Configure error %v, want a config.Error about %s", err, "pid")
+	}
+	sec := &config.Section{Kind: "input", Name: "mem", File: "t.conf", Line: 5, Props: props}
+	placed := config.Place(sec, `input "mem"`, err)
+	want := `t.conf:7: key "PID": input "mem": `
+	if got := placed.Error(); !strings.HasPrefix(got, want) {
+		t.Errorf("placed error %q, want it to start with %q", got, want)
+	}
+}
