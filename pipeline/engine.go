@@ -186,7 +186,19 @@ func (e *Engine) AddFilter(s FilterSpec) {
 		match:  matcher{pattern: s.Match, re: s.MatchRegex},
 	}
 	f.log = e.log.With("filter", f.name)
+	if r, ok := s.Filter.(Reemitter); ok {
+		f.emitter = e.AddInput(InputSpec{Plugin: "emitter", Alias: "emitter_for_" + f.name,
+			MemBufLimit: r.EmitterMemBufLimit(), Input: idleInput{}})
+	}
 	e.filters = append(e.filters, f)
+}
+
+// idleInput is the input behind a Reemitter's Emitter: records come only from the filter.
+type idleInput struct{}
+
+func (idleInput) Run(ctx context.Context, _ Emitter) error {
+	<-ctx.Done()
+	return nil
 }
 
 // AddOutput adds an output instance.
@@ -240,7 +252,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	for _, f := range e.filters {
 		if i, ok := f.f.(Initializer); ok {
-			if err := i.Init(ctx, Env{Name: f.name, Logger: f.log}); err != nil {
+			if err := i.Init(ctx, Env{Name: f.name, Logger: f.log, Emitter: f.emitter}); err != nil {
 				return fail("filter", f.name, f.sec, err)
 			}
 		}
@@ -623,12 +635,13 @@ func (in *inputInst) release(n int64) {
 
 // filterInst is a configured filter.
 type filterInst struct {
-	name   string
-	plugin string
-	f      Filter
-	sec    *config.Section
-	match  matcher
-	log    *slog.Logger
+	name    string
+	plugin  string
+	f       Filter
+	emitter Emitter // for a Reemitter
+	sec     *config.Section
+	match   matcher
+	log     *slog.Logger
 
 	records atomic.Uint64
 	dropped atomic.Uint64

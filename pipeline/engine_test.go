@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,11 +110,6 @@ func (o *collectOutput) checkOnce(t *testing.T, n int) {
 		t.Fatalf("delivered %d distinct records, want %d", len(o.seen), n)
 	}
 }
-
-// idleInput does nothing itself; tests drive its emitter directly.
-type idleInput struct{}
-
-func (idleInput) Run(ctx context.Context, _ Emitter) error { <-ctx.Done(); return nil }
 
 func fastOpts() Options {
 	return Options{Flush: 5 * time.Millisecond, Grace: 5 * time.Second, SchedulerBase: time.Millisecond, SchedulerCap: 4 * time.Millisecond}
@@ -461,5 +457,54 @@ func TestDeadOutputDoesNotStallOtherInputs(t *testing.T) {
 	e.Stop(context.Background())
 	if err := <-blocked; !errors.Is(err, ErrStopped) {
 		t.Fatalf("blocked emitter returned %v, want ErrStopped", err)
+	}
+}
+
+// retagger re-emits records of tag "in" under "out.<n>" and drops the original, as
+// rewrite_tag with keep false does.
+type retagger struct{ em Emitter }
+
+func (r *retagger) EmitterMemBufLimit() int64 { return 1 << 20 }
+func (r *retagger) Init(_ context.Context, env Env) error {
+	r.em = env.Emitter
+	if r.em == nil {
+		return errors.New("no emitter")
+	}
+	return nil
+}
+func (r *retagger) Filter(tag string, ev *event.Event) (Verdict, error) {
+	if tag != "in" {
+		return Keep, nil
+	}
+	return Drop, r.em.Emit(fmt.Sprintf("out.%v", ev.Record["n"]), *ev)
+}
+
+func TestReemitterRecordsEnterThePipelineAgain(t *testing.T) {
+	e := NewEngine(fastOpts())
+	em := e.AddInput(InputSpec{Plugin: "test", Input: idleInput{}})
+	e.AddFilter(FilterSpec{Plugin: "retag", Match: "*", Filter: &retagger{}})
+	e.AddFilter(FilterSpec{Plugin: "odd", Match: "out.*", Filter: oddDropper{}})
+	var mu sync.Mutex
+	got := map[string]int{}
+	e.AddOutput(OutputSpec{Plugin: "fn", Match: "*", Output: OutputFunc(func(ctx context.Context, c *Chunk) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got[c.Tag] += c.Records
+		return nil
+	})})
+	startEngine(t, e)
+	for i := 0; i < 10; i++ {
+		if err := em.Emit("in", rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Stop(context.Background())
+	// The even records survive the second filter under their new tags; none under "in".
+	if len(got) != 5 || got["in"] != 0 || got["out.0"] != 1 || got["out.8"] != 1 {
+		t.Fatalf("delivered by tag: %v", got)
+	}
+	m := e.Metrics()
+	if len(m.Inputs) != 2 || m.Inputs[1].Name != "emitter_for_retag.0" || m.Inputs[1].Records != 10 {
+		t.Fatalf("emitter input metrics: %+v", m.Inputs)
 	}
 }

@@ -80,6 +80,20 @@ type Env struct {
 	Name   string       // instance name: plugin name and index, "cpu.0", or the alias
 	Tag    string       // inputs: the configured tag (default: the instance name)
 	Logger *slog.Logger // tagged with the instance name
+	// Emitter is set for filters that implement Reemitter: records emitted there enter
+	// the pipeline again, through the filters that match their (new) tag.
+	Emitter Emitter
+}
+
+// Reemitter is implemented by filters that put records back into the pipeline under a new
+// tag, as Fluent Bit's rewrite_tag does. The engine gives each one an internal input of its
+// own, named "emitter_for_<filter name>", with the mem_buf_limit EmitterMemBufLimit returns
+// (0: DefaultMemBufLimit), and passes its Emitter in Env at Init. Records emitted there go
+// through the filters matching their tag, this one included: avoiding loops is the
+// filter's job. Emitting blocks while the internal input is over its limit, which pauses
+// the input whose record is being filtered: backpressure, never a drop.
+type Reemitter interface {
+	EmitterMemBufLimit() int64
 }
 
 // Initializer is implemented by plugins that need to set up (open files, validate fields)
