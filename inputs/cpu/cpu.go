@@ -37,69 +37,60 @@ package cpu
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"time"
 
-	"github.com/shirou/gopsutil/v3/common"
 	gocpu "github.com/shirou/gopsutil/v3/cpu"
 	"github.com/shirou/gopsutil/v3/process"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/inputs/internal/metric"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
 // Input is the cpu input. Set the fields (or let the engine decode them), then call Init.
 type Input struct {
-	IntervalSec  time.Duration `conf:"interval_sec"`
-	IntervalNsec int64         `conf:"interval_nsec"`
-	PID          int           `conf:"pid"` // 0 (or Fluent Bit's -1): the whole system
+	metric.Interval
+	PID int `conf:"pid"` // 0 (or Fluent Bit's -1): the whole system
 
-	log      *slog.Logger
+	warn     *metric.Warner
 	interval time.Duration
 	ncpu     int // online cores, for the system-wide and per-process averages
 	proc     *process.Process
 	procRoot string // tests: read this directory instead of /proc
 	keys     map[string]*[3]string
-	warned   map[string]bool
 	rec      map[string]any // reused: the engine encodes it before Emit returns
 	inited   bool
 }
 
 // New returns an Input with Fluent Bit's defaults.
-func New() *Input { return &Input{IntervalSec: time.Second} }
+func New() *Input { return &Input{Interval: metric.Interval{IntervalSec: time.Second}} }
 
 func init() { pipeline.RegisterInput("cpu", func() pipeline.Input { return New() }) }
 
 // Validate checks the keys, without side effects: config.KeyErrorf errors name the key
 // at fault. It may be called more than once.
 func (in *Input) Validate() error {
+	interval, err := in.Period()
+	if err != nil {
+		return err
+	}
 	switch {
-	case in.IntervalSec < 0:
-		return config.KeyErrorf("interval_sec", "%v: want 0 or more", in.IntervalSec)
-	case in.IntervalNsec < 0:
-		return config.KeyErrorf("interval_nsec", "%d: want 0 or more", in.IntervalNsec)
 	case in.PID < -1:
 		return config.KeyErrorf("pid", "%d: want a process id", in.PID)
 	}
-	if in.interval = in.IntervalSec + time.Duration(in.IntervalNsec); in.interval == 0 {
-		in.interval = time.Second
-	}
+	in.interval = interval
 	return nil
 }
 
 // Init validates the keys and, with pid, checks that the process exists.
 func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
-	in.log = env.Logger
-	if in.log == nil {
-		in.log = slog.New(slog.DiscardHandler)
-	}
+	in.warn = metric.NewWarner(metric.Logger(env), "cpu")
 	if err := in.Validate(); err != nil {
 		return err
 	}
 	in.keys = map[string]*[3]string{}
-	in.warned = map[string]bool{}
 	in.rec = map[string]any{}
 	ctx = in.env(ctx)
 	in.ncpu = runtime.NumCPU()
@@ -120,10 +111,7 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 
 // env points gopsutil at procRoot when a test set it.
 func (in *Input) env(ctx context.Context) context.Context {
-	if in.procRoot == "" {
-		return ctx
-	}
-	return context.WithValue(ctx, common.EnvKey, common.EnvMap{common.HostProcEnvKey: in.procRoot})
+	return metric.Host{Proc: in.procRoot}.Context(ctx)
 }
 
 // Run emits one record per interval until ctx is done or the engine stops.
@@ -134,27 +122,18 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 		}
 	}
 	prev := in.sample(in.env(ctx))
-	t := time.NewTicker(in.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return metric.Every(ctx, in.interval, func(ctx context.Context, _ time.Time) error {
 		cur := in.sample(in.env(ctx))
 		rec := in.record(prev, cur)
 		prev = cur
 		if rec == nil {
-			continue
+			return nil
 		}
 		if err := emit.Emit("", event.Event{Time: cur.at, Record: rec}); err != nil {
-			if err == pipeline.ErrStopped {
-				return nil
-			}
 			return fmt.Errorf("cpu: emit: %w", err)
 		}
-	}
+		return nil
+	})
 }
 
 // times are seconds of CPU time.
@@ -179,7 +158,7 @@ func (in *Input) sample(ctx context.Context) snapshot {
 	if in.proc != nil {
 		t, err := in.proc.TimesWithContext(ctx)
 		if err != nil {
-			in.warnOnce("pid", "cannot read the process's CPU times; will keep trying", "pid", in.PID, "err", err)
+			in.warn.Once("pid", "cannot read the process's CPU times; will keep trying", "pid", in.PID, "err", err)
 			return s
 		}
 		s.ok, s.total = true, times{user: t.User, system: t.System}
@@ -187,7 +166,7 @@ func (in *Input) sample(ctx context.Context) snapshot {
 	}
 	cores, err := gocpu.TimesWithContext(ctx, true)
 	if err != nil || len(cores) == 0 {
-		in.warnOnce("percpu", "per-core CPU times are not available on this platform", "err", err)
+		in.warn.Once("percpu", "per-core CPU times are not available on this platform", "err", err)
 	}
 	for _, c := range cores {
 		s.cores = append(s.cores, core{name: c.CPU, times: times{user: c.User + c.Nice, system: c.System}})
@@ -204,7 +183,7 @@ func (in *Input) sample(ctx context.Context) snapshot {
 			s.total.system += c.system
 		}
 	default:
-		in.warnOnce("total", "CPU times are not available on this platform", "err", err)
+		in.warn.Once("total", "CPU times are not available on this platform", "err", err)
 	}
 	return s
 }
@@ -262,12 +241,4 @@ func shares(before, after times, elapsed, n float64) (total, user, system float6
 		user, system, total = user*100/total, system*100/total, 100
 	}
 	return total, user, system
-}
-
-func (in *Input) warnOnce(what, msg string, args ...any) {
-	if in.warned[what] {
-		return
-	}
-	in.warned[what] = true
-	in.log.Warn("cpu: "+msg, args...)
 }

@@ -34,66 +34,57 @@ package mem
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"time"
 
-	"github.com/shirou/gopsutil/v3/common"
 	gomem "github.com/shirou/gopsutil/v3/mem"
 	"github.com/shirou/gopsutil/v3/process"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/inputs/internal/metric"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
 // Input is the mem input. Set the fields (or let the engine decode them), then call Init.
 type Input struct {
-	IntervalSec  time.Duration `conf:"interval_sec"`
-	IntervalNsec int64         `conf:"interval_nsec"`
-	PID          int           `conf:"pid"` // 0: no process
+	metric.Interval
+	PID int `conf:"pid"` // 0: no process
 
-	log      *slog.Logger
+	warn     *metric.Warner
 	interval time.Duration
 	proc     *process.Process
-	procRoot string // tests: read this directory instead of /proc
-	warned   map[string]bool
+	procRoot string         // tests: read this directory instead of /proc
 	rec      map[string]any // reused: the engine encodes it before Emit returns
 	inited   bool
 }
 
 // New returns an Input with Fluent Bit's defaults.
-func New() *Input { return &Input{IntervalSec: time.Second} }
+func New() *Input { return &Input{Interval: metric.Interval{IntervalSec: time.Second}} }
 
 func init() { pipeline.RegisterInput("mem", func() pipeline.Input { return New() }) }
 
 // Validate checks the keys, without side effects: config.KeyErrorf errors name the key
 // at fault. It may be called more than once.
 func (in *Input) Validate() error {
+	interval, err := in.Period()
+	if err != nil {
+		return err
+	}
 	switch {
-	case in.IntervalSec < 0:
-		return config.KeyErrorf("interval_sec", "%v: want 0 or more", in.IntervalSec)
-	case in.IntervalNsec < 0:
-		return config.KeyErrorf("interval_nsec", "%d: want 0 or more", in.IntervalNsec)
 	case in.PID < 0:
 		return config.KeyErrorf("pid", "%d: want a process id", in.PID)
 	}
-	if in.interval = in.IntervalSec + time.Duration(in.IntervalNsec); in.interval == 0 {
-		in.interval = time.Second
-	}
+	in.interval = interval
 	return nil
 }
 
 // Init validates the keys and, with pid, checks that the process exists.
 func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
-	in.log = env.Logger
-	if in.log == nil {
-		in.log = slog.New(slog.DiscardHandler)
-	}
+	in.warn = metric.NewWarner(metric.Logger(env), "mem")
 	if err := in.Validate(); err != nil {
 		return err
 	}
-	in.warned = map[string]bool{}
 	in.rec = map[string]any{}
 	in.proc = nil
 	if in.PID > 0 {
@@ -109,10 +100,7 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 
 // env points gopsutil at procRoot when a test set it.
 func (in *Input) env(ctx context.Context) context.Context {
-	if in.procRoot == "" {
-		return ctx
-	}
-	return context.WithValue(ctx, common.EnvKey, common.EnvMap{common.HostProcEnvKey: in.procRoot})
+	return metric.Host{Proc: in.procRoot}.Context(ctx)
 }
 
 // Run emits one record per interval until ctx is done or the engine stops.
@@ -122,26 +110,17 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 			return err
 		}
 	}
-	t := time.NewTicker(in.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return metric.Every(ctx, in.interval, func(ctx context.Context, _ time.Time) error {
 		now := time.Now()
 		rec := in.sample(in.env(ctx))
 		if len(rec) == 0 {
-			continue
+			return nil
 		}
 		if err := emit.Emit("", event.Event{Time: now, Record: rec}); err != nil {
-			if err == pipeline.ErrStopped {
-				return nil
-			}
 			return fmt.Errorf("mem: emit: %w", err)
 		}
-	}
+		return nil
+	})
 }
 
 // sample reads the counters into the reused record, leaving out (and logging once) those
@@ -151,20 +130,20 @@ func (in *Input) sample(ctx context.Context) map[string]any {
 	clear(rec)
 	// gopsutil reports a missing /proc/meminfo as zero memory rather than an error.
 	if vm, err := gomem.VirtualMemoryWithContext(ctx); err != nil || vm.Total == 0 {
-		in.warnOnce("mem", "memory usage is not available on this platform", "err", err)
+		in.warn.Once("mem", "memory usage is not available on this platform", "err", err)
 	} else {
 		total, free := vm.Total/1024, min(vm.Free/1024, vm.Total/1024)
 		rec["Mem.total"], rec["Mem.used"], rec["Mem.free"] = total, total-free, free
 	}
 	if sw, err := gomem.SwapMemoryWithContext(ctx); err != nil {
-		in.warnOnce("swap", "swap usage is not available on this platform", "err", err)
+		in.warn.Once("swap", "swap usage is not available on this platform", "err", err)
 	} else {
 		total, free := sw.Total/1024, min(sw.Free/1024, sw.Total/1024)
 		rec["Swap.total"], rec["Swap.used"], rec["Swap.free"] = total, total-free, free
 	}
 	if in.proc != nil {
 		if mi, err := in.proc.MemoryInfoWithContext(ctx); err != nil {
-			in.warnOnce("pid", "cannot read the process's memory; will keep trying", "pid", in.PID, "err", err)
+			in.warn.Once("pid", "cannot read the process's memory; will keep trying", "pid", in.PID, "err", err)
 		} else {
 			rec["proc_bytes"], rec["proc_hr"] = mi.RSS, humanSize(mi.RSS)
 		}
@@ -186,12 +165,4 @@ func humanSize(n uint64) string {
 	// Fluent Bit divides in double and prints a float.
 	f := float32(float64(n) / float64(div))
 	return strconv.FormatFloat(float64(f), 'f', 2, 64) + units[i:i+1]
-}
-
-func (in *Input) warnOnce(what, msg string, args ...any) {
-	if in.warned[what] {
-		return
-	}
-	in.warned[what] = true
-	in.log.Warn("mem: "+msg, args...)
 }
