@@ -1,0 +1,214 @@
+package http
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	nethttp "net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+)
+
+// reply is how a request is answered, whatever server carries it.
+type reply struct {
+	status     int
+	msg        string // body; "" for none
+	retryAfter bool   // add Retry-After: 1
+	allowPost  bool   // add Allow: POST
+}
+
+var (
+	replyMethod  = reply{status: 405, msg: "error: invalid HTTP method, use POST\n", allowPost: true}
+	replyBusy    = reply{status: 503, msg: "error: busy, retry later\n", retryAfter: true}
+	replyTooBig  = reply{status: 413, msg: "error: body larger than buffer_max_size\n"}
+	replyCType   = reply{status: 400, msg: errContentType.Error() + "\n"}
+	replyEncode  = reply{status: 415, msg: "error: unsupported Content-Encoding, use gzip or none\n"}
+	replyGzipBad = reply{status: 400, msg: "error: invalid gzip body\n"}
+)
+
+// maxBatch is the most encoded bytes handed to the engine in one EmitRaw (the engine asks
+// large batches to be split).
+const maxBatch = 256 << 10
+
+var entryPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// handle answers one request whose body has been read whole. body is only read during the
+// call. contentEncoding is "" when the server already decoded it.
+func (in *Input) handle(method, path, contentType, contentEncoding string, body []byte) reply {
+	if method != "POST" {
+		return replyMethod
+	}
+	box := in.emit.Load()
+	if box == nil || box.Paused() {
+		// Refuse before reading work: the client keeps its records and retries.
+		return replyBusy
+	}
+	f, err := formatOf(contentType)
+	if err != nil {
+		return replyCType
+	}
+	switch strings.ToLower(strings.TrimSpace(contentEncoding)) {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		var r reply
+		if body, r = in.gunzip(body); r.status != 0 {
+			return r
+		}
+	default:
+		return replyEncode
+	}
+	recs, err := parseBody(f, body)
+	if err != nil {
+		return reply{status: 400, msg: "error: " + err.Error() + "\n"}
+	}
+	if err := in.emitRecords(box.Emitter, tagFromPath(path), recs); err != nil {
+		if errors.Is(err, pipeline.ErrStopped) {
+			return replyBusy
+		}
+		in.log.Error("emit", "err", err)
+		return reply{status: 500, msg: "error: " + err.Error() + "\n"}
+	}
+	return reply{status: in.SuccessCode}
+}
+
+func (in *Input) gunzip(body []byte) ([]byte, reply) {
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, replyGzipBad
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, int64(in.BufferMaxSize)+1))
+	if err != nil {
+		return nil, replyGzipBad
+	}
+	if int64(len(out)) > int64(in.BufferMaxSize) {
+		return nil, replyTooBig
+	}
+	return out, reply{}
+}
+
+// emitRecords encodes recs and hands them to the engine, one EmitRaw per run of records
+// with the same tag (and per maxBatch bytes). It returns once all are buffered.
+func (in *Input) emitRecords(emit pipeline.Emitter, pathTag string, recs []map[string]any) error {
+	now := time.Now()
+	bp := entryPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= 1<<20 {
+			*bp = buf[:0]
+			entryPool.Put(bp)
+		}
+	}()
+	runTag, n := "", 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		err := emit.EmitRaw(runTag, buf, n)
+		buf, n = buf[:0], 0
+		return err
+	}
+	for _, r := range recs {
+		tag := pathTag
+		if in.TagKey != "" {
+			if s, ok := r[in.TagKey].(string); ok && s != "" {
+				tag = s
+			}
+		}
+		if n > 0 && (tag != runTag || len(buf) >= maxBatch) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		runTag = tag
+		var err error
+		ev := event.Event{Time: now, Record: r}
+		if buf, err = event.AppendEntry(buf, &ev); err != nil {
+			return fmt.Errorf("encode record: %w", err)
+		}
+		n++
+	}
+	return flush()
+}
+
+// ServeHTTP serves the input on Go's net/http (the server key "net/http", and tests).
+func (in *Input) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
+	var rep reply
+	if r.Method != "POST" {
+		rep = replyMethod
+	} else if box := in.emit.Load(); box == nil || box.Paused() {
+		rep = replyBusy
+	} else if body, tooBig, err := in.readBody(r.Body); tooBig {
+		rep = replyTooBig
+	} else if err != nil {
+		rep = reply{status: 400, msg: "error: reading the body: " + err.Error() + "\n"}
+	} else {
+		rep = in.handle(r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding"), body.Bytes())
+		bodyPool.Put(body)
+	}
+	h := w.Header()
+	if rep.retryAfter {
+		h.Set("Retry-After", "1")
+	}
+	if rep.allowPost {
+		h.Set("Allow", "POST")
+	}
+	if rep.status < 300 {
+		for _, kv := range in.headers {
+			h.Add(kv[0], kv[1])
+		}
+	}
+	if rep.msg != "" {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	w.WriteHeader(rep.status)
+	if rep.msg != "" {
+		io.WriteString(w, rep.msg)
+	}
+}
+
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (in *Input) readBody(r io.Reader) (*bytes.Buffer, bool, error) {
+	b := bodyPool.Get().(*bytes.Buffer)
+	b.Reset()
+	if b.Cap() == 0 {
+		b.Grow(min(int(in.BufferChunkSize), 64<<10))
+	}
+	n, err := b.ReadFrom(io.LimitReader(r, int64(in.BufferMaxSize)+1))
+	if n > int64(in.BufferMaxSize) {
+		bodyPool.Put(b)
+		return nil, true, nil
+	}
+	if err != nil {
+		bodyPool.Put(b)
+		return nil, false, err
+	}
+	return b, false, nil
+}
+
+func (in *Input) serveNetHTTP(ctx context.Context, ln net.Listener) error {
+	srv := &nethttp.Server{
+		Handler:           in,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          nil,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		srv.Close()
+		<-errc
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("http: serve: %w", err)
+	}
+}

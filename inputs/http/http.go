@@ -1,0 +1,253 @@
+// Package http receives records over HTTP, like Fluent Bit's http input: clients POST JSON
+// (an object, an array of objects, or NDJSON) or a form to /<tag>, and every record is in
+// the buffer before the client gets its 2xx.
+//
+//	[INPUT]
+//	    Name  http
+//	    Port  9880
+//
+//	curl -H 'Content-Type: application/json' -d '{"msg":"hi"}' http://127.0.0.1:9880/app.log
+//
+// Keys:
+//
+//   - listen: the address to listen on (default 0.0.0.0; "::" for IPv6).
+//   - port: the TCP port (default 9880).
+//   - tag_key: a record key whose string value, when present, is the record's tag.
+//   - buffer_max_size: the largest request body, after gzip decoding (default 4M). A larger
+//     body is refused with 413.
+//   - buffer_chunk_size: the body buffer a connection starts with (default 512K); it grows
+//     up to buffer_max_size.
+//   - successful_response_code: 200, 201 (default) or 204.
+//   - success_header: "Name value", a header added to every successful response; repeat
+//     the key for more.
+//   - tls on|off, tls.crt_file, tls.key_file: serve HTTPS with this certificate and key.
+//   - tls.verify, tls.ca_file, tls.debug, tls.vhost, http2, add_remote_addr: accepted so Fluent
+//     Bit configs load; tls.verify and tls.ca_file have no meaning for a server here, the
+//     others no effect yet.
+//   - server: which HTTP server serves the input: "embedhttp" (default, this project's
+//     own) or "net/http" (Go's). A benchmarking knob; Fluent Bit has no such key.
+//
+// A request: POST /<tag> (the path is the tag: characters other than letters, digits, '_'
+// and '.' become '_'; "/" means the input's tag; tag_key overrides both per record).
+// Content-Type application/json (or application/x-ndjson, or any +json type) is read as
+// JSON, application/x-www-form-urlencoded as one record of string fields; a missing
+// Content-Type is read as JSON. Content-Encoding: gzip bodies are decoded. Records are
+// timestamped when they arrive.
+//
+// Answers: the configured success code once every record of the request is in the buffer;
+// 400 with a message naming the fault for a body that does not parse (and then no record
+// of that request is kept); 413 for a body over buffer_max_size; 405 for a method other
+// than POST; 503 with Retry-After while the input is paused by backpressure (mem_buf_limit)
+// or the agent is stopping: the client keeps the records and retries, nothing accepted is
+// ever dropped.
+//
+// Differences from Fluent Bit: a missing Content-Type is read as JSON rather than refused;
+// other methods get 405 (Fluent Bit: 400); under backpressure Fluent Bit accepts and may
+// drop, here the client is told to retry.
+package http
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+)
+
+// Input is the http input.
+type Input struct {
+	Listen          string      `conf:"listen"`
+	Port            int         `conf:"port"`
+	TagKey          string      `conf:"tag_key"`
+	BufferMaxSize   config.Size `conf:"buffer_max_size"`
+	BufferChunkSize config.Size `conf:"buffer_chunk_size"`
+	SuccessCode     int         `conf:"successful_response_code"`
+	SuccessHeaders  []string    `conf:"success_header"`
+	TLS             bool        `conf:"tls"`
+	TLSCrtFile      string      `conf:"tls.crt_file"`
+	TLSKeyFile      string      `conf:"tls.key_file"`
+	TLSVerify       bool        `conf:"tls.verify"`
+	TLSCAFile       string      `conf:"tls.ca_file"`
+	TLSDebug        int         `conf:"tls.debug"`
+	TLSVhost        string      `conf:"tls.vhost"`
+	HTTP2           bool        `conf:"http2"`
+	AddRemoteAddr   bool        `conf:"add_remote_addr"`
+	Server          string      `conf:"server"`
+
+	log       *slog.Logger
+	tlsConfig *tls.Config
+	headers   [][2]string // parsed success_header
+
+	mu sync.Mutex
+	ln net.Listener // opened by Init, served by Run
+
+	emit    atomic.Pointer[emitterBox] // set while Run runs
+	started chan struct{}              // tests: closed once Run serves
+}
+
+type emitterBox struct{ pipeline.Emitter }
+
+// Server names for the server key.
+const (
+	ServerEmbed   = "embedhttp"
+	ServerNetHTTP = "net/http"
+)
+
+// New returns an http input with Fluent Bit's defaults.
+func New() *Input {
+	return &Input{
+		Listen:          "0.0.0.0",
+		Port:            9880,
+		BufferMaxSize:   4 << 20,
+		BufferChunkSize: 512 << 10,
+		SuccessCode:     201,
+		TLSVerify:       true,
+		HTTP2:           true,
+		Server:          defaultServer,
+	}
+}
+
+func init() { pipeline.RegisterInput("http", func() pipeline.Input { return New() }) }
+
+// Validate checks the keys without side effects.
+func (in *Input) Validate() error {
+	if in.Port < 0 || in.Port > 65535 {
+		return config.KeyErrorf("port", "bad port %d: want 0 to 65535", in.Port)
+	}
+	switch in.SuccessCode {
+	case 200, 201, 204:
+	default:
+		return config.KeyErrorf("successful_response_code", "%d is not supported: want 200, 201 or 204", in.SuccessCode)
+	}
+	if in.BufferMaxSize <= 0 {
+		return config.KeyErrorf("buffer_max_size", "must be more than 0")
+	}
+	if in.BufferChunkSize <= 0 {
+		return config.KeyErrorf("buffer_chunk_size", "must be more than 0")
+	}
+	if in.BufferChunkSize > in.BufferMaxSize {
+		in.BufferChunkSize = in.BufferMaxSize
+	}
+	in.headers = in.headers[:0]
+	for _, h := range in.SuccessHeaders {
+		name, value, _ := strings.Cut(strings.TrimSpace(h), " ")
+		if name == "" || strings.ContainsAny(name, ":\r\n\t") || strings.ContainsAny(value, "\r\n") {
+			return config.KeyErrorf("success_header", "bad header %q: want \"Name value\"", h)
+		}
+		in.headers = append(in.headers, [2]string{name, strings.TrimSpace(value)})
+	}
+	if in.TLS && (in.TLSCrtFile == "" || in.TLSKeyFile == "") {
+		return config.KeyErrorf("tls", "tls on needs tls.crt_file and tls.key_file")
+	}
+	switch strings.ToLower(in.Server) {
+	case "", ServerEmbed:
+		in.Server = ServerEmbed
+	case ServerNetHTTP, "nethttp":
+		in.Server = ServerNetHTTP
+	default:
+		return config.KeyErrorf("server", "unknown server %q: want %s or %s", in.Server, ServerEmbed, ServerNetHTTP)
+	}
+	return nil
+}
+
+// Init loads the certificate and opens the listening socket, so a port in use stops the
+// agent at start rather than later.
+func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
+	if err := in.Validate(); err != nil {
+		return err
+	}
+	in.log = env.Logger
+	if in.log == nil {
+		in.log = slog.New(slog.DiscardHandler)
+	}
+	if in.TLS {
+		cert, err := tls.LoadX509KeyPair(in.TLSCrtFile, in.TLSKeyFile)
+		if err != nil {
+			return config.KeyErrorf("tls.crt_file", "load certificate: %v", err)
+		}
+		in.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return in.listen(ctx)
+}
+
+func (in *Input) listen(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.ln != nil {
+		return nil
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", in.Addr())
+	if err != nil {
+		return fmt.Errorf("http: listen %s: %w", in.Addr(), err)
+	}
+	in.ln = ln
+	return nil
+}
+
+// Addr is the configured listen address, host:port.
+func (in *Input) Addr() string {
+	return net.JoinHostPort(in.Listen, strconv.Itoa(in.Port))
+}
+
+// ListenAddr is the address the input listens on once Init has run (with the real port
+// when port is 0), or "" before.
+func (in *Input) ListenAddr() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.ln == nil {
+		return ""
+	}
+	return in.ln.Addr().String()
+}
+
+func (in *Input) takeListener() net.Listener {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	ln := in.ln
+	in.ln = nil
+	return ln
+}
+
+// Run serves requests until ctx is done.
+func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
+	if in.log == nil {
+		in.log = slog.New(slog.DiscardHandler)
+	}
+	if err := in.listen(ctx); err != nil { // restarted after a failure: listen again
+		return err
+	}
+	ln := in.takeListener()
+	if in.tlsConfig != nil {
+		ln = tls.NewListener(ln, in.tlsConfig)
+	}
+	in.emit.Store(&emitterBox{emit})
+	defer in.emit.Store(nil)
+	if in.started != nil {
+		close(in.started)
+		in.started = nil
+	}
+	in.log.Info("listening", "addr", ln.Addr().String(), "server", in.Server)
+	if in.Server == ServerNetHTTP {
+		return in.serveNetHTTP(ctx, ln)
+	}
+	return in.serveEmbed(ctx, ln)
+}
+
+// Close closes the listener if Run never took it.
+func (in *Input) Close(context.Context) error {
+	if ln := in.takeListener(); ln != nil {
+		return ln.Close()
+	}
+	return nil
+}
+
+var errNotRunning = errors.New("http: input not running")

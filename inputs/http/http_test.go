@@ -1,0 +1,255 @@
+package http
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	nethttp "net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
+)
+
+// served is an http input running on 127.0.0.1 with a Recorder behind it.
+type served struct {
+	in  *Input
+	rec *pipelinetest.Recorder
+	url string
+}
+
+func configured(t testing.TB, kv ...string) *Input {
+	t.Helper()
+	in := New()
+	props := []config.Property{{Key: "listen", Value: "127.0.0.1"}, {Key: "port", Value: "0"}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		props = append(props, config.Property{Key: kv[i], Value: kv[i+1]})
+	}
+	if err := pipeline.Configure(in, props); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func serve(t testing.TB, kv ...string) *served {
+	t.Helper()
+	in := configured(t, kv...)
+	var logs pipelinetest.Logs
+	if err := in.Init(context.Background(), logs.Env("http.0")); err != nil {
+		t.Fatal(err)
+	}
+	s := &served{in: in, rec: pipelinetest.NewRecorder(), url: "http://" + in.ListenAddr()}
+	started := make(chan struct{})
+	in.started = started
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, s.rec) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not start")
+	}
+	return s
+}
+
+func post(t testing.TB, url, ctype string, body []byte, hdr ...string) (*nethttp.Response, string) {
+	t.Helper()
+	req, err := nethttp.NewRequest("POST", url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func TestPostJSONIsBufferedUnderThePathTag(t *testing.T) {
+	s := serve(t)
+	resp, body := post(t, s.url+"/app.log", "application/json", []byte(`[{"msg":"a","n":1},{"msg":"b"}]`))
+	if resp.StatusCode != 201 || body != "" {
+		t.Fatalf("status %d body %q, want 201 and no body", resp.StatusCode, body)
+	}
+	recs := s.rec.Records() // in the buffer before the answer: no wait needed
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want 2", len(recs))
+	}
+	if recs[0].Tag != "app.log" || recs[0].Event.Record["msg"] != "a" || recs[0].Event.Record["n"] != int64(1) || recs[1].Event.Record["msg"] != "b" {
+		t.Errorf("records %+v", recs)
+	}
+	if recs[0].Event.Time.IsZero() || time.Since(recs[0].Event.Time) > time.Minute {
+		t.Errorf("record time %v is not the arrival time", recs[0].Event.Time)
+	}
+
+	// "/" means the input's own tag: the engine's "" tag.
+	post(t, s.url+"/", "", []byte("{\"a\":1}\n{\"a\":2}\n"))
+	recs = s.rec.Records()
+	if len(recs) != 4 || recs[2].Tag != "" || recs[3].Event.Record["a"] != int64(2) {
+		t.Errorf("NDJSON to /: %+v", recs[2:])
+	}
+}
+
+func TestMalformedBodyIsRefusedWhole(t *testing.T) {
+	s := serve(t)
+	for _, body := range []string{"{\"a\":1}\n{\"a\":2}\n{\"a\":", `[{"a":1},3]`, `"text"`, ``} {
+		resp, msg := post(t, s.url+"/x", "application/json", []byte(body))
+		if resp.StatusCode != 400 || !strings.HasPrefix(msg, "error: ") {
+			t.Errorf("body %q: status %d %q, want 400 with a message", body, resp.StatusCode, msg)
+		}
+	}
+	if n := s.rec.Len(); n != 0 {
+		t.Errorf("%d records kept from refused requests", n)
+	}
+	resp, msg := post(t, s.url+"/x", "text/plain", []byte(`{"a":1}`))
+	if resp.StatusCode != 400 || !strings.Contains(msg, "Content-Type") {
+		t.Errorf("text/plain: %d %q", resp.StatusCode, msg)
+	}
+}
+
+func TestBackpressureAnswers503AndKeepsNothing(t *testing.T) {
+	s := serve(t)
+	s.rec.SetPaused(true)
+	resp, msg := post(t, s.url+"/x", "application/json", []byte(`{"a":1}`))
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("paused: status %d Retry-After %q (%q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), msg)
+	}
+	if s.rec.Len() != 0 {
+		t.Fatalf("a refused record was kept")
+	}
+	s.rec.SetPaused(false)
+	resp, _ = post(t, s.url+"/x", "application/json", []byte(`{"a":1}`))
+	if resp.StatusCode != 201 || s.rec.Len() != 1 {
+		t.Fatalf("resumed: status %d, %d records", resp.StatusCode, s.rec.Len())
+	}
+}
+
+func TestStoppedEngineAnswers503(t *testing.T) {
+	s := serve(t)
+	s.rec.FailWith(pipeline.ErrStopped)
+	resp, _ := post(t, s.url+"/x", "application/json", []byte(`{"a":1}`))
+	if resp.StatusCode != 503 {
+		t.Fatalf("status %d, want 503 while the engine stops", resp.StatusCode)
+	}
+}
+
+func TestTagKeyGzipFormAndSuccessCode(t *testing.T) {
+	s := serve(t, "tag_key", "topic", "successful_response_code", "204", "success_header", "X-Custom custom-answer")
+	resp, _ := post(t, s.url+"/default", "application/json", []byte(`[{"topic":"a.b","v":1},{"v":2},{"topic":"c","v":3}]`))
+	if resp.StatusCode != 204 || resp.Header.Get("X-Custom") != "custom-answer" {
+		t.Fatalf("status %d, X-Custom %q", resp.StatusCode, resp.Header.Get("X-Custom"))
+	}
+	var tags []string
+	for _, r := range s.rec.Records() {
+		tags = append(tags, r.Tag)
+	}
+	if strings.Join(tags, ",") != "a.b,default,c" {
+		t.Errorf("tags %v, want a.b,default,c", tags)
+	}
+
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write([]byte(`{"zipped":true}`))
+	zw.Close()
+	resp, msg := post(t, s.url+"/z", "application/json", z.Bytes(), "Content-Encoding", "gzip")
+	if resp.StatusCode != 204 {
+		t.Fatalf("gzip: %d %q", resp.StatusCode, msg)
+	}
+	resp, _ = post(t, s.url+"/f", "application/x-www-form-urlencoded", []byte("msg=hi+there&level=warn"))
+	if resp.StatusCode != 204 {
+		t.Fatalf("form: %d", resp.StatusCode)
+	}
+	recs := s.rec.Records()
+	if len(recs) != 5 || recs[3].Event.Record["zipped"] != true || recs[4].Event.Record["msg"] != "hi there" || recs[4].Tag != "f" {
+		t.Errorf("gzip and form records: %+v", recs[3:])
+	}
+	resp, _ = post(t, s.url+"/z", "application/json", []byte("not gzip"), "Content-Encoding", "gzip")
+	if resp.StatusCode != 400 {
+		t.Errorf("bad gzip: %d", resp.StatusCode)
+	}
+}
+
+func TestLimitsAndMethods(t *testing.T) {
+	s := serve(t, "buffer_max_size", "1k")
+	big := []byte(`{"a":"` + strings.Repeat("x", 2000) + `"}`)
+	if resp, _ := post(t, s.url+"/x", "application/json", big); resp.StatusCode != 413 {
+		t.Errorf("2 kB body: %d, want 413", resp.StatusCode)
+	}
+	// A small gzip that inflates past the limit is refused too.
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(big)
+	zw.Close()
+	if resp, _ := post(t, s.url+"/x", "application/json", z.Bytes(), "Content-Encoding", "gzip"); resp.StatusCode != 413 {
+		t.Errorf("gzip bomb: %d, want 413", resp.StatusCode)
+	}
+	resp, err := nethttp.Get(s.url + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" {
+		t.Errorf("GET: %d Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	if s.rec.Len() != 0 {
+		t.Errorf("records kept from refused requests")
+	}
+}
+
+func TestValidateNamesTheKey(t *testing.T) {
+	for _, tc := range []struct{ key, value string }{
+		{"successful_response_code", "202"},
+		{"port", "70000"},
+		{"buffer_max_size", "0"},
+		{"success_header", "Bad:Name x"},
+		{"tls", "on"},
+		{"server", "apache"},
+	} {
+		err := pipeline.Configure(New(), []config.Property{{Key: tc.key, Value: tc.value}})
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s=%s: error %v does not name the key", tc.key, tc.value, err)
+		}
+	}
+}
+
+func TestConcurrentKeepAliveClients(t *testing.T) {
+	s := serve(t)
+	const clients, each = 8, 50
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				resp, _ := post(t, s.url+"/load", "application/json", []byte(`{"msg":"x"}`))
+				if resp.StatusCode != 201 {
+					t.Errorf("status %d", resp.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := s.rec.Len(); n != clients*each {
+		t.Errorf("%d records, want %d", n, clients*each)
+	}
+}
