@@ -20,6 +20,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/parser"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -223,6 +224,12 @@ func (a *Agent) build(cfg *config.Config) (*pipeline.Engine, Service, *libInput,
 		SchedulerBase: svc.SchedulerBase, SchedulerCap: svc.SchedulerCap,
 		Logger: a.opts.logger,
 	})
+	// Parsers first: filters and inputs that take `parser` look theirs up when configured.
+	parsers, err := parser.Load(cfg)
+	if err != nil {
+		return nil, svc, nil, err
+	}
+	parser.Use(parsers)
 	if err := eng.AddConfigured(cfg); err != nil {
 		return nil, svc, nil, err
 	}
