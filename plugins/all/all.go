@@ -12,7 +12,10 @@ import (
 	// Filters.
 	_ "github.com/fluentbit-go/fluentbit-go/filters/grep"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/modify"
+	_ "github.com/fluentbit-go/fluentbit-go/filters/nest"
+	_ "github.com/fluentbit-go/fluentbit-go/filters/parser"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/record_modifier"
+	_ "github.com/fluentbit-go/fluentbit-go/filters/throttle"
 
 	// Outputs.
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/file"
