@@ -118,8 +118,17 @@ func (e *Engine) addInputSection(s *config.Section) error {
 		}
 		spec.MemBufLimit = n
 	}
-	if v, ok := common["storage.type"]; ok && !strings.EqualFold(v.Value, "memory") {
-		return config.Errorf(v, "storage.type %q is not supported yet (memory only)", v.Value)
+	if v, ok := common["storage.type"]; ok {
+		switch strings.ToLower(strings.TrimSpace(v.Value)) {
+		case "memory", "":
+		case "filesystem":
+			if e.opts.Storage.Path == "" {
+				return config.Errorf(v, "storage.type filesystem needs storage.path in the service section")
+			}
+			spec.Filesystem = true
+		default:
+			return config.Errorf(v, "bad storage.type %q: want memory or filesystem", v.Value)
+		}
 	}
 	if v, ok := common["threaded"]; ok {
 		if _, err := config.ParseBool(v.Value); err != nil {
@@ -183,9 +192,11 @@ func (e *Engine) addOutputSection(s *config.Section) error {
 		spec.Workers = n
 	}
 	if v, ok := common["storage.total_limit_size"]; ok {
-		if _, err := config.ParseSize(v.Value); err != nil {
-			return config.Errorf(v, "bad size %q", v.Value)
+		n, err := config.ParseSize(v.Value)
+		if err != nil || n < 0 {
+			return config.Errorf(v, "bad size %q: want bytes like 500M", v.Value)
 		}
+		spec.TotalLimitSize = n
 	}
 	if err := Configure(p, rest); err != nil {
 		return wrapSection(s, err)

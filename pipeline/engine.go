@@ -13,6 +13,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/storage"
 )
 
 // Defaults of the engine, documented in the README.
@@ -25,7 +26,31 @@ const (
 	DefaultSchedulerCap  = 2000 * time.Second
 	// RetryForever is the retry limit meaning "keep the chunk until it is delivered".
 	RetryForever = -1
+	// DefaultMaxChunksUp is storage.max_chunks_up: sealed filesystem chunks kept in memory.
+	DefaultMaxChunksUp = 128
+	// DefaultBacklogMemLimit is storage.backlog.mem_limit: backlog bytes read up at start.
+	DefaultBacklogMemLimit = 5 << 20
 )
+
+// Sync policies of filesystem storage (storage.sync).
+const (
+	// SyncNormal writes every record to its chunk file before Emit returns and fsyncs the
+	// file when the chunk is sealed (size limit or flush interval).
+	SyncNormal = "normal"
+	// SyncFull also fsyncs before Emit returns: an accepted record survives a power loss.
+	SyncFull = "full"
+)
+
+// StorageOptions are the service's storage.* keys. With Path empty there is no
+// filesystem storage: inputs cannot ask for it and no backlog is loaded.
+type StorageOptions struct {
+	Path                string // storage.path
+	Sync                string // storage.sync: SyncNormal (default) or SyncFull
+	Checksum            bool   // storage.checksum: verify frame CRCs on every read back too
+	MaxChunksUp         int    // storage.max_chunks_up (default DefaultMaxChunksUp)
+	BacklogMemLimit     int64  // storage.backlog.mem_limit (default DefaultBacklogMemLimit)
+	DeleteIrrecoverable bool   // storage.delete_irrecoverable_chunks
+}
 
 // Options are the engine-wide settings (the [SERVICE] section's engine keys).
 type Options struct {
@@ -34,6 +59,7 @@ type Options struct {
 	ChunkLimit    int           // bytes
 	SchedulerBase time.Duration // first retry waits between base and 2*base
 	SchedulerCap  time.Duration // no retry waits longer than this
+	Storage       StorageOptions
 	Logger        *slog.Logger
 }
 
@@ -59,6 +85,15 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Storage.Sync == "" {
+		o.Storage.Sync = SyncNormal
+	}
+	if o.Storage.MaxChunksUp <= 0 {
+		o.Storage.MaxChunksUp = DefaultMaxChunksUp
+	}
+	if o.Storage.BacklogMemLimit <= 0 {
+		o.Storage.BacklogMemLimit = DefaultBacklogMemLimit
+	}
 }
 
 // InputSpec describes one input instance.
@@ -67,8 +102,11 @@ type InputSpec struct {
 	Alias       string // replaces the instance name when set
 	Tag         string // default: the instance name
 	MemBufLimit int64  // bytes; 0 = DefaultMemBufLimit, < 0 = unlimited
-	Input       Input
-	Section     *config.Section // where it was configured, if it was: Init errors get its place
+	// Filesystem puts the input's chunks in files under Options.Storage.Path
+	// (storage.type filesystem) instead of memory only.
+	Filesystem bool
+	Input      Input
+	Section    *config.Section // where it was configured, if it was: Init errors get its place
 }
 
 // FilterSpec describes one filter instance.
@@ -89,8 +127,11 @@ type OutputSpec struct {
 	MatchRegex *regexp.Regexp
 	RetryLimit int // retries after the first attempt; RetryForever keeps trying
 	Workers    int // concurrent flushes; default 1
-	Output     Output
-	Section    *config.Section
+	// TotalLimitSize caps the bytes of filesystem chunks this output owes
+	// (storage.total_limit_size); when over, its oldest chunks are dropped. 0: no cap.
+	TotalLimitSize int64
+	Output         Output
+	Section        *config.Section
 }
 
 // Engine moves records from inputs through filters into chunks and from chunks to outputs.
@@ -120,6 +161,10 @@ type Engine struct {
 
 	noRouteMu   sync.Mutex
 	noRouteTags map[string]struct{}
+
+	store    *storage.Store // nil without storage.path
+	upChunks atomic.Int64   // sealed filesystem chunks held in memory
+	seq      atomic.Uint64  // dispatch order: lower is older
 }
 
 const (
@@ -161,6 +206,7 @@ func (e *Engine) AddInput(s InputSpec) Emitter {
 		in:     s.Input,
 		sec:    s.Section,
 		limit:  s.MemBufLimit,
+		fs:     s.Filesystem,
 		open:   map[string]*chunk{},
 	}
 	if in.limit == 0 {
@@ -212,6 +258,7 @@ func (e *Engine) AddOutput(s OutputSpec) {
 		match:      matcher{pattern: s.Match, re: s.MatchRegex},
 		retryLimit: s.RetryLimit,
 		workers:    s.Workers,
+		totalLimit: s.TotalLimitSize,
 		retrying:   map[*task]*time.Timer{},
 	}
 	if o.workers <= 0 {
@@ -241,6 +288,10 @@ func (e *Engine) Start(ctx context.Context) error {
 			return config.Place(sec, fmt.Sprintf("%s %s: init", kind, name), err)
 		}
 		return fmt.Errorf("%s %s: init: %w", kind, name, err)
+	}
+	if err := e.openStore(); err != nil {
+		e.state.Store(stateStopped)
+		return err
 	}
 	for _, o := range e.outputs {
 		if i, ok := o.out.(Initializer); ok {
@@ -276,6 +327,9 @@ func (e *Engine) Start(ctx context.Context) error {
 			e.outWG.Add(1)
 			go o.work(e.outCtx)
 		}
+	}
+	if e.store != nil {
+		e.loadBacklog()
 	}
 	var inCtx context.Context
 	inCtx, e.inCancel = context.WithCancel(base)
@@ -375,10 +429,24 @@ wait:
 	e.liveMu.Lock()
 	defer e.liveMu.Unlock()
 	left := make([]*Chunk, 0, len(e.live))
+	kept, keptRecords := 0, 0
 	for c := range e.live {
+		if c.file != nil {
+			// On disk: the next engine on this storage.path (a reload, or the next start)
+			// loads it with the outputs that still owe it.
+			kept++
+			keptRecords += c.Records
+			continue
+		}
 		left = append(left, &Chunk{Tag: c.Tag, Data: c.Data, Records: c.Records})
 	}
 	e.live = map[*chunk]struct{}{}
+	if kept > 0 {
+		e.log.Info("undelivered chunks kept in storage for the next start", "chunks", kept, "records", keptRecords, "path", e.store.Dir())
+	}
+	if e.store != nil {
+		e.log.Info("storage closed", "fsyncs", e.store.Fsyncs())
+	}
 	return left
 }
 
@@ -405,11 +473,21 @@ func (e *Engine) Adopt(chunks []*Chunk) (unrouted []*Chunk) {
 
 // dispatch hands a sealed chunk to every output whose Match covers its tag.
 func (e *Engine) dispatch(c *chunk) {
-	outs := e.route(c.Tag).outputs
+	if c.in != nil {
+		c.mem = int64(len(c.Data))
+	}
+	if c.file != nil {
+		e.sealFile(c)
+	}
+	e.dispatchTo(c, e.route(c.Tag).outputs)
+}
+
+func (e *Engine) dispatchTo(c *chunk, outs []*outputInst) {
 	if len(outs) == 0 { // routes are fixed per engine; only adopted chunks can get here
 		c.release()
 		return
 	}
+	c.seq = e.seq.Add(1)
 	c.pending.Store(int32(len(outs)))
 	e.liveMu.Lock()
 	e.live[c] = struct{}{}
@@ -419,9 +497,15 @@ func (e *Engine) dispatch(c *chunk) {
 	}
 }
 
-// done is called once per output that has finished with c (delivered or gave up).
-func (e *Engine) done(c *chunk) {
+// done is called once per output o that has finished with c (delivered or gave up).
+func (e *Engine) done(c *chunk, o *outputInst) {
 	if c.pending.Add(-1) != 0 {
+		if c.file != nil {
+			if err := c.file.Ack(o.name); err != nil {
+				// The chunk will be sent to o again after a restart: at-least-once holds.
+				o.log.Warn("storage: cannot record delivery", "err", err)
+			}
+		}
 		return
 	}
 	e.liveMu.Lock()
@@ -447,13 +531,29 @@ func (e *Engine) noRoute(tag string) {
 // chunk is a Chunk plus its bookkeeping.
 type chunk struct {
 	Chunk
-	in      *inputInst // nil for adopted chunks
+	in      *inputInst // nil for adopted and backlog chunks
 	pending atomic.Int32
+	seq     uint64 // dispatch order
+	mem     int64  // bytes counted in in.buffered, given back at release
+
+	// Filesystem chunks only.
+	file *storage.File
+	up   bool // sealed and held in memory, counted in Engine.upChunks
+	down bool // Data is not in memory: each flush reads it from file
+	e    *Engine
 }
 
 func (c *chunk) release() {
-	if c.in != nil {
-		c.in.release(int64(len(c.Data)))
+	if c.in != nil && c.mem != 0 {
+		c.in.release(c.mem)
+	}
+	if c.file != nil {
+		if c.up {
+			c.e.upChunks.Add(-1)
+		}
+		if err := c.file.Remove(); err != nil {
+			c.e.log.Warn("storage: cannot remove a delivered chunk", "err", err)
+		}
 	}
 }
 
@@ -473,6 +573,9 @@ type inputInst struct {
 	buffered int64             // bytes in this input's chunks, open or owed to an output
 	open     map[string]*chunk // per tag
 	paused   bool
+	fs       bool // storage.type filesystem
+
+	storageErrAt atomic.Int64 // unix nanoseconds of the last failed chunk write (fs)
 
 	records atomic.Uint64
 	bytes   atomic.Uint64
@@ -504,10 +607,22 @@ func (in *inputInst) run(ctx context.Context) {
 	}
 }
 
-// Paused reports whether the input is over its mem_buf_limit.
+// Paused reports whether the input is over its mem_buf_limit or, with filesystem
+// storage, whether a chunk write failed (disk full) in the last second.
 func (in *inputInst) Paused() bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	return in.pausedLocked()
+}
+
+// storagePause is how long a filesystem input reports Paused after a failed write.
+const storagePause = time.Second
+
+func (in *inputInst) pausedLocked() bool {
+	if in.fs {
+		at := in.storageErrAt.Load()
+		return at != 0 && time.Since(time.Unix(0, at)) < storagePause
+	}
 	return in.limit > 0 && in.buffered >= in.limit
 }
 
@@ -554,6 +669,9 @@ func (in *inputInst) EmitRaw(tag string, entries []byte, n int) error {
 
 // appendEntries waits while the input is over its limit, then appends under the lock.
 func (in *inputInst) appendEntries(tag string, n int, enc func([]byte) ([]byte, error)) error {
+	if in.fs {
+		return in.appendFile(tag, n, enc)
+	}
 	in.mu.Lock()
 	var sealed []*chunk
 	for in.limit > 0 && in.buffered >= in.limit {
@@ -621,6 +739,8 @@ func (in *inputInst) sealAllLocked() []*chunk {
 		delete(in.open, tag)
 		if c.Records > 0 {
 			out = append(out, c)
+		} else if c.file != nil {
+			_ = c.file.Remove()
 		}
 	}
 	return out
@@ -629,6 +749,14 @@ func (in *inputInst) sealAllLocked() []*chunk {
 func (in *inputInst) release(n int64) {
 	in.mu.Lock()
 	in.buffered -= n
+	in.cond.Broadcast()
+	in.mu.Unlock()
+}
+
+func (in *inputInst) putDown(c *chunk) {
+	in.mu.Lock()
+	in.buffered -= c.mem
+	c.mem = 0
 	in.cond.Broadcast()
 	in.mu.Unlock()
 }
@@ -671,6 +799,7 @@ func (f *filterInst) apply(tag string, ev *event.Event) Verdict {
 type task struct {
 	c        *chunk
 	attempts int
+	size     int64 // bytes counted in owed (filesystem chunks under total_limit_size)
 }
 
 // outputInst is a configured output with its queue and workers.
@@ -683,6 +812,7 @@ type outputInst struct {
 	match      matcher
 	retryLimit int
 	workers    int
+	totalLimit int64 // storage.total_limit_size; 0: none
 	log        *slog.Logger
 
 	mu       sync.Mutex
@@ -690,6 +820,7 @@ type outputInst struct {
 	queue    []*task
 	retrying map[*task]*time.Timer
 	closed   bool
+	owed     int64 // bytes of filesystem chunks owed, under totalLimit
 
 	procRecords    atomic.Uint64
 	procBytes      atomic.Uint64
@@ -702,11 +833,30 @@ type outputInst struct {
 
 func (o *outputInst) enqueue(t *task) {
 	o.mu.Lock()
-	if !o.closed {
-		o.queue = append(o.queue, t)
-		o.cond.Signal()
+	if o.closed {
+		o.mu.Unlock()
+		return
 	}
+	o.queue = append(o.queue, t)
+	o.cond.Signal()
+	dropped := o.overLimitLocked(t)
 	o.mu.Unlock()
+	for _, v := range dropped {
+		o.droppedRecords.Add(uint64(v.c.Records))
+		o.log.Warn("storage.total_limit_size reached: oldest chunk dropped for this output",
+			"tag", v.c.Tag, "records", v.c.Records, "bytes", v.size, "limit", o.totalLimit)
+		o.e.done(v.c, o)
+	}
+}
+
+// finish ends t for o: the chunk was delivered or given up.
+func (o *outputInst) finish(t *task) {
+	if t.size > 0 {
+		o.mu.Lock()
+		o.owed -= t.size
+		o.mu.Unlock()
+	}
+	o.e.done(t.c, o)
 }
 
 func (o *outputInst) close() {
@@ -741,14 +891,21 @@ func (o *outputInst) work(ctx context.Context) {
 
 func (o *outputInst) flush(ctx context.Context, t *task) {
 	c := t.c
-	err := o.out.Flush(ctx, &c.Chunk)
+	ch := &c.Chunk
+	if c.down {
+		var ok bool
+		if ch, ok = o.readBack(t); !ok {
+			return
+		}
+	}
+	err := o.out.Flush(ctx, ch)
 	if err == nil {
-		o.procRecords.Add(uint64(c.Records))
-		o.procBytes.Add(uint64(len(c.Data)))
+		o.procRecords.Add(uint64(ch.Records))
+		o.procBytes.Add(uint64(len(ch.Data)))
 		if t.attempts > 0 {
 			o.log.Info("chunk delivered after retries", "tag", c.Tag, "retries", t.attempts)
 		}
-		o.e.done(c)
+		o.finish(t)
 		return
 	}
 	if ctx.Err() != nil {
@@ -759,7 +916,7 @@ func (o *outputInst) flush(ctx context.Context, t *task) {
 	if !IsRetry(err) {
 		o.droppedRecords.Add(uint64(c.Records))
 		o.log.Error("chunk cannot be delivered; dropped", "tag", c.Tag, "records", c.Records, "err", err)
-		o.e.done(c)
+		o.finish(t)
 		return
 	}
 	t.attempts++
@@ -767,7 +924,7 @@ func (o *outputInst) flush(ctx context.Context, t *task) {
 		o.retriesFailed.Add(1)
 		o.droppedRecords.Add(uint64(c.Records))
 		o.log.Error("chunk dropped: retry_limit reached", "tag", c.Tag, "records", c.Records, "retries", t.attempts-1, "err", err)
-		o.e.done(c)
+		o.finish(t)
 		return
 	}
 	o.retries.Add(1)
