@@ -76,6 +76,9 @@ func DefaultService() Service {
 		HTTPListen:    "0.0.0.0",
 		HTTPPort:      2020,
 		HCErrorsCount: 5, HCRetryFailureCount: 5, HCPeriod: 60,
+		StorageSync:            pipeline.SyncNormal,
+		StorageMaxChunksUp:     pipeline.DefaultMaxChunksUp,
+		StorageBacklogMemLimit: pipeline.DefaultBacklogMemLimit,
 	}
 }
 
@@ -91,12 +94,32 @@ func ParseService(cfg *config.Config) (Service, error) {
 	if p, ok := cfg.Service.Get("daemon"); ok && s.Daemon {
 		return s, config.Errorf(p, "daemon mode is not supported: run under systemd (packaging/) or with &")
 	}
+	if p, ok := cfg.Service.Get("storage.sync"); ok {
+		switch v := strings.ToLower(strings.TrimSpace(p.Value)); v {
+		case pipeline.SyncNormal, pipeline.SyncFull:
+			s.StorageSync = v
+		default:
+			return s, config.Errorf(p, "bad storage.sync %q: want normal or full", p.Value)
+		}
+	}
+	if p, ok := cfg.Service.Get("storage.max_chunks_up"); ok && s.StorageMaxChunksUp < 1 {
+		return s, config.Errorf(p, "bad storage.max_chunks_up %q: want 1 or more", p.Value)
+	}
 	if p, ok := cfg.Service.Get("log_level"); ok {
 		if _, err := ParseLogLevel(p.Value); err != nil {
 			return s, config.Errorf(p, "%v", err)
 		}
 	}
 	return s, nil
+}
+
+// storageOptions maps the storage.* keys to the engine's options.
+func (s Service) storageOptions() pipeline.StorageOptions {
+	return pipeline.StorageOptions{
+		Path: s.StoragePath, Sync: s.StorageSync, Checksum: s.StorageChecksum,
+		MaxChunksUp: s.StorageMaxChunksUp, BacklogMemLimit: int64(s.StorageBacklogMemLimit),
+		DeleteIrrecoverable: s.StorageDeleteIrrecover,
+	}
 }
 
 // ParseLogLevel maps Fluent Bit's log levels to slog's.
@@ -222,7 +245,8 @@ func (a *Agent) build(cfg *config.Config) (*pipeline.Engine, Service, *libInput,
 	eng := pipeline.NewEngine(pipeline.Options{
 		Flush: svc.Flush, Grace: svc.Grace,
 		SchedulerBase: svc.SchedulerBase, SchedulerCap: svc.SchedulerCap,
-		Logger: a.opts.logger,
+		Storage: svc.storageOptions(),
+		Logger:  a.opts.logger,
 	})
 	// Parsers first: filters and inputs that take `parser` look theirs up when configured.
 	parsers, err := parser.Load(cfg)
