@@ -15,6 +15,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/filters/nest"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/parser"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/record_modifier"
+	_ "github.com/fluentbit-go/fluentbit-go/filters/rewrite_tag"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/throttle"
 
 	// Outputs.

@@ -1,0 +1,470 @@
+// Package rewrite_tag re-emits records under a new tag chosen by rules, like Fluent Bit's
+// rewrite_tag filter. Re-emitted records enter the pipeline again through an internal
+// input of the filter's own ("emitter_for_<filter name>"), so the filters and outputs that
+// match the new tag see them.
+//
+//	[FILTER]
+//	    Name          rewrite_tag
+//	    Match         test_tag
+//	    Rule          $tool ^(fluent)$  from.$TAG.new.$tool.$sub['s1']['s2'].out false
+//	    Emitter_Name  re_emitted
+//
+// Keys:
+//
+//   - rule "$KEY REGEX NEW_TAG KEEP" (repeatable, at least one). Rules are tried in order;
+//     the first whose KEY holds a string that REGEX matches decides. KEY is a record
+//     accessor ($name, $ss['s1']['s2'], $items[0]). REGEX is Go RE2 syntax in multi-line
+//     mode, as in grep; it cannot contain spaces (write \s), as in Fluent Bit.
+//     NEW_TAG is a template: $TAG is the record's tag, $TAG[n] its n-th dot-separated part
+//     (from 0), $0 to $9 the regex match and its groups, $key or $key['sub'][0] a value of
+//     the record (a key name is letters, digits, '_' and '-', so $a.$b reads two keys);
+//     ${TAG} is accepted for $TAG. Environment variables (${HOSTNAME}) are expanded when the
+//     configuration is read. A missing key or group renders as nothing; numbers and
+//     booleans render as text. KEEP (true/false, mandatory) keeps the original record
+//     under its old tag as well.
+//   - emitter_name NAME: accepted for Fluent Bit compatibility; the engine names the
+//     internal input "emitter_for_<filter name>", so set the filter's alias to choose it.
+//   - emitter_mem_buf_limit SIZE (default 10M): the internal input's mem_buf_limit. When
+//     it is full, emitting blocks, which pauses the input whose record is being
+//     re-emitted: backpressure, never a drop.
+//   - emitter_storage.type memory|filesystem (default memory): accepted; the emitter
+//     buffers in memory.
+//
+// Loop protection. A re-emitted record goes through every filter matching its new tag,
+// this one included. Two guards stop a record from being rewritten forever:
+//
+//  1. A record this filter instance is re-emitting is passed through untouched when it
+//     comes back to the same instance (the filter recognises the record while its own
+//     Emit call is in progress), so a rule whose new tag matches the filter's Match is
+//     applied once, not again and again. This is what Fluent Bit users expect from
+//     `Match *` with rules that rewrite into a tag that also matches.
+//  2. If other filters between replace the record (e.g. lua returning a new table), the
+//     first guard cannot recognise it; a bound of 256 re-emissions in progress at once
+//     per filter instance then stops the recursion: past it the record is kept under its
+//     current tag and an error is logged.
+//
+// Differences from Fluent Bit: regexes are RE2; the first guard above (Fluent Bit relies
+// on users writing Match patterns that do not match the new tags).
+package rewrite_tag
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/event/accessor"
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+)
+
+// MaxInFlight is the second loop guard: re-emissions in progress at once per instance.
+const MaxInFlight = 256
+
+// RewriteTag is the rewrite_tag filter.
+type RewriteTag struct {
+	Rule               []string    `conf:"rule"`
+	EmitterName        string      `conf:"emitter_name"`
+	MemBufLimit        config.Size `conf:"emitter_mem_buf_limit"`
+	EmitterStorageType string      `conf:"emitter_storage.type"`
+
+	rules []rule
+	emit  pipeline.Emitter
+	log   *slog.Logger
+
+	inflightN atomic.Int64
+	mu        sync.Mutex
+	inflight  map[unsafe.Pointer]int
+	guarded   atomic.Uint64
+}
+
+type rule struct {
+	key  *accessor.Accessor
+	re   *regexp.Regexp
+	tmpl []part
+	keep bool
+	src  string
+}
+
+type partKind int
+
+const (
+	partLit partKind = iota
+	partTag
+	partTagIndex
+	partGroup
+	partKey
+)
+
+type part struct {
+	kind partKind
+	lit  string
+	n    int
+	key  *accessor.Accessor
+}
+
+// DefaultEmitterMemBufLimit is Fluent Bit's default emitter_mem_buf_limit, 10M.
+const DefaultEmitterMemBufLimit = 10_000_000
+
+func init() {
+	pipeline.RegisterFilter("rewrite_tag", func() pipeline.Filter { return New() })
+}
+
+// New returns a filter with the defaults set.
+func New() *RewriteTag {
+	return &RewriteTag{MemBufLimit: DefaultEmitterMemBufLimit, EmitterStorageType: "memory"}
+}
+
+// EmitterMemBufLimit tells the engine the internal input's mem_buf_limit.
+func (r *RewriteTag) EmitterMemBufLimit() int64 { return int64(r.MemBufLimit) }
+
+// Validate parses the rules.
+func (r *RewriteTag) Validate() error {
+	if len(r.Rule) == 0 {
+		return config.KeyErrorf("rule", "missing: give at least one rule ($KEY REGEX NEW_TAG KEEP)")
+	}
+	if r.MemBufLimit < 0 {
+		return config.KeyErrorf("emitter_mem_buf_limit", "negative size")
+	}
+	switch strings.ToLower(r.EmitterStorageType) {
+	case "", "memory", "filesystem":
+	default:
+		return config.KeyErrorf("emitter_storage.type", "%q: want memory or filesystem", r.EmitterStorageType)
+	}
+	rules := make([]rule, 0, len(r.Rule))
+	for _, s := range r.Rule {
+		ru, err := parseRule(s)
+		if err != nil {
+			return config.KeyErrorf("rule", "%q: %v", s, err)
+		}
+		rules = append(rules, ru)
+	}
+	r.rules = rules
+	return nil
+}
+
+// Init takes the emitter the engine created for this filter.
+func (r *RewriteTag) Init(_ context.Context, env pipeline.Env) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if env.Emitter == nil {
+		return errors.New("rewrite_tag: no emitter: the engine must give one (pipeline.Reemitter)")
+	}
+	r.emit = env.Emitter
+	r.log = env.Logger
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if strings.EqualFold(r.EmitterStorageType, "filesystem") {
+		r.log.Warn("emitter_storage.type filesystem is not supported; the emitter buffers in memory")
+	}
+	r.inflight = map[unsafe.Pointer]int{}
+	return nil
+}
+
+func parseRule(s string) (rule, error) {
+	f := strings.Fields(s)
+	if len(f) != 4 {
+		return rule{}, fmt.Errorf("want 4 fields ($KEY REGEX NEW_TAG KEEP), got %d", len(f))
+	}
+	key, err := accessor.Parse(f[0])
+	if err != nil {
+		return rule{}, err
+	}
+	pat := f[1]
+	if len(pat) >= 2 && pat[0] == '/' && pat[len(pat)-1] == '/' {
+		pat = pat[1 : len(pat)-1]
+	}
+	re, err := regexp.Compile("(?m)" + pat)
+	if err != nil {
+		return rule{}, err
+	}
+	tmpl, err := parseTemplate(f[2])
+	if err != nil {
+		return rule{}, err
+	}
+	keep, err := config.ParseBool(f[3])
+	if err != nil {
+		return rule{}, fmt.Errorf("KEEP: %v", err)
+	}
+	return rule{key: key, re: re, tmpl: tmpl, keep: keep, src: s}, nil
+}
+
+// tagIndex reads n from "TAG[n]..." or returns -1 (then TAG[ starts a record key).
+func tagIndex(rest string) int {
+	end := strings.IndexByte(rest, ']')
+	if end < 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(rest[4:end])
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
+}
+
+func isKeyByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c >= 0x80
+}
+
+// parseTemplate compiles NEW_TAG.
+func parseTemplate(s string) ([]part, error) {
+	var parts []part
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			parts = append(parts, part{kind: partLit, lit: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '$' || i+1 >= len(s) {
+			lit.WriteByte(c)
+			i++
+			continue
+		}
+		rest := s[i+1:]
+		switch {
+		case strings.HasPrefix(rest, "{TAG}"):
+			flush()
+			parts = append(parts, part{kind: partTag})
+			i += 1 + len("{TAG}")
+		case strings.HasPrefix(rest, "TAG[") && tagIndex(rest) >= 0:
+			end := strings.IndexByte(rest, ']')
+			n := tagIndex(rest)
+			flush()
+			parts = append(parts, part{kind: partTagIndex, n: n})
+			i += 1 + end + 1
+		case strings.HasPrefix(rest, "TAG") && (len(rest) == 3 || !isKeyByte(rest[3])):
+			flush()
+			parts = append(parts, part{kind: partTag})
+			i += 1 + 3
+		case rest[0] >= '0' && rest[0] <= '9':
+			flush()
+			parts = append(parts, part{kind: partGroup, n: int(rest[0] - '0')})
+			i += 2
+		case isKeyByte(rest[0]):
+			j := 0
+			for j < len(rest) && isKeyByte(rest[j]) {
+				j++
+			}
+			// Subscripts: [...] with quoted keys or indexes.
+			for j < len(rest) && rest[j] == '[' {
+				k := j + 1
+				var q byte
+				for k < len(rest) {
+					ch := rest[k]
+					if q != 0 {
+						if ch == q {
+							if q == '\'' && k+1 < len(rest) && rest[k+1] == '\'' {
+								k += 2
+								continue
+							}
+							q = 0
+						} else if ch == '\\' && q == '"' {
+							k++
+						}
+					} else if ch == '\'' || ch == '"' {
+						q = ch
+					} else if ch == ']' {
+						break
+					}
+					k++
+				}
+				if k >= len(rest) {
+					return nil, fmt.Errorf("unterminated '[' in %q", "$"+rest)
+				}
+				j = k + 1
+			}
+			a, err := accessor.Parse("$" + rest[:j])
+			if err != nil {
+				return nil, err
+			}
+			flush()
+			parts = append(parts, part{kind: partKey, key: a})
+			i += 1 + j
+		default:
+			lit.WriteByte(c)
+			i++
+		}
+	}
+	flush()
+	if len(parts) == 0 {
+		return nil, errors.New("empty NEW_TAG")
+	}
+	return parts, nil
+}
+
+// render builds the new tag. m holds the submatch indexes of val.
+func (ru *rule) render(dst []byte, tag, val string, m []int, rec map[string]any) []byte {
+	for _, p := range ru.tmpl {
+		switch p.kind {
+		case partLit:
+			dst = append(dst, p.lit...)
+		case partTag:
+			dst = append(dst, tag...)
+		case partTagIndex:
+			dst = append(dst, tagPart(tag, p.n)...)
+		case partGroup:
+			if 2*p.n+1 < len(m) && m[2*p.n] >= 0 {
+				dst = append(dst, val[m[2*p.n]:m[2*p.n+1]]...)
+			}
+		case partKey:
+			v, ok := p.key.Get(rec)
+			if !ok {
+				continue
+			}
+			switch x := v.(type) {
+			case string:
+				dst = append(dst, x...)
+			case []byte:
+				dst = append(dst, x...)
+			case int64:
+				dst = strconv.AppendInt(dst, x, 10)
+			case uint64:
+				dst = strconv.AppendUint(dst, x, 10)
+			case int:
+				dst = strconv.AppendInt(dst, int64(x), 10)
+			case float64:
+				dst = strconv.AppendFloat(dst, x, 'g', -1, 64)
+			case bool:
+				dst = strconv.AppendBool(dst, x)
+			}
+		}
+	}
+	return dst
+}
+
+func tagPart(tag string, n int) string {
+	for i := 0; ; i++ {
+		j := strings.IndexByte(tag, '.')
+		if i == n {
+			if j < 0 {
+				return tag
+			}
+			return tag[:j]
+		}
+		if j < 0 {
+			return ""
+		}
+		tag = tag[j+1:]
+	}
+}
+
+func recordKey(rec map[string]any) unsafe.Pointer {
+	if rec == nil {
+		return nil
+	}
+	return reflect.ValueOf(rec).UnsafePointer()
+}
+
+// Filter applies the first matching rule: the record is re-emitted under the new tag, and
+// kept under its old tag only if the rule says so.
+func (r *RewriteTag) Filter(tag string, ev *event.Event) (pipeline.Verdict, error) {
+	if r.inflightN.Load() > 0 && ev.Record != nil {
+		r.mu.Lock()
+		_, mine := r.inflight[recordKey(ev.Record)]
+		r.mu.Unlock()
+		if mine {
+			return pipeline.Keep, nil // guard 1: our own re-emitted record
+		}
+	}
+	for i := range r.rules {
+		ru := &r.rules[i]
+		v, ok := ru.key.Get(ev.Record)
+		if !ok {
+			continue
+		}
+		val, ok := v.(string)
+		if !ok {
+			continue
+		}
+		m := ru.re.FindStringSubmatchIndex(val)
+		if m == nil {
+			continue
+		}
+		var buf [128]byte
+		newTag := string(ru.render(buf[:0], tag, val, m, ev.Record))
+		if newTag == "" {
+			return pipeline.Keep, fmt.Errorf("rewrite_tag: rule %q made an empty tag; record kept under %q", ru.src, tag)
+		}
+		return r.reemit(ru, newTag, ev)
+	}
+	return pipeline.Keep, nil
+}
+
+func (r *RewriteTag) reemit(ru *rule, newTag string, ev *event.Event) (pipeline.Verdict, error) {
+	out := *ev
+	if ru.keep {
+		// The original goes on: the copy must not share maps that later filters change.
+		out.Record = deepCopyMap(ev.Record)
+		out.Metadata = deepCopyMap(ev.Metadata)
+	}
+	if out.Record == nil {
+		out.Record = map[string]any{}
+	}
+	if n := r.inflightN.Add(1); n > MaxInFlight {
+		r.inflightN.Add(-1)
+		if c := r.guarded.Add(1); c <= 10 || c%1000 == 0 {
+			r.log.Error("rewrite_tag: too many re-emissions in progress (a rewrite loop through other filters?); record kept under its tag",
+				"new_tag", newTag, "count", c)
+		}
+		return pipeline.Keep, nil // guard 2
+	}
+	k := recordKey(out.Record)
+	r.mu.Lock()
+	r.inflight[k]++
+	r.mu.Unlock()
+	err := r.emit.Emit(newTag, out)
+	r.mu.Lock()
+	if r.inflight[k]--; r.inflight[k] <= 0 {
+		delete(r.inflight, k)
+	}
+	r.mu.Unlock()
+	r.inflightN.Add(-1)
+	if err != nil {
+		// Not re-emitted: keep the record where it is rather than lose it.
+		return pipeline.Keep, fmt.Errorf("rewrite_tag: emit under %q: %w", newTag, err)
+	}
+	if ru.keep {
+		return pipeline.Keep, nil
+	}
+	return pipeline.Drop, nil
+}
+
+func deepCopyMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = deepCopy(v)
+	}
+	return out
+}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return deepCopyMap(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopy(e)
+		}
+		return out
+	case []byte:
+		return append([]byte(nil), x...)
+	}
+	return v
+}
