@@ -1,0 +1,265 @@
+package forward
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/forward"
+)
+
+// received is one message a test server got.
+type received struct {
+	Raw     []byte // the message as it came
+	Mode    forward.Mode
+	Tag     string
+	Entries []byte
+	Count   int
+	Options forward.Options
+}
+
+// server is a forward receiver for tests, built on the forward codec: it records every
+// message, answers acks, and can be killed and brought back on the same address.
+type server struct {
+	t    *testing.T
+	addr string
+	tls  *tls.Config
+	auth *forward.ServerAuth
+	// dropAckAfter, when > 0, makes the server close the connection instead of acking
+	// the message with that number (1-based) and every later one until revived: a
+	// receiver that dies with records unacknowledged.
+	dropAckAfter int
+
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[net.Conn]bool
+	msgs     []received
+	seen     int // messages read, acked or not
+	accepted int
+	changed  chan struct{}
+	wg       sync.WaitGroup
+}
+
+func newServer(t *testing.T, tlsCfg *tls.Config, auth *forward.ServerAuth) *server {
+	t.Helper()
+	s := &server{t: t, tls: tlsCfg, auth: auth, conns: map[net.Conn]bool{}, changed: make(chan struct{})}
+	s.start("127.0.0.1:0")
+	t.Cleanup(s.kill)
+	return s
+}
+
+func (s *server) start(addr string) {
+	s.t.Helper()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ { // the port of a killed server may take a moment to free
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+	}
+	s.mu.Lock()
+	s.ln, s.addr = ln, ln.Addr().String()
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns[c] = true
+			s.accepted++
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.serve(c)
+			}()
+		}
+	}()
+}
+
+func (s *server) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// kill closes the listener and every connection, as a crashing receiver would.
+func (s *server) kill() {
+	s.mu.Lock()
+	ln := s.ln
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+	}
+	s.wg.Wait()
+}
+
+// dropAcksFrom makes the server die, unacknowledged, on message n (1-based) and after.
+func (s *server) dropAcksFrom(n int) {
+	s.mu.Lock()
+	s.dropAckAfter = n
+	s.mu.Unlock()
+}
+
+// revive starts the server again on its address.
+func (s *server) revive() {
+	s.mu.Lock()
+	s.dropAckAfter = 0
+	s.mu.Unlock()
+	s.start(s.addr)
+}
+
+func (s *server) serve(c net.Conn) {
+	defer func() {
+		_ = c.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	dec := forward.NewDecoder(c, forward.Limits{})
+	if s.auth != nil {
+		if _, err := forward.ServerHandshake(c, dec, *s.auth); err != nil {
+			return
+		}
+	}
+	for {
+		raw, err := dec.ReadRaw()
+		if err != nil {
+			return
+		}
+		raw = append([]byte(nil), raw...)
+		m, err := forward.DecodeMessage(raw, forward.Limits{})
+		if err != nil {
+			s.t.Errorf("test server: bad message: %v", err)
+			return
+		}
+		s.mu.Lock()
+		s.seen++
+		drop := s.dropAckAfter > 0 && s.seen >= s.dropAckAfter
+		s.mu.Unlock()
+		if drop {
+			return // dies before the records are safe: no ack, not kept
+		}
+		// Kept first, acknowledged after, as a receiver that keeps its promise does.
+		rec := received{Raw: raw, Mode: m.Mode, Tag: m.Tag, Entries: append([]byte(nil), m.Entries...), Count: m.Count, Options: m.Options}
+		s.mu.Lock()
+		s.msgs = append(s.msgs, rec)
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
+		if m.Options.Chunk != "" {
+			if _, err := c.Write(forward.AppendAck(nil, m.Options.Chunk)); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (s *server) messages() []received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]received(nil), s.msgs...)
+}
+
+func (s *server) connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
+// events decodes every entry the server kept, in order, with the tag of its message.
+func (s *server) events(t *testing.T) (tags []string, evs []event.Event) {
+	t.Helper()
+	for _, m := range s.messages() {
+		if err := event.Entries(m.Entries, func(ev event.Event) error {
+			tags = append(tags, m.Tag)
+			evs = append(evs, ev)
+			return nil
+		}); err != nil {
+			t.Fatalf("entries of a received message: %v", err)
+		}
+	}
+	return tags, evs
+}
+
+// waitRecords waits until the server kept at least n records.
+func (s *server) waitRecords(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		s.mu.Lock()
+		got := 0
+		for _, m := range s.msgs {
+			got += m.Count
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("server has %d records, want %d", got, n)
+		}
+	}
+}
+
+// testCert makes a self-signed certificate for 127.0.0.1 and "aggregator.test" and writes
+// it and its key to dir.
+func testCert(t *testing.T, dir string) (certFile, keyFile string, cfg *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "aggregator.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"aggregator.test"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+}
