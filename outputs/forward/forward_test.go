@@ -168,13 +168,24 @@ func TestBytesMatchFluentBit(t *testing.T) {
 			chunk := &pipeline.Chunk{Tag: m.Tag, Data: append([]byte(nil), m.Entries...), Records: m.Count}
 			if strings.Contains(tc.file, "time_as_integer") {
 				// Fluent Bit held EventTimes; the capture shows them made integers.
+				// Build such entries, records kept byte for byte (a Go map would reorder keys).
 				chunk.Data = nil
-				_ = event.Entries(m.Entries, func(ev event.Event) error {
-					ev.Time = ev.Time.Add(123456789 * time.Nanosecond)
-					ev.Metadata = map[string]any{}
-					chunk.Data, _ = event.AppendEntry(chunk.Data, &ev)
-					return nil
-				})
+				for b := m.Entries; len(b) > 0; {
+					rest, err := event.SkipEntry(b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					entry := b[:len(b)-len(rest)]
+					b = rest
+					sec, record, err := splitEntry(entry)
+					if err != nil {
+						t.Fatal(err)
+					}
+					chunk.Data = append(chunk.Data, 0x92, 0x92)
+					chunk.Data = event.AppendTime(chunk.Data, time.Unix(int64(sec), 123456789))
+					chunk.Data = append(chunk.Data, 0x80)
+					chunk.Data = append(chunk.Data, record...)
+				}
 			}
 			srv := newServer(t, nil, nil)
 			o, _ := newOutput(t, append([]string{"port " + strconv.Itoa(srv.port()), "forward_mode forward"}, tc.kv...)...)
