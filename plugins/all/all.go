@@ -6,6 +6,7 @@ import (
 	// Inputs.
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/cpu"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/dummy"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/forward"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/http"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/mem"
 
