@@ -11,6 +11,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/mem"
 
 	// Filters.
+	_ "github.com/fluentbit-go/fluentbit-go/filters/expect"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/grep"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/modify"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/nest"
@@ -21,6 +22,7 @@ import (
 
 	// Outputs.
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/file"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/forward"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/null"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/stdout"
 )
