@@ -75,6 +75,8 @@ type Message struct {
 // decodeState holds the buffers a decoder reuses from message to message.
 type decodeState struct {
 	scratch []byte // Message mode: the entry built from time and record
+	lastTag string // clients send one tag again and again: keep its string
+	sk      framer // for skipping values
 	zbuf    []byte // decompressed entries
 	zr      *gzip.Reader
 	br      bytes.Reader
@@ -101,14 +103,17 @@ func (st *decodeState) decode(raw []byte, m *Message, lim Limits) error {
 	if n < 2 || n > 4 {
 		return fmt.Errorf("forward: message is an array of %d, want 2 to 4", n)
 	}
-	tag, b, err := readStr(b)
+	tagb, b, err := readBytesZC(b)
 	if err != nil {
 		return fmt.Errorf("forward: tag: %w", err)
 	}
-	if tag == "" {
+	if len(tagb) == 0 {
 		return errors.New("forward: empty tag")
 	}
-	m.Tag = tag
+	if string(tagb) != st.lastTag {
+		st.lastTag = string(tagb)
+	}
+	m.Tag = st.lastTag
 	if len(b) == 0 {
 		return errors.New("forward: message ends after the tag")
 	}
@@ -145,7 +150,7 @@ func (st *decodeState) decode(raw []byte, m *Message, lim Limits) error {
 		if n < 3 {
 			return fmt.Errorf("forward: Message mode message is an array of %d, want 3 or 4", n)
 		}
-		end, err := skipN(b, 2)
+		end, err := skipWith(&st.sk, b, 2)
 		if err != nil {
 			return fmt.Errorf("forward: entry: %w", err)
 		}
@@ -247,11 +252,11 @@ func (st *decodeState) gunzip(src []byte, limit int) ([]byte, error) {
 	if st.zr == nil {
 		zr, err := gzip.NewReader(&st.br)
 		if err != nil {
-			return nil, fmt.Errorf("forward: gzip: %w", err)
+			return nil, fmt.Errorf("forward: gzip: %v", err)
 		}
 		st.zr = zr
 	} else if err := st.zr.Reset(&st.br); err != nil {
-		return nil, fmt.Errorf("forward: gzip: %w", err)
+		return nil, fmt.Errorf("forward: gzip: %v", err)
 	}
 	out := st.zbuf[:0]
 	for {
@@ -275,7 +280,7 @@ func (st *decodeState) gunzip(src []byte, limit int) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("forward: gzip: %w", err)
+			return nil, fmt.Errorf("forward: gzip: %v", err)
 		}
 	}
 	st.zbuf = out
@@ -406,6 +411,11 @@ func readBool(b []byte) (bool, []byte, error) {
 // skipN passes over n whole msgpack values, bounded in depth.
 func skipN(b []byte, n int) ([]byte, error) {
 	var f framer
+	return skipWith(&f, b, n)
+}
+
+// skipWith is skipN with a framer (and its stack) to reuse.
+func skipWith(f *framer, b []byte, n int) ([]byte, error) {
 	for i := 0; i < n; i++ {
 		if len(b) == 0 {
 			return b, event.ErrShort
