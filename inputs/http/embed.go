@@ -2,13 +2,93 @@ package http
 
 import (
 	"context"
-	"net"
+	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/embedhttp"
 )
 
 // defaultServer is the server used when the server key is not set.
-const defaultServer = ServerNetHTTP
+const defaultServer = ServerEmbed
 
-// serveEmbed serves on embedhttp.
-func (in *Input) serveEmbed(ctx context.Context, ln net.Listener) error {
-	return in.serveNetHTTP(ctx, ln)
+// startEmbed starts the embedhttp server (Init calls it, so a port in use is reported at
+// start). Until Run publishes the emitter, requests are answered 503.
+func (in *Input) startEmbed(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.srv != nil {
+		return nil
+	}
+	srv := &embedhttp.Server{
+		Addr:                 in.Addr(),
+		Handler:              embedhttp.HandlerFunc(in.serveEmbedRequest),
+		MaxBodyBytes:         int64(in.BufferMaxSize),
+		MaxDecompressedBytes: int64(in.BufferMaxSize),
+		TLSConfig:            in.tlsConfig,
+		Logger:               in.log,
+		Hooks: embedhttp.Hooks{
+			// Refuse before the body is read: under backpressure the client keeps its
+			// records and retries; nothing is read that would then be dropped.
+			RequestReceived: func(w *embedhttp.Response, r *embedhttp.Request) bool {
+				if !r.IsMethod("POST") {
+					in.writeEmbed(w, replyMethod)
+					return false
+				}
+				if box := in.emit.Load(); box == nil || box.Paused() {
+					in.writeEmbed(w, replyBusy)
+					return false
+				}
+				return true
+			},
+		},
+	}
+	// ctx bounds only the start: the server runs until Run or Close shuts it down.
+	if err := srv.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	in.srv = srv
+	return nil
+}
+
+func (in *Input) serveEmbedRequest(w *embedhttp.Response, r *embedhttp.Request) {
+	// The server has already de-chunked and gunzipped the body.
+	in.writeEmbed(w, in.handle("POST", string(r.Path()), string(r.ContentType()), "", r.Body()))
+}
+
+func (in *Input) writeEmbed(w *embedhttp.Response, rep reply) {
+	w.SetStatus(rep.status)
+	if rep.retryAfter {
+		w.AddHeader("Retry-After", "1")
+	}
+	if rep.allowPost {
+		w.AddHeader("Allow", "POST")
+	}
+	if rep.status < 300 {
+		for _, kv := range in.headers {
+			w.AddHeader(kv[0], kv[1])
+		}
+	}
+	if rep.msg != "" {
+		w.SetContentType("text/plain; charset=utf-8")
+		w.WriteString(rep.msg)
+	}
+}
+
+// serveEmbed runs until ctx is done, then shuts the server down.
+func (in *Input) serveEmbed(ctx context.Context) error {
+	<-ctx.Done()
+	return in.stopEmbed()
+}
+
+func (in *Input) stopEmbed() error {
+	in.mu.Lock()
+	srv := in.srv
+	in.srv = nil
+	in.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx) // past the timeout it closes what is left: not an input failure
+	return nil
 }

@@ -49,7 +49,6 @@ package http
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -59,6 +58,7 @@ import (
 	"sync/atomic"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/embedhttp"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -86,8 +86,9 @@ type Input struct {
 	tlsConfig *tls.Config
 	headers   [][2]string // parsed success_header
 
-	mu sync.Mutex
-	ln net.Listener // opened by Init, served by Run
+	mu  sync.Mutex
+	ln  net.Listener      // net/http: opened by Init, served by Run
+	srv *embedhttp.Server // embedhttp: started by Init, stopped when Run ends
 
 	emit    atomic.Pointer[emitterBox] // set while Run runs
 	started chan struct{}              // tests: closed once Run serves
@@ -175,7 +176,18 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 		}
 		in.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	return in.listen(ctx)
+	return in.open(ctx)
+}
+
+// open starts listening with the configured server.
+func (in *Input) open(ctx context.Context) error {
+	if in.Server == ServerNetHTTP {
+		return in.listen(ctx)
+	}
+	if err := in.startEmbed(ctx); err != nil {
+		return fmt.Errorf("http: listen %s: %w", in.Addr(), err)
+	}
+	return nil
 }
 
 func (in *Input) listen(ctx context.Context) error {
@@ -203,10 +215,13 @@ func (in *Input) Addr() string {
 func (in *Input) ListenAddr() string {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.ln == nil {
-		return ""
+	switch {
+	case in.ln != nil:
+		return in.ln.Addr().String()
+	case in.srv != nil && in.srv.ListenAddr() != nil:
+		return in.srv.ListenAddr().String()
 	}
-	return in.ln.Addr().String()
+	return ""
 }
 
 func (in *Input) takeListener() net.Listener {
@@ -222,32 +237,34 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
 	}
-	if err := in.listen(ctx); err != nil { // restarted after a failure: listen again
+	if err := in.open(ctx); err != nil { // restarted after a failure: listen again
 		return err
-	}
-	ln := in.takeListener()
-	if in.tlsConfig != nil {
-		ln = tls.NewListener(ln, in.tlsConfig)
 	}
 	in.emit.Store(&emitterBox{emit})
 	defer in.emit.Store(nil)
+	in.log.Info("listening", "addr", in.ListenAddr(), "server", in.Server)
+	var ln net.Listener
+	if in.Server == ServerNetHTTP {
+		ln = in.takeListener()
+		if in.tlsConfig != nil {
+			ln = tls.NewListener(ln, in.tlsConfig)
+		}
+	}
 	if in.started != nil {
 		close(in.started)
 		in.started = nil
 	}
-	in.log.Info("listening", "addr", ln.Addr().String(), "server", in.Server)
 	if in.Server == ServerNetHTTP {
 		return in.serveNetHTTP(ctx, ln)
 	}
-	return in.serveEmbed(ctx, ln)
+	return in.serveEmbed(ctx)
 }
 
-// Close closes the listener if Run never took it.
+// Close stops listening if Run did not (it never ran, or failed).
 func (in *Input) Close(context.Context) error {
+	err := in.stopEmbed()
 	if ln := in.takeListener(); ln != nil {
 		return ln.Close()
 	}
-	return nil
+	return err
 }
-
-var errNotRunning = errors.New("http: input not running")

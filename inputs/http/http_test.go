@@ -63,6 +63,13 @@ func serve(t testing.TB, kv ...string) *served {
 	return s
 }
 
+// forServers runs test on each server the input can use.
+func forServers(t *testing.T, test func(t *testing.T, server string)) {
+	for _, srv := range []string{ServerEmbed, ServerNetHTTP} {
+		t.Run(strings.ReplaceAll(srv, "/", ""), func(t *testing.T) { test(t, srv) })
+	}
+}
+
 func post(t testing.TB, url, ctype string, body []byte, hdr ...string) (*nethttp.Response, string) {
 	t.Helper()
 	req, err := nethttp.NewRequest("POST", url, bytes.NewReader(body))
@@ -85,7 +92,11 @@ func post(t testing.TB, url, ctype string, body []byte, hdr ...string) (*nethttp
 }
 
 func TestPostJSONIsBufferedUnderThePathTag(t *testing.T) {
-	s := serve(t)
+	forServers(t, testPostJSONIsBufferedUnderThePathTag)
+}
+
+func testPostJSONIsBufferedUnderThePathTag(t *testing.T, server string) {
+	s := serve(t, "server", server)
 	resp, body := post(t, s.url+"/app.log", "application/json", []byte(`[{"msg":"a","n":1},{"msg":"b"}]`))
 	if resp.StatusCode != 201 || body != "" {
 		t.Fatalf("status %d body %q, want 201 and no body", resp.StatusCode, body)
@@ -109,8 +120,10 @@ func TestPostJSONIsBufferedUnderThePathTag(t *testing.T) {
 	}
 }
 
-func TestMalformedBodyIsRefusedWhole(t *testing.T) {
-	s := serve(t)
+func TestMalformedBodyIsRefusedWhole(t *testing.T) { forServers(t, testMalformedBodyIsRefusedWhole) }
+
+func testMalformedBodyIsRefusedWhole(t *testing.T, server string) {
+	s := serve(t, "server", server)
 	for _, body := range []string{"{\"a\":1}\n{\"a\":2}\n{\"a\":", `[{"a":1},3]`, `"text"`, ``} {
 		resp, msg := post(t, s.url+"/x", "application/json", []byte(body))
 		if resp.StatusCode != 400 || !strings.HasPrefix(msg, "error: ") {
@@ -127,7 +140,11 @@ func TestMalformedBodyIsRefusedWhole(t *testing.T) {
 }
 
 func TestBackpressureAnswers503AndKeepsNothing(t *testing.T) {
-	s := serve(t)
+	forServers(t, testBackpressureAnswers503AndKeepsNothing)
+}
+
+func testBackpressureAnswers503AndKeepsNothing(t *testing.T, server string) {
+	s := serve(t, "server", server)
 	s.rec.SetPaused(true)
 	resp, msg := post(t, s.url+"/x", "application/json", []byte(`{"a":1}`))
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
@@ -143,8 +160,10 @@ func TestBackpressureAnswers503AndKeepsNothing(t *testing.T) {
 	}
 }
 
-func TestStoppedEngineAnswers503(t *testing.T) {
-	s := serve(t)
+func TestStoppedEngineAnswers503(t *testing.T) { forServers(t, testStoppedEngineAnswers503) }
+
+func testStoppedEngineAnswers503(t *testing.T, server string) {
+	s := serve(t, "server", server)
 	s.rec.FailWith(pipeline.ErrStopped)
 	resp, _ := post(t, s.url+"/x", "application/json", []byte(`{"a":1}`))
 	if resp.StatusCode != 503 {
@@ -152,8 +171,10 @@ func TestStoppedEngineAnswers503(t *testing.T) {
 	}
 }
 
-func TestTagKeyGzipFormAndSuccessCode(t *testing.T) {
-	s := serve(t, "tag_key", "topic", "successful_response_code", "204", "success_header", "X-Custom custom-answer")
+func TestTagKeyGzipFormAndSuccessCode(t *testing.T) { forServers(t, testTagKeyGzipFormAndSuccessCode) }
+
+func testTagKeyGzipFormAndSuccessCode(t *testing.T, server string) {
+	s := serve(t, "server", server, "tag_key", "topic", "successful_response_code", "204", "success_header", "X-Custom custom-answer")
 	resp, _ := post(t, s.url+"/default", "application/json", []byte(`[{"topic":"a.b","v":1},{"v":2},{"topic":"c","v":3}]`))
 	if resp.StatusCode != 204 || resp.Header.Get("X-Custom") != "custom-answer" {
 		t.Fatalf("status %d, X-Custom %q", resp.StatusCode, resp.Header.Get("X-Custom"))
@@ -188,8 +209,10 @@ func TestTagKeyGzipFormAndSuccessCode(t *testing.T) {
 	}
 }
 
-func TestLimitsAndMethods(t *testing.T) {
-	s := serve(t, "buffer_max_size", "1k")
+func TestLimitsAndMethods(t *testing.T) { forServers(t, testLimitsAndMethods) }
+
+func testLimitsAndMethods(t *testing.T, server string) {
+	s := serve(t, "server", server, "buffer_max_size", "1k")
 	big := []byte(`{"a":"` + strings.Repeat("x", 2000) + `"}`)
 	if resp, _ := post(t, s.url+"/x", "application/json", big); resp.StatusCode != 413 {
 		t.Errorf("2 kB body: %d, want 413", resp.StatusCode)
@@ -231,8 +254,10 @@ func TestValidateNamesTheKey(t *testing.T) {
 	}
 }
 
-func TestConcurrentKeepAliveClients(t *testing.T) {
-	s := serve(t)
+func TestConcurrentKeepAliveClients(t *testing.T) { forServers(t, testConcurrentKeepAliveClients) }
+
+func testConcurrentKeepAliveClients(t *testing.T, server string) {
+	s := serve(t, "server", server)
 	const clients, each = 8, 50
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
