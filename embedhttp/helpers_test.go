@@ -110,3 +110,14 @@ func mustContain(t testing.TB, got, want string) {
 		t.Fatalf("got %q, want it to contain %q", got, want)
 	}
 }
+
+// httpReadResponse reads one response and returns its body.
+func httpReadResponse(br *bufio.Reader, method string) (string, error) {
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

@@ -243,7 +243,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	go func() {
 		<-s.ctx.Done()
-		s.closeListeners()
+		if !s.shutting.Load() {
+			s.Shutdown(context.Background()) // the caller's ctx ended: stop like Shutdown
+		}
 	}()
 	return nil
 }
@@ -288,7 +290,7 @@ loop:
 		s.mu.Lock()
 		for c := range s.conns {
 			if c.idle.Load() {
-				c.nc.SetReadDeadline(time.Unix(1, 0))
+				c.raw.SetReadDeadline(time.Unix(1, 0))
 			}
 		}
 		s.mu.Unlock()
@@ -299,7 +301,7 @@ loop:
 			err = ctx.Err()
 			s.mu.Lock()
 			for c := range s.conns {
-				c.nc.Close()
+				c.raw.Close()
 			}
 			s.mu.Unlock()
 			<-done
