@@ -89,8 +89,9 @@ type Input struct {
 	perm      os.FileMode
 	tlsConfig *tls.Config
 
-	mu sync.Mutex
-	ln net.Listener // opened by Init, served by Run
+	mu   sync.Mutex
+	ln   net.Listener // opened by Init, served by Run
+	addr string       // where ln listens, kept once Run has it
 }
 
 // BatchBytes bounds one EmitRaw call (see pipeline.Emitter).
@@ -222,14 +223,14 @@ func (in *Input) listen(ctx context.Context) error {
 				return fmt.Errorf("forward: unix_perm: %w", err)
 			}
 		}
-		in.ln = ln
+		in.ln, in.addr = ln, ln.Addr().String()
 		return nil
 	}
 	ln, err := lc.Listen(ctx, "tcp", in.Addr())
 	if err != nil {
 		return fmt.Errorf("forward: listen %s: %w", in.Addr(), err)
 	}
-	in.ln = ln
+	in.ln, in.addr = ln, ln.Addr().String()
 	return nil
 }
 
@@ -243,10 +244,7 @@ func (in *Input) Addr() string {
 func (in *Input) ListenAddr() string {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.ln == nil {
-		return ""
-	}
-	return in.ln.Addr().String()
+	return in.addr
 }
 
 func (in *Input) takeListener() net.Listener {
