@@ -11,7 +11,9 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/mem"
 
 	// Filters.
+	_ "github.com/fluentbit-go/fluentbit-go/filters/expect"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/grep"
+	_ "github.com/fluentbit-go/fluentbit-go/filters/lua"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/modify"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/nest"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/parser"

@@ -1,0 +1,429 @@
+// Package lua runs a Lua function on every record, like Fluent Bit's lua filter, with a
+// pure-Go Lua 5.1 VM (github.com/yuin/gopher-lua): no cgo, so it builds for every board.
+//
+//	[FILTER]
+//	    Name    lua
+//	    Match   *
+//	    Script  test.lua
+//	    Call    cb_print
+//
+// Keys:
+//
+//   - script PATH: the Lua file to load (relative paths are relative to the working
+//     directory). One of script or code is required.
+//   - code SOURCE: Lua source given inline instead of a file.
+//   - call NAME (required): the global function called per record as
+//     `code, timestamp, record = NAME(tag, timestamp, record)`.
+//   - time_as_table on|off (default off): pass and read the timestamp as a table
+//     {sec = S, nsec = N} instead of a number of seconds with a fraction (which cannot
+//     hold nanoseconds exactly).
+//   - protected_mode on|off (default on): accepted; calls always run protected here, so
+//     a Lua error never stops the agent: it is counted and logged and the record passes
+//     unchanged (what Fluent Bit does in protected mode).
+//   - type_int_key "k1 k2": values of these top-level keys that the script returns as
+//     numbers become integers (truncated).
+//   - type_array_key "k1 k2": these top-level keys, when the script returns an empty
+//     table for them, become empty arrays (not empty maps).
+//   - enable_flb_null: accepted; Lua nil is the only null.
+//   - enable_libs "os io package debug" (default none): Lua libraries to open besides the
+//     safe ones. By default the script gets base (without dofile, loadfile, require and
+//     module), table, string, math and coroutine: it cannot touch files, processes or the
+//     environment. This key is ours (Fluent Bit opens every library).
+//
+// Return codes, as in Fluent Bit: -1 drops the record; 0 keeps it unchanged; 1 replaces the
+// record and the timestamp by the returned ones; 2 replaces the record and keeps the
+// original timestamp. Any other code, or a record that is not a table, is an error: the
+// record passes unchanged.
+//
+// Conversions. A record becomes a Lua table: maps are tables with string keys, arrays are
+// sequences (from 1), strings and binary data are strings, integers and floats are numbers,
+// booleans are booleans, null is nil. On the way back a table whose keys are exactly 1..n
+// is an array, any other table a map (non-string keys are written as text); an empty table
+// is an empty map (see type_array_key); a number with no fraction that fits an int64 is an
+// integer, any other number a float (as Fluent Bit does). Integers above 2^53 lose
+// precision in Lua, whose numbers are float64.
+//
+// One Lua state runs per filter instance and calls are serialised, as in Fluent Bit, so
+// global variables in the script keep their values from one record to the next.
+//
+// Differences from Fluent Bit: returning an array of records (to split one record into
+// several) is not supported (an error: the record passes); LuaJIT/Lua 5.1 C modules are not
+// available.
+package lua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	glua "github.com/yuin/gopher-lua"
+
+	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+)
+
+// Lua is the lua filter.
+type Lua struct {
+	Script        string `conf:"script"`
+	Code          string `conf:"code"`
+	Call          string `conf:"call"`
+	TimeAsTable   bool   `conf:"time_as_table"`
+	ProtectedMode bool   `conf:"protected_mode"`
+	TypeIntKey    string `conf:"type_int_key"`
+	TypeArrayKey  string `conf:"type_array_key"`
+	EnableFlbNull bool   `conf:"enable_flb_null"`
+	EnableLibs    string `conf:"enable_libs"`
+
+	mu      sync.Mutex // one Lua state, one call at a time
+	state   *glua.LState
+	fn      *glua.LFunction
+	intKeys []string
+	arrKeys []string
+	libs    map[string]bool
+	log     *slog.Logger
+}
+
+var extraLibs = map[string]glua.LGFunction{
+	glua.OsLibName: glua.OpenOs, glua.IoLibName: glua.OpenIo,
+	glua.LoadLibName: glua.OpenPackage, glua.DebugLibName: glua.OpenDebug,
+}
+
+func init() {
+	pipeline.RegisterFilter("lua", func() pipeline.Filter { return &Lua{ProtectedMode: true} })
+}
+
+// Validate checks the keys without loading the script.
+func (f *Lua) Validate() error {
+	if f.Script == "" && f.Code == "" {
+		return config.KeyErrorf("script", "missing: give script (a file) or code (inline Lua)")
+	}
+	if f.Script != "" && f.Code != "" {
+		return config.KeyErrorf("code", "give script or code, not both")
+	}
+	if f.Call == "" {
+		return config.KeyErrorf("call", "missing: name the Lua function to call")
+	}
+	f.libs = map[string]bool{}
+	for _, l := range strings.FieldsFunc(f.EnableLibs, func(r rune) bool { return r == ' ' || r == ',' }) {
+		l = strings.ToLower(l)
+		if _, ok := extraLibs[l]; !ok {
+			return config.KeyErrorf("enable_libs", "%q: want os, io, package or debug", l)
+		}
+		f.libs[l] = true
+	}
+	f.intKeys = strings.Fields(f.TypeIntKey)
+	f.arrKeys = strings.Fields(f.TypeArrayKey)
+	if f.Code != "" {
+		// Compile only, to report syntax errors at configuration time.
+		L := glua.NewState(glua.Options{SkipOpenLibs: true})
+		defer L.Close()
+		if _, err := L.LoadString(f.Code); err != nil {
+			return config.KeyErrorf("code", "%v", err)
+		}
+	}
+	return nil
+}
+
+// Init loads the script into a fresh, sandboxed Lua state.
+func (f *Lua) Init(_ context.Context, env pipeline.Env) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	f.log = env.Logger
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	L := glua.NewState(glua.Options{SkipOpenLibs: true})
+	for _, lib := range []struct {
+		name string
+		fn   glua.LGFunction
+	}{{glua.BaseLibName, glua.OpenBase}, {glua.TabLibName, glua.OpenTable}, {glua.StringLibName, glua.OpenString},
+		{glua.MathLibName, glua.OpenMath}, {glua.CoroutineLibName, glua.OpenCoroutine}} {
+		L.Push(L.NewFunction(lib.fn))
+		L.Push(glua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	if !f.libs[glua.LoadLibName] {
+		for _, name := range []string{"dofile", "loadfile", "require", "module"} {
+			L.SetGlobal(name, glua.LNil)
+		}
+	}
+	for name, fn := range extraLibs {
+		if f.libs[name] {
+			L.Push(L.NewFunction(fn))
+			L.Push(glua.LString(name))
+			L.Call(1, 0)
+		}
+	}
+	var err error
+	if f.Script != "" {
+		var src []byte
+		if src, err = os.ReadFile(f.Script); err == nil {
+			err = L.DoString(string(src))
+		}
+		if err != nil {
+			L.Close()
+			return config.KeyErrorf("script", "%v", err)
+		}
+	} else if err = L.DoString(f.Code); err != nil {
+		L.Close()
+		return config.KeyErrorf("code", "%v", err)
+	}
+	fn, ok := L.GetGlobal(f.Call).(*glua.LFunction)
+	if !ok {
+		L.Close()
+		return config.KeyErrorf("call", "the script defines no function %q", f.Call)
+	}
+	f.state, f.fn = L, fn
+	return nil
+}
+
+// Close releases the Lua state.
+func (f *Lua) Close(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.state != nil {
+		f.state.Close()
+		f.state = nil
+	}
+	return nil
+}
+
+// Filter calls the Lua function on the record.
+func (f *Lua) Filter(tag string, ev *event.Event) (pipeline.Verdict, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	L := f.state
+	if L == nil {
+		return pipeline.Keep, errors.New("lua: filter closed")
+	}
+	var ts glua.LValue
+	if f.TimeAsTable {
+		t := L.CreateTable(0, 2)
+		t.RawSetString("sec", glua.LNumber(ev.Time.Unix()))
+		t.RawSetString("nsec", glua.LNumber(ev.Time.Nanosecond()))
+		ts = t
+	} else {
+		ts = glua.LNumber(float64(ev.Time.Unix()) + float64(ev.Time.Nanosecond())/1e9)
+	}
+	rec := mapToTable(L, ev.Record)
+	top := L.GetTop()
+	L.Push(f.fn)
+	L.Push(glua.LString(tag))
+	L.Push(ts)
+	L.Push(rec)
+	if err := L.PCall(3, 3, nil); err != nil {
+		L.SetTop(top)
+		return pipeline.Keep, fmt.Errorf("lua: %s: %w", f.Call, err)
+	}
+	retCode, retTS, retRec := L.Get(-3), L.Get(-2), L.Get(-1)
+	L.SetTop(top)
+	code, ok := retCode.(glua.LNumber)
+	if !ok {
+		return pipeline.Keep, fmt.Errorf("lua: %s returned %s as its code, want -1, 0, 1 or 2", f.Call, retCode.Type())
+	}
+	switch code {
+	case -1:
+		return pipeline.Drop, nil
+	case 0:
+		return pipeline.Keep, nil
+	case 1, 2:
+	default:
+		return pipeline.Keep, fmt.Errorf("lua: %s returned code %v, want -1, 0, 1 or 2", f.Call, code)
+	}
+	tbl, ok := retRec.(*glua.LTable)
+	if !ok {
+		return pipeline.Keep, fmt.Errorf("lua: %s returned %s as the record, want a table", f.Call, retRec.Type())
+	}
+	if isArray(tbl) {
+		return pipeline.Keep, fmt.Errorf("lua: %s returned an array of records; splitting records is not supported", f.Call)
+	}
+	var newTime time.Time
+	if _, isNum := ts.(glua.LNumber); isNum && code == 1 && retTS == ts {
+		code = 2 // the timestamp came back as it went: keep it exact (a float has no nanoseconds)
+	}
+	if code == 1 {
+		t, err := f.readTime(retTS)
+		if err != nil {
+			return pipeline.Keep, err
+		}
+		newTime = t
+	}
+	m := tableToMap(tbl, 0)
+	for _, k := range f.intKeys {
+		if v, ok := m[k].(float64); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+			m[k] = int64(v)
+		}
+	}
+	for _, k := range f.arrKeys {
+		if v, ok := m[k].(map[string]any); ok && len(v) == 0 {
+			m[k] = []any{}
+		}
+	}
+	ev.Record = m
+	if code == 1 {
+		ev.Time = newTime
+	}
+	return pipeline.Keep, nil
+}
+
+func (f *Lua) readTime(v glua.LValue) (time.Time, error) {
+	switch x := v.(type) {
+	case glua.LNumber:
+		fl := float64(x)
+		if math.IsNaN(fl) || math.IsInf(fl, 0) || math.Abs(fl) > 1e12 {
+			return time.Time{}, fmt.Errorf("lua: %s returned timestamp %v", f.Call, fl)
+		}
+		sec := math.Floor(fl)
+		return time.Unix(int64(sec), int64(math.Round((fl-sec)*1e9))), nil
+	case *glua.LTable:
+		s, ok1 := x.RawGetString("sec").(glua.LNumber)
+		n, ok2 := x.RawGetString("nsec").(glua.LNumber)
+		if !ok1 || math.Abs(float64(s)) > 1e12 {
+			return time.Time{}, fmt.Errorf("lua: %s returned a timestamp table without a valid sec", f.Call)
+		}
+		if !ok2 {
+			n = 0
+		}
+		return time.Unix(int64(s), int64(n)), nil
+	}
+	return time.Time{}, fmt.Errorf("lua: %s returned %s as the timestamp", f.Call, v.Type())
+}
+
+// maxDepth bounds conversion of nested values (a self-referencing Lua table would
+// otherwise recurse forever).
+const maxDepth = 64
+
+func mapToTable(L *glua.LState, m map[string]any) *glua.LTable {
+	t := L.CreateTable(0, len(m))
+	for k, v := range m {
+		t.RawSetString(k, toLua(L, v, 0))
+	}
+	return t
+}
+
+func toLua(L *glua.LState, v any, depth int) glua.LValue {
+	if depth > maxDepth {
+		return glua.LNil
+	}
+	switch x := v.(type) {
+	case nil:
+		return glua.LNil
+	case string:
+		return glua.LString(x)
+	case []byte:
+		return glua.LString(x)
+	case bool:
+		return glua.LBool(x)
+	case int64:
+		return glua.LNumber(x)
+	case uint64:
+		return glua.LNumber(x)
+	case int:
+		return glua.LNumber(x)
+	case int32:
+		return glua.LNumber(x)
+	case float64:
+		return glua.LNumber(x)
+	case float32:
+		return glua.LNumber(x)
+	case map[string]any:
+		t := L.CreateTable(0, len(x))
+		for k, e := range x {
+			t.RawSetString(k, toLua(L, e, depth+1))
+		}
+		return t
+	case []any:
+		t := L.CreateTable(len(x), 0)
+		for i, e := range x {
+			t.RawSetInt(i+1, toLua(L, e, depth+1))
+		}
+		return t
+	case time.Time:
+		return glua.LNumber(float64(x.UnixNano()) / 1e9)
+	case event.Ext:
+		return glua.LString(x.Data)
+	}
+	return glua.LString(fmt.Sprint(v))
+}
+
+// isArray reports whether t's keys are exactly 1..n with n > 0.
+func isArray(t *glua.LTable) bool {
+	n := t.Len()
+	if n == 0 {
+		return false
+	}
+	count := 0
+	array := true
+	t.ForEach(func(k, _ glua.LValue) {
+		count++
+		if kn, ok := k.(glua.LNumber); !ok || float64(kn) != math.Trunc(float64(kn)) || kn < 1 || int(kn) > n {
+			array = false
+		}
+	})
+	return array && count == n
+}
+
+func tableToMap(t *glua.LTable, depth int) map[string]any {
+	m := make(map[string]any)
+	t.ForEach(func(k, v glua.LValue) {
+		var key string
+		switch kk := k.(type) {
+		case glua.LString:
+			key = string(kk)
+		case glua.LNumber:
+			key = numberKey(float64(kk))
+		default:
+			key = k.String()
+		}
+		m[key] = fromLua(v, depth+1)
+	})
+	return m
+}
+
+func numberKey(f float64) string {
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+func fromLua(v glua.LValue, depth int) any {
+	switch x := v.(type) {
+	case *glua.LNilType:
+		return nil
+	case glua.LBool:
+		return bool(x)
+	case glua.LString:
+		return string(x)
+	case glua.LNumber:
+		f := float64(x)
+		if f == math.Trunc(f) && f >= -9.2e18 && f <= 9.2e18 {
+			return int64(f)
+		}
+		return f
+	case *glua.LTable:
+		if depth > maxDepth {
+			return nil
+		}
+		if isArray(x) {
+			n := x.Len()
+			out := make([]any, n)
+			for i := 1; i <= n; i++ {
+				out[i-1] = fromLua(x.RawGetInt(i), depth+1)
+			}
+			return out
+		}
+		return tableToMap(x, depth)
+	}
+	// Functions, userdata, threads and channels have no record form.
+	return nil
+}
