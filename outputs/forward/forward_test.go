@@ -418,10 +418,19 @@ func TestFailoverTakesOverAndFailsBack(t *testing.T) {
 
 func writeUpstream(t *testing.T, servers ...*server) string {
 	t.Helper()
+	ports := make([]int, len(servers))
+	for i, s := range servers {
+		ports[i] = s.port()
+	}
+	return writeUpstreamPorts(t, ports...)
+}
+
+func writeUpstreamPorts(t *testing.T, ports ...int) string {
+	t.Helper()
 	var sb strings.Builder
 	sb.WriteString("[UPSTREAM]\n    name aggregators\n")
-	for i, s := range servers {
-		fmt.Fprintf(&sb, "[NODE]\n    name agg-%d\n    host 127.0.0.1\n    port %d\n", i+1, s.port())
+	for i, p := range ports {
+		fmt.Fprintf(&sb, "[NODE]\n    name agg-%d\n    host 127.0.0.1\n    port %d\n", i+1, p)
 	}
 	path := filepath.Join(t.TempDir(), "upstream.conf")
 	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
