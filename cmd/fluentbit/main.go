@@ -14,14 +14,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	fluentbit "github.com/fluentbit-go/fluentbit-go"
 	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/embedhttp"
+	"github.com/fluentbit-go/fluentbit-go/monitor"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	_ "github.com/fluentbit-go/fluentbit-go/plugins/all"
 )
@@ -279,17 +286,47 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		fmt.Fprintf(stderr, "fluentbit: %v\n", err)
 		return 1
 	}
+	reloadReq := make(chan chan error)
+	var reloads atomic.Int64
+	if svc.HTTPServer {
+		stop, err := startMonitor(ctx, agent, svc, log, &reloads, reloadReq)
+		if err != nil {
+			fmt.Fprintf(stderr, "fluentbit: monitoring API: %v\n", err)
+			agent.Stop(ctx)
+			return 1
+		}
+		defer stop()
+	}
+	reload := func(why string) error {
+		log.Info(why + ": reloading configuration")
+		next, err := loadConfig(c)
+		if err == nil {
+			err = agent.Reload(next)
+		}
+		if err != nil {
+			log.Error("reload failed; keeping the running configuration", "err", err)
+			return err
+		}
+		reloads.Add(1)
+		if nsvc := agent.Service(); nsvc.HTTPServer != svc.HTTPServer || nsvc.HTTPListen != svc.HTTPListen || nsvc.HTTPPort != svc.HTTPPort {
+			log.Warn("reload: http_server, http_listen and http_port changes take effect at the next start")
+		}
+		return nil
+	}
 	log.Info("fluentbit-go started", "version", fluentbit.Version, "pid", os.Getpid())
-	for s := range sig {
+	for {
+		var s os.Signal
+		select {
+		case s = <-sig:
+		case done := <-reloadReq:
+			done <- reload("monitoring API")
+			continue
+		}
+		if s == nil {
+			return 0
+		}
 		if s == syscall.SIGHUP {
-			log.Info("SIGHUP: reloading configuration")
-			next, err := loadConfig(c)
-			if err == nil {
-				err = agent.Reload(next)
-			}
-			if err != nil {
-				log.Error("reload failed; keeping the running configuration", "err", err)
-			}
+			reload("SIGHUP")
 			continue
 		}
 		log.Info("shutting down", "signal", s.String(), "grace", agent.Service().Grace)
@@ -308,7 +345,6 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 			return 1
 		}
 	}
-	return 0
 }
 
 // logTotals logs what the last pipeline took in and delivered, so a shutdown says whether
@@ -323,4 +359,73 @@ func logTotals(log *slog.Logger, m fluentbit.Metrics) {
 		dropped += o.DroppedRecords
 	}
 	log.Info("stopped", "records_in", in, "records_out", out, "records_dropped", dropped)
+}
+
+// processStart is when the daemon started: the monitoring API's uptime.
+var processStart = time.Now()
+
+// startMonitor serves the monitoring API on http_listen:http_port (embedhttp, with the
+// monitor mounted as a net/http Handler) until the returned stop is called. It serves
+// the agent's current pipeline, so it carries on across reloads. POST or PUT
+// /api/v2/reload asks the main loop for a reload (with hot_reload on), as Fluent Bit's
+// does; GET tells how many reloads were done.
+func startMonitor(ctx context.Context, agent *fluentbit.Agent, svc fluentbit.Service, log *slog.Logger,
+	reloads *atomic.Int64, reloadReq chan<- chan error) (stop func(), err error) {
+	mon := monitor.New(monitor.Options{
+		Metrics: agent.Metrics, Start: processStart, Version: fluentbit.Version,
+		Reloads:     func() int { return int(reloads.Load()) },
+		HealthCheck: svc.HealthCheck, HCErrorsCount: svc.HCErrorsCount,
+		HCRetryFailureCount: svc.HCRetryFailureCount, HCPeriod: time.Duration(svc.HCPeriod) * time.Second,
+		StorageMetrics: svc.StorageMetrics,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/", mon)
+	mux.HandleFunc("/api/v2/reload", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.Method {
+		case "GET", "HEAD":
+			fmt.Fprintf(w, `{"hot_reload_count":%d}`, reloads.Load())
+		case "POST", "PUT":
+			if !agent.Service().HotReload {
+				w.WriteHeader(400)
+				io.WriteString(w, `{"reload":"not enabled","status":-1}`)
+				return
+			}
+			done := make(chan error, 1)
+			select {
+			case reloadReq <- done:
+			case <-r.Context().Done():
+				return
+			}
+			if err := <-done; err != nil {
+				w.WriteHeader(500)
+				io.WriteString(w, `{"reload":"failed","status":-1}`)
+				return
+			}
+			io.WriteString(w, `{"reload":"done","status":0}`)
+		default:
+			w.Header().Set("Allow", "GET, POST, PUT")
+			w.WriteHeader(405)
+		}
+	})
+	srv := &embedhttp.Server{
+		Addr:    net.JoinHostPort(svc.HTTPListen, strconv.Itoa(svc.HTTPPort)),
+		Handler: embedhttp.FromHTTP(mux),
+		Workers: 1, // a few scrapes a minute: one accept loop is plenty
+		Logger:  log,
+	}
+	if err := srv.Start(ctx); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); mon.Run(runCtx) }()
+	log.Info("monitoring API listening", "addr", srv.ListenAddr().String())
+	return func() {
+		cancel()
+		<-done
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer scancel()
+		srv.Shutdown(sctx)
+	}, nil
 }
