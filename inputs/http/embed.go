@@ -46,6 +46,7 @@ func (in *Input) startEmbed(ctx context.Context) error {
 		return err
 	}
 	in.srv = srv
+	in.addr = srv.ListenAddr().String()
 	return nil
 }
 

@@ -86,9 +86,10 @@ type Input struct {
 	tlsConfig *tls.Config
 	headers   [][2]string // parsed success_header
 
-	mu  sync.Mutex
-	ln  net.Listener      // net/http: opened by Init, served by Run
-	srv *embedhttp.Server // embedhttp: started by Init, stopped when Run ends
+	mu   sync.Mutex
+	ln   net.Listener      // net/http: opened by Init, served by Run
+	srv  *embedhttp.Server // embedhttp: started by Init, stopped when Run ends
+	addr string            // where it listens
 
 	emit    atomic.Pointer[emitterBox] // set while Run runs
 	started chan struct{}              // tests: closed once Run serves
@@ -202,6 +203,7 @@ func (in *Input) listen(ctx context.Context) error {
 		return fmt.Errorf("http: listen %s: %w", in.Addr(), err)
 	}
 	in.ln = ln
+	in.addr = ln.Addr().String()
 	return nil
 }
 
@@ -215,13 +217,7 @@ func (in *Input) Addr() string {
 func (in *Input) ListenAddr() string {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	switch {
-	case in.ln != nil:
-		return in.ln.Addr().String()
-	case in.srv != nil && in.srv.ListenAddr() != nil:
-		return in.srv.ListenAddr().String()
-	}
-	return ""
+	return in.addr
 }
 
 func (in *Input) takeListener() net.Listener {

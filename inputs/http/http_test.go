@@ -278,3 +278,77 @@ func testConcurrentKeepAliveClients(t *testing.T, server string) {
 		t.Errorf("%d records, want %d", n, clients*each)
 	}
 }
+
+// TestBackpressureThroughTheEngine runs the input in a real engine whose only output is
+// stuck: once mem_buf_limit is reached requests get 503, and once the output delivers
+// again they are accepted; every record that got a 2xx is delivered, none that got 503.
+func TestBackpressureThroughTheEngine(t *testing.T) { forServers(t, testBackpressureThroughTheEngine) }
+
+func testBackpressureThroughTheEngine(t *testing.T, server string) {
+	in := configured(t, "server", server)
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	delivered := 0
+	e := pipeline.NewEngine(pipeline.Options{Flush: 10 * time.Millisecond, Grace: 5 * time.Second})
+	e.AddOutput(pipeline.OutputSpec{Plugin: "stuck", Match: "*", Workers: 1,
+		Output: pipeline.OutputFunc(func(ctx context.Context, c *pipeline.Chunk) error {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return pipeline.Retry(ctx.Err())
+			}
+			mu.Lock()
+			delivered += c.Records
+			mu.Unlock()
+			return nil
+		})})
+	e.AddInput(pipeline.InputSpec{Plugin: "http", Input: in, MemBufLimit: 2048})
+	started := make(chan struct{})
+	in.started = started
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	url := "http://" + in.ListenAddr() + "/bp"
+	rec := []byte(`{"msg":"a record of about one hundred bytes, to fill the buffer quickly","seq":12345}`)
+
+	accepted, refused := 0, 0
+	for i := 0; i < 1000 && refused == 0; i++ {
+		resp, _ := post(t, url, "application/json", rec)
+		switch resp.StatusCode {
+		case 201:
+			accepted++
+		case 503:
+			refused++
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+		default:
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if refused == 0 || accepted == 0 {
+		t.Fatalf("accepted %d, refused %d: the limit never pushed back", accepted, refused)
+	}
+	close(gate) // the output recovers: the input must resume
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, _ := post(t, url, "application/json", rec)
+		if resp.StatusCode == 201 {
+			accepted++
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("still refused 10s after the output recovered")
+		}
+		time.Sleep(5 * time.Millisecond) // what a client does on Retry-After, faster
+	}
+	if left := e.Stop(context.Background()); len(left) != 0 {
+		t.Fatalf("%d chunks left at stop", len(left))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if delivered != accepted {
+		t.Errorf("delivered %d records, accepted %d", delivered, accepted)
+	}
+}
