@@ -24,6 +24,8 @@
 //   - time_keep (default off): keep time_key in the record after reading the time.
 //   - time_offset: the zone of times without one, e.g. +0900 (default UTC).
 //   - time_system_timezone (default off): times without a zone are in the local zone.
+//   - time_zone NAME: times without a zone are in this IANA zone (Europe/Berlin), from the
+//     system's zone database; time_offset wins when both are given.
 //   - types: "key:type ..." with type integer, float, bool, hex or string, converting
 //     string values (a value that does not convert stays a string).
 //   - skip_empty_values (default on): regex groups that matched nothing are left out.
@@ -67,6 +69,7 @@ type Definition struct {
 	TimeKeep           bool     `conf:"time_keep"`
 	TimeOffset         string   `conf:"time_offset"`
 	TimeSystemTimezone bool     `conf:"time_system_timezone"`
+	TimeZone           string   `conf:"time_zone"`
 	Types              string   `conf:"types"`
 	SkipEmptyValues    bool     `conf:"skip_empty_values"`
 	LogfmtNoBareKeys   bool     `conf:"logfmt_no_bare_keys"`
@@ -156,6 +159,13 @@ func New(d Definition) (*Parser, error) {
 	}
 	if d.TimeSystemTimezone {
 		p.loc = time.Local
+	}
+	if d.TimeZone != "" {
+		loc, err := time.LoadLocation(d.TimeZone)
+		if err != nil {
+			return nil, config.KeyErrorf("time_zone", "parser %q: %v", d.Name, err)
+		}
+		p.loc = loc
 	}
 	if d.TimeOffset != "" {
 		off, err := ParseOffset(d.TimeOffset)

@@ -230,6 +230,7 @@ func TestBadDefinitions(t *testing.T) {
 		{Definition{Name: "x", Format: "json", TimeFormat: "%Q"}, "time_format"},
 		{Definition{Name: "x", Format: "json", TimeOffset: "nine"}, "time_offset"},
 		{Definition{Name: "x", Format: "json", Types: "a:date"}, "types"},
+		{Definition{Name: "x", Format: "json", TimeZone: "Mars/Olympus"}, "time_zone"},
 		{Definition{Name: "x", Format: "json", Types: "a"}, "types"},
 	} {
 		_, err := New(tc.d)
