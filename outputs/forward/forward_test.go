@@ -425,7 +425,9 @@ func writeUpstream(t *testing.T, servers ...*server) string {
 	return writeUpstreamPorts(t, ports...)
 }
 
-func writeUpstreamPorts(t *testing.T, ports ...int) string {
+func writeUpstreamPorts(t *testing.T, ports ...int) string { return writeUpstreamPortsB(t, ports...) }
+
+func writeUpstreamPortsB(t testing.TB, ports ...int) string {
 	t.Helper()
 	var sb strings.Builder
 	sb.WriteString("[UPSTREAM]\n    name aggregators\n")
