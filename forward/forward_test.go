@@ -499,3 +499,55 @@ func TestServerRejectsClientThatIsNotAClientServerWrongDigest(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestMessageModeMetadataOption: Fluent Bit's Message mode carries v2 metadata in the
+// option map; it becomes the entry's [time, metadata] header.
+func TestMessageModeMetadataOption(t *testing.T) {
+	raw := msgp.AppendArrayHeader(nil, 4)
+	raw = msgp.AppendString(raw, "t")
+	raw = event.AppendTime(raw, time.Unix(1700000000, 5))
+	raw = msgp.AppendMapHeader(raw, 1)
+	raw = msgp.AppendString(raw, "k")
+	raw = msgp.AppendString(raw, "v")
+	raw = msgp.AppendMapHeader(raw, 2)
+	raw = msgp.AppendString(raw, "metadata")
+	raw = msgp.AppendMapHeader(raw, 1)
+	raw = msgp.AppendString(raw, "m")
+	raw = msgp.AppendInt(raw, 1)
+	raw = msgp.AppendString(raw, "chunk")
+	raw = msgp.AppendString(raw, "c1")
+	m, err := DecodeMessage(raw, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := decodeAll(t, m.Entries)
+	want := event.Event{Time: time.Unix(1700000000, 5), Metadata: map[string]any{"m": int64(1)}, Record: map[string]any{"k": "v"}}
+	if len(evs) != 1 || !reflect.DeepEqual(evs[0], want) || m.Options.Chunk != "c1" {
+		t.Fatalf("got %+v %+v", evs, m.Options)
+	}
+}
+
+// TestHandshakeWireTypes: Fluent Bit's in_forward refuses a PING field that is not a str,
+// and sends HELO with str nonce and auth and no keepalive.
+func TestHandshakeWireTypes(t *testing.T) {
+	p := AppendPing(nil, Ping{Hostname: "h", SharedKeySalt: []byte{0xff, 0}, SharedKeyDigest: "d", Username: "", PasswordDigest: ""})
+	rest := p[1:] // after the fixarray header
+	for i := 0; i < 6; i++ {
+		if kind(rest) != kindStr {
+			t.Fatalf("PING field %d is not a str: %x", i, rest[0])
+		}
+		rest, _ = skipN(rest, 1)
+	}
+	// A Fluent Bit style HELO: {nonce: str, auth: str}.
+	helo := msgp.AppendArrayHeader(nil, 2)
+	helo = msgp.AppendString(helo, "HELO")
+	helo = msgp.AppendMapHeader(helo, 2)
+	helo = msgp.AppendString(helo, "nonce")
+	helo = msgp.AppendStringFromBytes(helo, []byte{1, 2, 0xfe})
+	helo = msgp.AppendString(helo, "auth")
+	helo = msgp.AppendStringFromBytes(helo, []byte{9})
+	h, err := ParseHelo(helo)
+	if err != nil || !bytes.Equal(h.Nonce, []byte{1, 2, 0xfe}) || !bytes.Equal(h.Auth, []byte{9}) {
+		t.Fatalf("%+v %v", h, err)
+	}
+}

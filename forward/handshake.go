@@ -68,10 +68,11 @@ func AppendHelo(dst []byte, h Helo) []byte {
 	dst = msgp.AppendArrayHeader(dst, 2)
 	dst = msgp.AppendString(dst, "HELO")
 	dst = msgp.AppendMapHeader(dst, 3)
+	// As str, as Fluent Bit sends them; both ends read str and bin alike.
 	dst = msgp.AppendString(dst, "nonce")
-	dst = msgp.AppendBytes(dst, h.Nonce)
+	dst = msgp.AppendStringFromBytes(dst, h.Nonce)
 	dst = msgp.AppendString(dst, "auth")
-	dst = msgp.AppendBytes(dst, h.Auth)
+	dst = msgp.AppendStringFromBytes(dst, h.Auth)
 	dst = msgp.AppendString(dst, "keepalive")
 	return msgp.AppendBool(dst, h.Keepalive)
 }
@@ -81,7 +82,7 @@ func AppendPing(dst []byte, p Ping) []byte {
 	dst = msgp.AppendArrayHeader(dst, 6)
 	dst = msgp.AppendString(dst, "PING")
 	dst = msgp.AppendString(dst, p.Hostname)
-	dst = msgp.AppendBytes(dst, p.SharedKeySalt)
+	dst = msgp.AppendStringFromBytes(dst, p.SharedKeySalt) // Fluent Bit refuses a bin here
 	dst = msgp.AppendString(dst, p.SharedKeyDigest)
 	dst = msgp.AppendString(dst, p.Username)
 	return msgp.AppendString(dst, p.PasswordDigest)
@@ -295,10 +296,13 @@ func ClientHandshake(w io.Writer, dec *Decoder, a ClientAuth) (Helo, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	ping := Ping{Hostname: a.Hostname, SharedKeySalt: make([]byte, 16)}
-	if _, err := io.ReadFull(rnd, ping.SharedKeySalt); err != nil {
+	// 16 printable bytes, like Fluent Bit's: servers that treat the salt as a C string
+	// then hash all of it.
+	var raw8 [8]byte
+	if _, err := io.ReadFull(rnd, raw8[:]); err != nil {
 		return helo, fmt.Errorf("forward: salt: %w", err)
 	}
+	ping := Ping{Hostname: a.Hostname, SharedKeySalt: []byte(hex.EncodeToString(raw8[:]))}
 	ping.SharedKeyDigest = SharedKeyDigest(ping.SharedKeySalt, a.Hostname, helo.Nonce, a.SharedKey)
 	if len(helo.Auth) > 0 {
 		ping.Username = a.Username

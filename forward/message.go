@@ -119,6 +119,7 @@ func (st *decodeState) decode(raw []byte, m *Message, lim Limits) error {
 	}
 	var entries []byte
 	var given int // entries the message declares (Forward mode), -1 unknown
+	var metadata []byte
 	switch kind(b) {
 	case kindStr, kindBin: // PackedForward, maybe compressed
 		if n > 3 {
@@ -154,19 +155,31 @@ func (st *decodeState) decode(raw []byte, m *Message, lim Limits) error {
 		if err != nil {
 			return fmt.Errorf("forward: entry: %w", err)
 		}
-		st.scratch = append(append(st.scratch[:0], 0x92), b[:len(b)-len(end)]...)
-		entries, b = st.scratch, end
+		entries, b = b[:len(b)-len(end)], end // time and record, made an entry below
 		m.Mode, given = ModeMessage, 1
 	}
 	if len(b) > 0 {
 		if kind(b) == kindNil {
 			b = b[1:]
-		} else if b, err = readOptions(b, &m.Options); err != nil {
+		} else if b, err = readOptions(b, &m.Options, &metadata); err != nil {
 			return err
 		}
 	}
 	if len(b) != 0 {
 		return errors.New("forward: bytes left after the message")
+	}
+	if m.Mode == ModeMessage {
+		st.scratch = append(st.scratch[:0], 0x92)
+		if md := metadata; md != nil && kind(entries) != kindArray {
+			// [[time, metadata], record]
+			rest, _ := skipWith(&st.sk, entries, 1)
+			st.scratch = append(st.scratch, 0x92)
+			st.scratch = append(st.scratch, entries[:len(entries)-len(rest)]...)
+			st.scratch = append(st.scratch, md...)
+			entries = rest
+		}
+		entries = append(st.scratch, entries...)
+		st.scratch = entries
 	}
 	if m.Options.Signal != 0 {
 		return fmt.Errorf("forward: fluent_signal %d (metrics or traces) is not supported, only logs (0)", m.Options.Signal)
@@ -288,7 +301,9 @@ func (st *decodeState) gunzip(src []byte, limit int) ([]byte, error) {
 }
 
 // readOptions decodes the option map into o.
-func readOptions(b []byte, o *Options) ([]byte, error) {
+// Fluent Bit's metadata option (a map), which gives a Message mode record its v2 metadata,
+// is returned in *md.
+func readOptions(b []byte, o *Options, md *[]byte) ([]byte, error) {
 	if kind(b) != kindMap {
 		return b, errors.New("forward: option is not a map")
 	}
@@ -320,6 +335,15 @@ func readOptions(b []byte, o *Options) ([]byte, error) {
 			if c != "text" {
 				o.Compressed = c
 			}
+		case "metadata":
+			if kind(b) != kindMap {
+				return b, errors.New("forward: option metadata is not a map")
+			}
+			end, err := skipN(b, 1)
+			if err != nil {
+				return b, fmt.Errorf("forward: option metadata: %w", err)
+			}
+			*md, b = b[:len(b)-len(end)], end
 		case "fluent_signal":
 			var v int64
 			if v, b, err = readInt(b); err != nil {
