@@ -615,3 +615,54 @@ func TestGzipIsOneMember(t *testing.T) {
 		t.Fatalf("%q %v", b, err)
 	}
 }
+
+// The upstream key may name an upstream_servers entry of the configuration file it is
+// written in.
+func TestUpstreamByNameFromTheConfigFile(t *testing.T) {
+	a, b := newServer(t, nil, nil), newServer(t, nil, nil)
+	main := filepath.Join(t.TempDir(), "agent.yaml")
+	text := fmt.Sprintf(`upstream_servers:
+  - name: aggregators
+    nodes:
+      - name: a
+        host: 127.0.0.1
+        port: %d
+      - name: b
+        host: 127.0.0.1
+        port: %d
+pipeline:
+  outputs:
+    - name: forward
+      match: '*'
+      upstream: aggregators
+      upstream_mode: failover
+      require_ack_response: on
+`, a.port(), b.port())
+	if err := os.WriteFile(main, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var props []config.Property
+	for _, p := range cfg.Outputs[0].Props {
+		if p.Key != "match" {
+			props = append(props, p)
+		}
+	}
+	o := New()
+	if err := pipeline.Configure(o, props); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Init(context.Background(), (&pipelinetest.Logs{}).Env("forward.0")); err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close(context.Background())
+	if err := o.Flush(context.Background(), pipelinetest.MakeChunk("t", sample(5, oneDevice)...)); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.messages()) != 1 || len(b.messages()) != 0 {
+		t.Fatalf("a got %d messages, b %d; want 1 and 0", len(a.messages()), len(b.messages()))
+	}
+}

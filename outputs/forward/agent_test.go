@@ -1,0 +1,79 @@
+package forward
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	fluentbit "github.com/fluentbit-go/fluentbit-go"
+	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
+)
+
+// Through the whole agent: the receiver goes away, the engine retries the chunks the
+// output could not deliver, and once the receiver is back every record arrives.
+func TestAgentRetriesUntilTheReceiverIsBack(t *testing.T) {
+	srv := newServer(t, nil, nil)
+	cfg, err := config.Parse("agent.yaml", []byte(fmt.Sprintf(`
+service:
+  flush: 0.05
+  grace: 10
+  scheduler.base: 0.02
+  scheduler.cap: 0.1
+pipeline:
+  outputs:
+    - name: forward
+      match: '*'
+      port: %d
+      require_ack_response: on
+      net.io_timeout: 5s
+`, srv.port())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &pipelinetest.Logs{}
+	agent, err := fluentbit.New(cfg, fluentbit.WithLogger(logs.Logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	push := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := agent.Push("device.1", map[string]any{"seq": int64(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	push(0, 50)
+	srv.waitRecords(t, 50)
+	srv.kill()
+	push(50, 100)
+	deadline := time.Now().Add(10 * time.Second)
+	for logs.Count(slog.LevelWarn) == 0 { // the engine logs each retry it schedules
+		if time.Now().After(deadline) {
+			t.Fatal("no flush failed while the receiver was down")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	srv.revive()
+	srv.waitRecords(t, 100)
+	if err := agent.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, evs := srv.events(t)
+	got := map[int64]bool{}
+	for _, ev := range evs {
+		got[ev.Record["seq"].(int64)] = true
+	}
+	for i := 0; i < 100; i++ {
+		if !got[int64(i)] {
+			t.Fatalf("record %d lost (have %s records)", i, strconv.Itoa(len(evs)))
+		}
+	}
+}
