@@ -17,8 +17,8 @@
 //     time; buffer_max_size (default 6144000): the largest message accepted, as it comes
 //     on the wire. A larger message, or one that declares a larger length, closes the
 //     connection (logged) before it is read.
-//   - tag_prefix: prepended to every incoming tag. The common key tag, when set,
-//     replaces the incoming tags.
+//   - tag_prefix: prepended to every incoming tag. Otherwise the common key tag, when
+//     set, replaces the incoming tags (as in Fluent Bit, tag_prefix wins).
 //   - shared_key, empty_shared_key on|off, self_hostname (default localhost),
 //     security.users "name password" (repeatable): the handshake (HELO, PING, PONG).
 //     When shared_key is set or empty_shared_key is on, every connection must pass it.
@@ -38,8 +38,8 @@
 // whole msgpack but not a valid entry is left out of its message (logged, counted) and
 // the rest is kept.
 //
-// Differences from Fluent Bit: metrics and traces (fluent_signal 1 and 2) are refused;
-// a gzip payload is bounded to 8 × buffer_max_size decompressed.
+// Differences from Fluent Bit: metrics and traces (fluent_signal 1 and 2) and zstd
+// payloads are refused; a gzip payload is bounded to 8 × buffer_max_size decompressed.
 package forward
 
 import (
@@ -390,8 +390,11 @@ func (in *Input) serve(ctx context.Context, c net.Conn, emit pipeline.Emitter) {
 			}
 			return
 		}
-		tag := in.TagPrefix + m.Tag
-		if in.tagOver != "" {
+		// As Fluent Bit: tag_prefix first, else a configured tag, else the incoming one.
+		tag := m.Tag
+		if in.TagPrefix != "" {
+			tag = in.TagPrefix + m.Tag
+		} else if in.tagOver != "" {
 			tag = in.tagOver
 		}
 		if m.Dropped > 0 {
