@@ -39,13 +39,14 @@ func (s *splitter) feed(data []byte, line func([]byte), tooLong func(n int)) {
 		s.scanned = 0
 	}
 	rest := s.buf[start:]
-	if len(rest) > s.max {
+	// The last len(sep)-1 bytes may be the start of a separator, not of the line.
+	if len(rest)-(len(s.sep)-1) > s.max {
 		if !s.skipping {
 			tooLong(len(rest))
 			s.skipping = true
 		}
 		// Keep only what could be the start of a separator.
-		rest = rest[len(rest)-(len(s.sep)-1):]
+		rest = rest[len(rest)-min(len(rest), len(s.sep)-1):]
 	}
 	n := copy(s.buf, rest)
 	s.buf = s.buf[:n]
