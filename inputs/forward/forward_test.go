@@ -764,3 +764,53 @@ func selfSigned(t testing.TB) (certFile, keyFile string) {
 }
 
 var _ = tls.VersionTLS12
+
+// TestConcurrentClients: several clients at once, each on its own connection and tag.
+func TestConcurrentClients(t *testing.T) {
+	rec := pipelinetest.NewRecorder()
+	s := serve(t, rec)
+	host, port, _ := net.SplitHostPort(s.addr)
+	p, _ := strconv.Atoi(port)
+	const clients, each = 8, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			logger, err := fluent.New(fluent.Config{FluentHost: host, FluentPort: p, RequestAck: true, SubSecondPrecision: true, Timeout: waitFor})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer logger.Close()
+			for i := 0; i < each; i++ {
+				if err := logger.PostWithTime("c"+strconv.Itoa(c), eventTime(i), record(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if !rec.Wait(clients*each, waitFor) {
+		t.Fatalf("%d records", rec.Len())
+	}
+	perTag := map[string]int{}
+	for _, r := range rec.Records() {
+		perTag[r.Tag]++
+		i := r.Event.Record["i"].(int64)
+		if !reflect.DeepEqual(r.Event.Record, record(int(i))) || !r.Event.Time.Equal(eventTime(int(i))) {
+			t.Fatalf("record %d of %s differs", i, r.Tag)
+		}
+	}
+	for c := 0; c < clients; c++ {
+		if perTag["c"+strconv.Itoa(c)] != each {
+			t.Fatalf("per tag: %v", perTag)
+		}
+	}
+}
