@@ -5,10 +5,15 @@ package all
 import (
 	// Inputs.
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/cpu"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/disk"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/dummy"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/forward"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/http"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/mem"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/netif"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/proc"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/serial"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/thermal"
 
 	// Filters.
 	_ "github.com/fluentbit-go/fluentbit-go/filters/expect"
