@@ -112,6 +112,8 @@ type Input struct {
 	tagger   tagger
 	log      *slog.Logger
 	inited   bool
+
+	onSubscribed func() // tests: called after each acknowledged SUBSCRIBE
 }
 
 // New returns an Input with the defaults.
@@ -299,6 +301,9 @@ func (in *Input) subscribe(ctx context.Context, c paho.Client) {
 			in.log.Error("mqtt: subscribe failed", "err", err)
 		}
 		return
+	}
+	if in.onSubscribed != nil {
+		defer in.onSubscribed()
 	}
 	st, ok := tok.(*paho.SubscribeToken)
 	if !ok {

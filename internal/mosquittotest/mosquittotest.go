@@ -86,11 +86,16 @@ func Start(t testing.TB, opts ...Option) *Broker {
 	conf := []string{
 		"listener " + strconv.Itoa(port) + " 127.0.0.1",
 		"allow_anonymous true",
-		"log_dest stdout",
+		"log_dest stderr",
 		"log_type error",
 		"log_type warning",
 		"log_type notice",
 		"log_type information",
+	}
+	if os.Geteuid() == 0 {
+		// As root, mosquitto switches to the user "mosquitto", who cannot write the test's
+		// directory: stay root.
+		conf = append(conf, "user root")
 	}
 	if s.persistence {
 		conf = append(conf, "persistence true", "persistence_location "+dir+"/", "autosave_interval 0")

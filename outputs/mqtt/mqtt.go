@@ -89,6 +89,7 @@ type Output struct {
 
 	lostMu sync.Mutex
 	lost   chan struct{} // closed when the connection drops, then replaced
+	up     chan struct{} // closed when connected, replaced when the connection drops
 }
 
 // New returns an Output with the defaults.
@@ -316,15 +317,24 @@ func (o *Output) Init(_ context.Context, env pipeline.Env) error {
 		return err
 	}
 	o.lost = make(chan struct{})
+	o.up = make(chan struct{})
 	po.SetCleanSession(true).
 		SetOnConnectHandler(func(paho.Client) {
 			o.log.Info("mqtt: connected", "broker", o.Addr(), "client_id", o.clientID)
+			o.lostMu.Lock()
+			select {
+			case <-o.up:
+			default:
+				close(o.up)
+			}
+			o.lostMu.Unlock()
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			o.log.Warn("mqtt: connection lost; reconnecting", "broker", o.Addr(), "err", err)
 			o.lostMu.Lock()
 			close(o.lost)
 			o.lost = make(chan struct{})
+			o.up = make(chan struct{})
 			o.lostMu.Unlock()
 		})
 	o.client = paho.NewClient(po)
@@ -336,6 +346,22 @@ func (o *Output) Init(_ context.Context, env pipeline.Env) error {
 		_ = mqttconn.Connect(ctx, o.client, o.log, o.Addr(), o.ReconnectMaxInterval)
 	}()
 	return nil
+}
+
+// connected returns a channel closed once the client is connected (the current
+// connection, or the next one while it is down).
+func (o *Output) connected() <-chan struct{} {
+	o.lostMu.Lock()
+	defer o.lostMu.Unlock()
+	if o.client.IsConnectionOpen() {
+		// The loss handler may have replaced up after the reconnection closed it.
+		select {
+		case <-o.up:
+		default:
+			close(o.up)
+		}
+	}
+	return o.up
 }
 
 // Close stops connecting and disconnects.
