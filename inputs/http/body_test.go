@@ -1,12 +1,60 @@
 package http
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/event"
 )
+
+// decodeBody runs the input's body reading (the transcoder) and decodes the entries it
+// made, with the tag each record gets ("" for the path's).
+func decodeBody(f bodyFormat, body []byte, tagKey string) ([]map[string]any, []string, error) {
+	tr := &transcoder{tagKey: tagKey, now: time.Unix(1700000000, 5)}
+	var err error
+	if f == formatForm {
+		err = tr.form(body)
+	} else {
+		err = tr.run(body)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var recs []map[string]any
+	var tags []string
+	prev := 0
+	for _, r := range tr.recs {
+		n := 0
+		if err := event.Entries(tr.out[prev:r.end], func(ev event.Event) error {
+			n++
+			if !ev.Time.Equal(tr.now) {
+				return fmt.Errorf("time %v, want %v", ev.Time, tr.now)
+			}
+			recs = append(recs, ev.Record)
+			return nil
+		}); err != nil {
+			return nil, nil, fmt.Errorf("the transcoder made a damaged entry: %w", err)
+		}
+		if n != 1 {
+			return nil, nil, fmt.Errorf("record entry holds %d entries", n)
+		}
+		tag := ""
+		if r.hasTag {
+			tag = string(tr.out[r.tagStart:r.tagEnd])
+		}
+		tags = append(tags, tag)
+		prev = r.end
+	}
+	return recs, tags, nil
+}
+
+func parseBody(f bodyFormat, body []byte) ([]map[string]any, error) {
+	recs, _, err := decodeBody(f, body, "")
+	return recs, err
+}
 
 func TestParseJSONShapes(t *testing.T) {
 	for _, tc := range []struct {
@@ -18,6 +66,14 @@ func TestParseJSONShapes(t *testing.T) {
 		{"ndjson", "{\"a\":1}\n{\"a\":2}\n", []map[string]any{{"a": int64(1)}, {"a": int64(2)}}},
 		{"ndjson crlf and blank lines", "{\"a\":1}\r\n\r\n{\"a\":2}", []map[string]any{{"a": int64(1)}, {"a": int64(2)}}},
 		{"concatenated", `{"a":1}{"a":2}[{"a":3}]`, []map[string]any{{"a": int64(1)}, {"a": int64(2)}, {"a": int64(3)}}},
+		{"escapes and unicode", `{"s":"a\"b\\c\u00e9\ud83d\ude00","k\u00e9":"\ud800x","raw":"caf\u00e9 ok"}`,
+			[]map[string]any{{"s": "a\"b\\c\u00e9\U0001F600", "k\u00e9": "\ufffdx", "raw": "caf\u00e9 ok"}}},
+		{"many keys", `{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}`,
+			[]map[string]any{{"k0": int64(0), "k1": int64(1), "k2": int64(2), "k3": int64(3), "k4": int64(4), "k5": int64(5), "k6": int64(6), "k7": int64(7), "k8": int64(8), "k9": int64(9), "k10": int64(10), "k11": int64(11), "k12": int64(12), "k13": int64(13), "k14": int64(14), "k15": int64(15),
+				"k16": []any{int64(0), int64(1), int64(2), int64(3), int64(4), int64(5), int64(6), int64(7), int64(8), int64(9), int64(10), int64(11), int64(12), int64(13), int64(14), int64(15), int64(16)}}}},
+		{"number forms", `{"a":-0,"b":-9223372036854775808,"c":9223372036854775808,"d":1e2,"e":-1.5E-3,"f":18446744073709551616,"g":0.0}`,
+			[]map[string]any{{"a": int64(0), "b": int64(-9223372036854775808), "c": uint64(9223372036854775808), "d": 100.0, "e": -0.0015, "f": 18446744073709551616.0, "g": 0.0}}},
+		{"duplicate key, last wins", `{"a":1,"a":2}`, []map[string]any{{"a": int64(2)}}},
 		{"nested and big numbers", `{"n":{"u":18446744073709551615,"l":[1,-2,3.5]},"t":true,"z":null}`,
 			[]map[string]any{{"n": map[string]any{"u": uint64(18446744073709551615), "l": []any{int64(1), int64(-2), 3.5}}, "t": true, "z": nil}}},
 	} {
@@ -41,11 +97,15 @@ func TestParseJSONRefusesWholeBody(t *testing.T) {
 		{"truncated", `{"a":1`, "invalid JSON"},
 		{"bad third line", "{\"a\":1}\n{\"a\":2}\n{\"a\":\n", "invalid JSON"},
 		{"garbage after", `{"a":1} x`, "invalid JSON"},
-		{"scalar", `42`, "a number, not an object"},
-		{"string", `"x"`, "a string"},
-		{"array of scalars", `[{"a":1}, 2]`, "element 1 of array 1 is a number"},
-		{"nested array", `[[{"a":1}]]`, "element 0 of array 1 is an array"},
-		{"null", `null`, "null"},
+		{"scalar", `42`, "value 1 is not an object"},
+		{"string", `"x"`, "value 1 is not an object"},
+		{"array of scalars", `[{"a":1}, 2]`, "element 1 of array 1 is not an object"},
+		{"nested array", `[[{"a":1}]]`, "element 0 of array 1 is not an object"},
+		{"null", `null`, "value 1 is not"},
+		{"too deep", strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40), "nested deeper than 32"},
+		{"bad escape", `{"a":"\x"}`, "invalid JSON"},
+		{"control character", "{\"a\":\"\x01\"}", "invalid JSON"},
+		{"leading zero", `{"a":01}`, "invalid JSON"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseBody(formatJSON, []byte(tc.body))
@@ -116,12 +176,14 @@ func TestTagFromPath(t *testing.T) {
 	}
 }
 
-// FuzzParseBody checks that no body makes the parser panic, that a body is refused as a
-// whole or accepted as records the engine can encode, and that tags are always clean.
+// FuzzParseBody checks the transcoder against encoding/json: for any body both accept
+// the same records (and tag_key tags) or both refuse it, the transcoder's entries always
+// decode, it never panics, and tags from paths are always clean.
 func FuzzParseBody(f *testing.F) {
 	for _, s := range []string{
 		`{"a":1}`, `[{"a":1},{"b":[1,2,{"c":null}]}]`, "{\"a\":1}\n{\"a\":2}\n", `{"a":1`, `[1]`, `{"u":18446744073709551616}`,
-		"a=1&b=%20x", `{"a":"\ud800"}`, `{"a":1e400}`, "",
+		"a=1&b=%20x", `{"a":"\ud800"}`, `{"a":1e400}`, "", `{"tag":"t.1","v":{"tag":"inner"}}`, `{"tag":1,"tag":"x"}`,
+		`{"k\u0000":"\u00e9\n"}`, `[{},{}]`, `{"a":[[[[]]]]}`, `{"a":-0.0e-0}`,
 	} {
 		f.Add([]byte(s), false, "/x")
 		f.Add([]byte(s), true, "/a/b?c")
@@ -131,24 +193,43 @@ func FuzzParseBody(f *testing.F) {
 		if form {
 			fm = formatForm
 		}
-		recs, err := parseBody(fm, body)
-		if err != nil {
-			if recs != nil {
-				t.Fatalf("records with an error: %v", err)
+		recs, tags, err := decodeBody(fm, body, "tag")
+		if err != nil && strings.Contains(err.Error(), "damaged entry") {
+			t.Fatal(err)
+		}
+		var want []map[string]any
+		var werr error
+		if form {
+			var rec map[string]any
+			if rec, werr = parseForm(body); werr == nil {
+				want = []map[string]any{rec}
 			}
 		} else {
-			if len(recs) == 0 {
-				t.Fatal("no error and no record")
+			want, werr = parseJSON(body)
+		}
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("transcoder: %v; encoding/json: %v", err, werr)
+		}
+		if err != nil {
+			return
+		}
+		// Compare as the engine stores them: through msgpack.
+		for i := range want {
+			ev, _, derr := event.ReadEntry(mustEntry(t, want[i]))
+			if derr != nil {
+				t.Fatal(derr)
 			}
-			var buf []byte
-			for _, r := range recs {
-				if r == nil {
-					t.Fatal("nil record")
-				}
-				if buf, err = event.AppendEntry(buf[:0], &event.Event{Record: r}); err != nil {
-					t.Fatalf("record %v does not encode: %v", r, err)
-				}
+			want[i] = ev.Record
+			wantTag := ""
+			if s, ok := want[i]["tag"].(string); ok {
+				wantTag = s
 			}
+			if i < len(tags) && tags[i] != wantTag {
+				t.Fatalf("record %d: tag %q, want %q", i, tags[i], wantTag)
+			}
+		}
+		if !reflect.DeepEqual(recs, want) {
+			t.Fatalf("records differ\n got %#v\nwant %#v", recs, want)
 		}
 		for _, c := range []byte(tagFromPath(path)) {
 			if !tagByte(c) {
@@ -156,4 +237,12 @@ func FuzzParseBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+func mustEntry(t *testing.T, rec map[string]any) []byte {
+	b, err := event.AppendEntry(nil, &event.Event{Time: time.Unix(1700000000, 5), Record: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -51,8 +51,33 @@ func (in *Input) startEmbed(ctx context.Context) error {
 }
 
 func (in *Input) serveEmbedRequest(w *embedhttp.Response, r *embedhttp.Request) {
+	ct := "application/json"
+	if b := r.ContentType(); b == nil {
+		ct = ""
+	} else if string(b) != ct { // compared without allocating
+		ct = string(b)
+	}
 	// The server has already de-chunked and gunzipped the body.
-	in.writeEmbed(w, in.handle("POST", string(r.Path()), string(r.ContentType()), "", r.Body()))
+	in.writeEmbed(w, in.handle("POST", in.pathString(r.Path()), ct, "", r.Body()))
+}
+
+// maxCachedPaths bounds the path strings kept, so that clients sending ever new paths
+// cost an allocation each rather than memory.
+const maxCachedPaths = 1024
+
+// pathString returns p as a string, from a cache for the paths seen most: a client posting
+// to the same path again and again costs no allocation.
+func (in *Input) pathString(p []byte) string {
+	if v, ok := in.paths.Load(string(p)); ok {
+		return v.(string)
+	}
+	s := string(p)
+	if in.pathCount.Load() < maxCachedPaths {
+		if _, loaded := in.paths.LoadOrStore(s, s); !loaded {
+			in.pathCount.Add(1)
+		}
+	}
+	return s
 }
 
 func (in *Input) writeEmbed(w *embedhttp.Response, rep reply) {

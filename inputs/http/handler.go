@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -37,8 +36,6 @@ var (
 // maxBatch is the most encoded bytes handed to the engine in one EmitRaw (the engine asks
 // large batches to be split).
 const maxBatch = 256 << 10
-
-var entryPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // handle answers one request whose body has been read whole. body is only read during the
 // call. contentEncoding is "" when the server already decoded it.
@@ -65,11 +62,22 @@ func (in *Input) handle(method, path, contentType, contentEncoding string, body 
 	default:
 		return replyEncode
 	}
-	recs, err := parseBody(f, body)
+	tr := transcoders.Get().(*transcoder)
+	defer func() {
+		if cap(tr.out) <= 1<<20 {
+			transcoders.Put(tr)
+		}
+	}()
+	tr.tagKey, tr.now = in.TagKey, time.Now()
+	if f == formatForm {
+		err = tr.form(body)
+	} else {
+		err = tr.run(body)
+	}
 	if err != nil {
 		return reply{status: 400, msg: "error: " + err.Error() + "\n"}
 	}
-	if err := in.emitRecords(box.Emitter, tagFromPath(path), recs); err != nil {
+	if err := in.emitEntries(box.Emitter, tagFromPath(path), tr); err != nil {
 		if errors.Is(err, pipeline.ErrStopped) {
 			return replyBusy
 		}
@@ -78,6 +86,8 @@ func (in *Input) handle(method, path, contentType, contentEncoding string, body 
 	}
 	return reply{status: in.SuccessCode}
 }
+
+var transcoders = sync.Pool{New: func() any { return &transcoder{out: make([]byte, 0, 4096)} }}
 
 func (in *Input) gunzip(body []byte) ([]byte, reply) {
 	zr, err := gzip.NewReader(bytes.NewReader(body))
@@ -94,45 +104,41 @@ func (in *Input) gunzip(body []byte) ([]byte, reply) {
 	return out, reply{}
 }
 
-// emitRecords encodes recs and hands them to the engine, one EmitRaw per run of records
-// with the same tag (and per maxBatch bytes). It returns once all are buffered.
-func (in *Input) emitRecords(emit pipeline.Emitter, pathTag string, recs []map[string]any) error {
-	now := time.Now()
-	bp := entryPool.Get().(*[]byte)
-	buf := (*bp)[:0]
-	defer func() {
-		if cap(buf) <= 1<<20 {
-			*bp = buf[:0]
-			entryPool.Put(bp)
+// emitEntries hands the transcoded entries to the engine: one EmitRaw per run of records
+// with the same tag, split every maxBatch bytes. It returns once all are buffered.
+func (in *Input) emitEntries(emit pipeline.Emitter, pathTag string, tr *transcoder) error {
+	tagOf := func(r recEntry) []byte {
+		if r.hasTag {
+			return tr.out[r.tagStart:r.tagEnd]
 		}
-	}()
-	runTag, n := "", 0
+		return nil // the path's tag
+	}
+	runStart, runEnd, n := 0, 0, 0
+	var runTag []byte
 	flush := func() error {
 		if n == 0 {
 			return nil
 		}
-		err := emit.EmitRaw(runTag, buf, n)
-		buf, n = buf[:0], 0
+		tag := pathTag
+		if runTag != nil {
+			tag = string(runTag)
+		}
+		err := emit.EmitRaw(tag, tr.out[runStart:runEnd], n)
+		runStart, n = runEnd, 0
 		return err
 	}
-	for _, r := range recs {
-		tag := pathTag
-		if in.TagKey != "" {
-			if s, ok := r[in.TagKey].(string); ok && s != "" {
-				tag = s
-			}
-		}
-		if n > 0 && (tag != runTag || len(buf) >= maxBatch) {
+	prevEnd := 0
+	for _, r := range tr.recs {
+		tag := tagOf(r)
+		if n > 0 && ((tag == nil) != (runTag == nil) || !bytes.Equal(tag, runTag) || runEnd-runStart >= maxBatch) {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
-		runTag = tag
-		var err error
-		ev := event.Event{Time: now, Record: r}
-		if buf, err = event.AppendEntry(buf, &ev); err != nil {
-			return fmt.Errorf("encode record: %w", err)
+		if n == 0 {
+			runStart, runTag = prevEnd, tag
 		}
+		runEnd, prevEnd = r.end, r.end
 		n++
 	}
 	return flush()

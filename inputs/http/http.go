@@ -91,6 +91,9 @@ type Input struct {
 	srv  *embedhttp.Server // embedhttp: started by Init, stopped when Run ends
 	addr string            // where it listens
 
+	paths     sync.Map // embedhttp: path bytes seen -> string
+	pathCount atomic.Int64
+
 	emit    atomic.Pointer[emitterBox] // set while Run runs
 	started chan struct{}              // tests: closed once Run serves
 }
