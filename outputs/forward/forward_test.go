@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -664,5 +665,26 @@ pipeline:
 	}
 	if len(a.messages()) != 1 || len(b.messages()) != 0 {
 		t.Fatalf("a got %d messages, b %d; want 1 and 0", len(a.messages()), len(b.messages()))
+	}
+}
+
+// A receiver that takes chunks but never acks them: after net.io_timeout the chunk goes
+// to the next node.
+func TestAckTimeoutMovesChunkToNextNode(t *testing.T) {
+	hung := &server{t: t, silent: true, conns: map[net.Conn]bool{}, changed: make(chan struct{})}
+	hung.start("127.0.0.1:0")
+	t.Cleanup(hung.kill)
+	good := newServer(t, nil, nil)
+	o, _ := newOutput(t, "upstream "+writeUpstream(t, hung, good), "upstream_mode failover", "require_ack_response on", "net.io_timeout 200ms")
+	if err := o.Flush(context.Background(), pipelinetest.MakeChunk("t", sample(5, oneDevice)...)); err != nil {
+		t.Fatal(err)
+	}
+	if len(hung.messages()) != 1 || len(good.messages()) != 1 {
+		t.Fatalf("hung node got %d messages, good node %d; want 1 and 1", len(hung.messages()), len(good.messages()))
+	}
+	// Alone, the hung node makes the chunk a retry, not a loss.
+	alone, _ := newOutput(t, "port "+strconv.Itoa(hung.port()), "require_ack_response on", "net.io_timeout 200ms")
+	if err := alone.Flush(context.Background(), pipelinetest.MakeChunk("t", sample(5, oneDevice)...)); !pipeline.IsRetry(err) {
+		t.Fatalf("err = %v, want a retry", err)
 	}
 }

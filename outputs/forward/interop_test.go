@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"net"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"testing"
@@ -168,5 +169,28 @@ func TestFailoverBetweenOurInputs(t *testing.T) {
 	}
 	if rec1.Len() != 100 || rec2.Len() != 100 {
 		t.Fatalf("first input got %d, second %d; want 100 and 100", rec1.Len(), rec2.Len())
+	}
+}
+
+func TestUnixSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fwd.sock")
+	in := fwdin.New()
+	if err := pipeline.Configure(in, []config.Property{{Key: "unix_path", Value: path}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Init(context.Background(), pipeline.Env{Name: "forward.0", Tag: "forward.0"}); err != nil {
+		t.Fatal(err)
+	}
+	rec := pipelinetest.NewRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, rec) }()
+	defer func() { cancel(); <-done }()
+	o, _ := newOutput(t, "unix_path "+path, "require_ack_response on")
+	if err := o.Flush(context.Background(), pipelinetest.MakeChunk("u", sample(7, oneDevice)...)); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Len() != 7 {
+		t.Fatalf("got %d records over the Unix socket, want 7", rec.Len())
 	}
 }

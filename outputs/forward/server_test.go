@@ -41,6 +41,8 @@ type server struct {
 	// the message with that number (1-based) and every later one until revived: a
 	// receiver that dies with records unacknowledged.
 	dropAckAfter int
+	// silent: read and keep messages but never ack them (a hung receiver).
+	silent bool
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -169,7 +171,7 @@ func (s *server) serve(c net.Conn) {
 		close(s.changed)
 		s.changed = make(chan struct{})
 		s.mu.Unlock()
-		if m.Options.Chunk != "" {
+		if m.Options.Chunk != "" && !s.silent {
 			if _, err := c.Write(forward.AppendAck(nil, m.Options.Chunk)); err != nil {
 				return
 			}
