@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -133,7 +134,8 @@ func Find(sections []*config.Section, name string) (*Upstream, error) {
 
 // Resolve finds the upstream a plugin's `upstream` key names: a configuration file (as
 // in Fluent Bit, where the key is the path of a file holding one [UPSTREAM] and its
-// [NODE]s; any upstream in it when it holds several whose name is not ref), or else the
+// [NODE]s; a relative path is taken from the directory of from, then from the working
+// directory), or else the
 // name of an upstream section in the configuration file from, the file the key was
 // written in (its includes count too). from may be empty (a key set on the command line).
 func Resolve(ref, from string) (*Upstream, error) {
@@ -141,7 +143,16 @@ func Resolve(ref, from string) (*Upstream, error) {
 	if ref == "" {
 		return nil, errors.New("empty upstream")
 	}
-	if st, err := os.Stat(ref); err == nil && !st.IsDir() {
+	path := ref
+	if !filepath.IsAbs(ref) && from != "" {
+		// As Fluent Bit does, a relative path is relative to the configuration's
+		// directory; the working directory is tried after it.
+		if st, err := os.Stat(filepath.Join(filepath.Dir(from), ref)); err == nil && !st.IsDir() {
+			path = filepath.Join(filepath.Dir(from), ref)
+		}
+	}
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		ref = path
 		cfg, err := config.Load(ref)
 		if err != nil {
 			return nil, err

@@ -293,6 +293,13 @@ func TestUpstreamByNameInTheMainConfig(t *testing.T) {
 	if err != nil || len(u.Nodes) != 2 {
 		t.Fatalf("Resolve by name: %+v, %v", u, err)
 	}
+	// A relative file name is looked for beside the configuration first.
+	if err := os.WriteFile(filepath.Join(dir, "up.conf"), []byte(classicUpstream), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := Resolve("up.conf", main); err != nil || len(u.Nodes) != 2 {
+		t.Fatalf("Resolve relative file: %+v, %v", u, err)
+	}
 	if _, err := Resolve("nope", main); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("unknown upstream name: %v", err)
 	}
