@@ -29,6 +29,7 @@ import (
 	// Outputs.
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/file"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/forward"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/http"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/null"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/stdout"
 )
