@@ -193,7 +193,11 @@ func (m *Monitor) Sample() Health {
 		m.cumFail += fails
 	}
 	m.lastErr, m.lastFail = errs, fails
-	m.samples = append(m.samples, hcSample{at: now, errors: m.cumErr, rtf: m.cumFail})
+	// One sample a second is enough for the window, and keeps it small however often
+	// the health endpoints are asked.
+	if last := m.samples[len(m.samples)-1]; now.Sub(last.at) >= time.Second {
+		m.samples = append(m.samples, hcSample{at: now, errors: m.cumErr, rtf: m.cumFail})
+	}
 	// Keep one sample at or before the window's start as the base.
 	from := now.Add(-m.o.HCPeriod)
 	drop := 0

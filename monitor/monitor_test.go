@@ -297,3 +297,17 @@ func TestNamesAreEscaped(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthWindowStaysSmall(t *testing.T) {
+	f := newFixture(t, Options{HCPeriod: 5 * time.Second})
+	for i := 0; i < 10000; i++ {
+		f.advance(time.Millisecond)
+		f.m.Sample()
+	}
+	f.m.hcMu.Lock()
+	n := len(f.m.samples)
+	f.m.hcMu.Unlock()
+	if n > 7 {
+		t.Errorf("%d samples kept for a 5s window", n)
+	}
+}
