@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 
 	"github.com/tinylib/msgp/msgp"
 
@@ -20,9 +21,26 @@ type span struct {
 
 // flushHashed splits a chunk by the node each record's key hashes to, sends each part to
 // its node, and moves the records of a node that fails to the next node on the ring.
+// splitState is the scratch space of one hashed flush, pooled.
+type splitState struct {
+	spans   []span
+	pending []int
+	failed  []int
+	groups  map[int][]int
+	kb      []byte
+}
+
+var splitStates = sync.Pool{New: func() any { return &splitState{groups: map[int][]int{}} }}
+
 func (o *Output) flushHashed(ctx context.Context, plan *upstream.Plan, tag string, data []byte, n int) error {
-	spans := make([]span, 0, n)
-	var kb []byte
+	st := splitStates.Get().(*splitState)
+	defer func() {
+		if cap(st.spans) <= 1<<16 {
+			splitStates.Put(st)
+		}
+	}()
+	spans := st.spans[:0]
+	kb := st.kb[:0]
 	for off := 0; off < len(data); {
 		rest, err := event.SkipEntry(data[off:])
 		if err != nil {
@@ -35,16 +53,19 @@ func (o *Output) flushHashed(ctx context.Context, plan *upstream.Plan, tag strin
 		spans = append(spans, span{start: off, end: end, hash: h})
 		off = end
 	}
-	pending := make([]int, len(spans))
-	for i := range pending {
-		pending[i] = i
+	st.spans, st.kb = spans, kb
+	pending := st.pending[:0]
+	for i := range spans {
+		pending = append(pending, i)
 	}
 	var errs []error
-	groups := map[int][]int{}
+	groups := st.groups
 	buf := getBuf()
 	defer putBuf(buf)
 	for len(pending) > 0 {
-		clear(groups)
+		for k, v := range groups {
+			groups[k] = v[:0]
+		}
 		for _, i := range pending {
 			node := plan.NodeFor(spans[i].hash)
 			if node < 0 {
@@ -52,12 +73,15 @@ func (o *Output) flushHashed(ctx context.Context, plan *upstream.Plan, tag strin
 			}
 			groups[node] = append(groups[node], i)
 		}
-		nodes := make([]int, 0, len(groups))
-		for node := range groups {
-			nodes = append(nodes, node)
+		var nodesBuf [16]int
+		nodes := nodesBuf[:0]
+		for node, idx := range groups {
+			if len(idx) > 0 {
+				nodes = append(nodes, node)
+			}
 		}
 		slices.Sort(nodes)
-		var failed []int
+		failed := st.failed[:0]
 		for _, node := range nodes {
 			idx := groups[node]
 			part := data
@@ -79,8 +103,10 @@ func (o *Output) flushHashed(ctx context.Context, plan *upstream.Plan, tag strin
 			}
 		}
 		slices.Sort(failed)
-		pending = failed
+		// The failed list becomes the pending one; the old pending slice is reused.
+		st.failed, pending = pending, failed
 	}
+	st.pending = pending
 	return nil
 }
 
