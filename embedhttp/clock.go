@@ -10,6 +10,7 @@ import (
 // goroutine, so no request formats a time.
 type clock struct {
 	date atomic.Pointer[[]byte]
+	sec  atomic.Int64 // unix seconds of the last tick
 }
 
 const httpTimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
@@ -17,6 +18,7 @@ const httpTimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 func (c *clock) set(now time.Time) {
 	b := now.UTC().AppendFormat(make([]byte, 0, len(httpTimeFormat)), httpTimeFormat)
 	c.date.Store(&b)
+	c.sec.Store(now.Unix())
 }
 
 func (c *clock) get() []byte { return *c.date.Load() }

@@ -45,6 +45,10 @@ type conn struct {
 	authBuf  [512]byte
 	requests int
 
+	readDL   time.Time // deadlines as last set, to skip setting the same again
+	writeDL  time.Time
+	reqDLSet bool // this request's ReadTimeout deadline is set
+
 	idle       atomic.Bool // waiting for the next request (Shutdown may close it)
 	forceClose bool
 	inHandler  bool
@@ -56,6 +60,7 @@ func (s *Server) serveConn(nc net.Conn, remote netip.AddrPort) {
 	c := connPool.Get().(*conn)
 	c.srv, c.raw, c.nc, c.remote = s, nc, nc, remote
 	c.pos, c.end, c.requests, c.forceClose, c.inHandler = 0, 0, 0, false, false
+	c.readDL, c.writeDL = time.Time{}, time.Time{}
 	if c.buf == nil {
 		c.buf = make([]byte, initialBufSize)
 	}
@@ -129,17 +134,18 @@ func (c *conn) serveRequest() bool {
 		if s.shutting.Load() {
 			return false
 		}
-		c.nc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+		c.setReadDeadline(s.deadline(s.IdleTimeout))
 		n, _ := c.nc.Read(c.buf)
 		c.idle.Store(false)
 		if n == 0 {
 			return false // EOF, reset, idle timeout or shutdown: close quietly
 		}
+		if s.shutting.Load() {
+			c.readDL = time.Time{} // Shutdown may have moved it behind our back
+		}
 		c.end = n
 	}
-	// One deadline for the whole request from its first byte: a client trickling
-	// bytes (slowloris) is cut off after ReadTimeout however often it sends.
-	c.nc.SetReadDeadline(time.Now().Add(s.ReadTimeout))
+	c.reqDLSet = false
 	r := &c.req
 	var headLen int
 	for {
@@ -179,6 +185,9 @@ func (c *conn) serveRequest() bool {
 	}
 	w := &c.resp
 	w.reset()
+	if r.IsMethod("HEAD") {
+		w.noBody = true
+	}
 	if s.BasicAuth != nil && !c.checkAuth() {
 		return c.failAuth(hasBody, headLen)
 	}
@@ -245,9 +254,6 @@ func (c *conn) serveRequest() bool {
 		}
 		r.body = body
 	}
-	if r.IsMethod("HEAD") {
-		w.noBody = true
-	}
 	s.stats.requests.Add(1)
 	c.inHandler = true
 	s.Handler.Serve(w, r)
@@ -308,11 +314,31 @@ func appendInt(b []byte, n int) []byte {
 	return append(b, tmp[i:]...)
 }
 
+func (c *conn) setReadDeadline(t time.Time) {
+	if !t.Equal(c.readDL) {
+		c.readDL = t
+		c.nc.SetReadDeadline(t)
+	}
+}
+
+// deadline is when a timeout d starting now ends. Timeouts of a second or more run
+// on the server clock's whole seconds (never early, at most 1 s late), so a busy
+// connection sets its deadlines once a second instead of per request.
+func (s *Server) deadline(d time.Duration) time.Time {
+	if d < time.Second {
+		return time.Now().Add(d)
+	}
+	return time.Unix(s.clock.sec.Load()+1, 0).Add(d)
+}
+
 func (c *conn) flush() bool {
 	if len(c.out) == 0 {
 		return true
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
+	if dl := c.srv.deadline(c.srv.WriteTimeout); !dl.Equal(c.writeDL) {
+		c.writeDL = dl
+		c.nc.SetWriteDeadline(dl)
+	}
 	_, err := c.nc.Write(c.out)
 	c.out = c.out[:0]
 	return err == nil
@@ -323,6 +349,13 @@ func (c *conn) flush() bool {
 func (c *conn) readMore() bool {
 	if !c.flush() { // answers queued for pipelined requests go out before we wait
 		return false
+	}
+	if !c.reqDLSet {
+		// One deadline for the whole request, set when it first needs another read:
+		// a client trickling bytes (slowloris) is cut off after ReadTimeout however
+		// often it sends. A request that came in one read costs no deadline call.
+		c.setReadDeadline(c.srv.deadline(c.srv.ReadTimeout))
+		c.reqDLSet = true
 	}
 	n, err := c.nc.Read(c.buf[c.end:])
 	c.end += n

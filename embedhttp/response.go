@@ -25,7 +25,8 @@ func (w *Response) reset() {
 	w.written = 0
 }
 
-// SetStatus sets the status code (100-999; 1xx other than 101 are not sent by handlers).
+// SetStatus sets the status code, 200-999; anything else becomes 500 (interim 1xx
+// responses are the server's business).
 func (w *Response) SetStatus(code int) {
 	if code < 200 || code > 999 {
 		code = 500

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -199,6 +200,34 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.started {
 		return errors.New("embedhttp: server already started")
 	}
+	if err := s.prepare(); err != nil {
+		return err
+	}
+	addr := s.Addr
+	if addr == "" {
+		addr = ":0"
+	}
+	lns, err := listen(ctx, addr, s.Workers, !s.DisableReusePort)
+	if err != nil {
+		return fmt.Errorf("embedhttp: listen %s: %w", addr, err)
+	}
+	s.lns = lns
+	s.run(ctx)
+	for _, ln := range lns {
+		s.wg.Add(1)
+		go s.acceptLoop(ln)
+	}
+	go func() {
+		<-s.ctx.Done()
+		if !s.shutting.Load() {
+			s.Shutdown(context.Background()) // the caller's ctx ended: stop like Shutdown
+		}
+	}()
+	return nil
+}
+
+// prepare checks the configuration and fills in defaults.
+func (s *Server) prepare() error {
 	if s.Handler == nil {
 		return errors.New("embedhttp: Server.Handler is nil")
 	}
@@ -215,39 +244,24 @@ func (s *Server) Start(ctx context.Context) error {
 		if realm == "" {
 			realm = "fluentbit-go"
 		}
-		if !validHeaderValue(realm) {
+		if !validHeaderValue(realm) || strings.ContainsAny(realm, "\"\\") {
 			return errors.New("embedhttp: bad basic auth realm")
 		}
 		s.authHeader = []byte("HTTP/1.1 401 Unauthorized\r\n" +
 			"WWW-Authenticate: Basic realm=\"" + realm + "\", charset=\"UTF-8\"\r\n" +
 			"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\n")
 	}
-	addr := s.Addr
-	if addr == "" {
-		addr = ":0"
-	}
-	lns, err := listen(ctx, addr, s.Workers, !s.DisableReusePort)
-	if err != nil {
-		return fmt.Errorf("embedhttp: listen %s: %w", addr, err)
-	}
-	s.lns = lns
+	return nil
+}
+
+// run starts the clock and sets up what connections need (no listener yet).
+func (s *Server) run(ctx context.Context) {
 	s.started = true
 	s.conns = make(map[*conn]struct{})
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.clock.set(time.Now())
 	s.clockDone = make(chan struct{})
 	go s.clock.run(s.ctx, s.clockDone)
-	for _, ln := range lns {
-		s.wg.Add(1)
-		go s.acceptLoop(ln)
-	}
-	go func() {
-		<-s.ctx.Done()
-		if !s.shutting.Load() {
-			s.Shutdown(context.Background()) // the caller's ctx ended: stop like Shutdown
-		}
-	}()
-	return nil
 }
 
 // ListenAddr returns the address the server listens on, nil before Start. Use it to

@@ -1,0 +1,237 @@
+package embedhttp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The benchmarks serve the same small POST (a JSON record, like the HTTP input gets)
+// with the same handler logic on embedhttp and on net/http, side by side in one run:
+//
+//	go test -run XXX -bench SmallPOST -benchmem ./embedhttp
+//
+// "inmem" drives one keep-alive connection over an in-memory net.Conn (parser, framing
+// and handler only); "loopback" runs real TCP on 127.0.0.1 with keep-alive clients.
+// The "ratio" entries report net/http's ns/op divided by embedhttp's (higher is
+// better for embedhttp), from the two runs just before them.
+
+var smallPOST = []byte("POST /app.log HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\n" +
+	"Content-Type: application/json\r\nContent-Length: 46\r\n\r\n" +
+	`{"message":"dummy","level":"info","temp":21.5}`)
+
+var benchSink atomic.Int64
+
+// ourPOST is the embedhttp handler: check, consume the body, answer 201.
+var ourPOST = HandlerFunc(func(w *Response, r *Request) {
+	if !r.IsMethod("POST") || len(r.Body()) == 0 {
+		w.SetStatus(400)
+		return
+	}
+	benchSink.Add(int64(len(r.Body())))
+	w.SetStatus(201)
+})
+
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
+// stdPOST is the same handler for net/http, reading the body into a pooled buffer
+// so the comparison is about the servers, not the handler.
+var stdPOST = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	if r.Method != "POST" || r.ContentLength <= 0 || r.ContentLength > 4096 {
+		w.WriteHeader(400)
+		return
+	}
+	bp := bodyPool.Get().(*[]byte)
+	n, _ := io.ReadFull(r.Body, (*bp)[:r.ContentLength])
+	bodyPool.Put(bp)
+	benchSink.Add(int64(n))
+	w.WriteHeader(201)
+})
+
+type oneConnListener struct {
+	c      net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	var c net.Conn
+	l.once.Do(func() { c = l.c })
+	if c != nil {
+		return c, nil
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+func (l *oneConnListener) Close() error {
+	select {
+	case <-l.closed:
+	default:
+		close(l.closed)
+	}
+	return nil
+}
+func (l *oneConnListener) Addr() net.Addr { return memAddr }
+
+func BenchmarkSmallPOST(b *testing.B) {
+	nsop := map[string]float64{}
+	record := func(name string, b *testing.B, elapsed time.Duration) {
+		nsop[name] = float64(elapsed.Nanoseconds()) / float64(b.N)
+		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	}
+	ratio := func(b *testing.B, base, ours string) {
+		for i := 0; i < b.N; i++ {
+		}
+		if nsop[ours] > 0 {
+			b.ReportMetric(nsop[base]/nsop[ours], "x-faster")
+		}
+	}
+
+	b.Run("inmem/embedhttp", func(b *testing.B) {
+		s := memServer(b, &Server{Handler: ourPOST})
+		m := &memConn{repeat: smallPOST, n: b.N, discard: true}
+		s.serveMem(&memConn{repeat: smallPOST, n: 10, discard: true}) // warm the pools
+		b.ReportAllocs()
+		b.ResetTimer()
+		t0 := time.Now()
+		s.serveMem(m)
+		record("inmem/embedhttp", b, time.Since(t0))
+		if s.Stats().BadRequests != 0 || !bytes.Contains(smallPOST, []byte("dummy")) {
+			b.Fatal("bad requests")
+		}
+	})
+	b.Run("inmem/nethttp", func(b *testing.B) {
+		srv := &http.Server{Handler: stdPOST}
+		m := &memConn{repeat: smallPOST, n: b.N, discard: true, closed: make(chan struct{})}
+		ln := &oneConnListener{c: m, closed: make(chan struct{})}
+		b.ReportAllocs()
+		b.ResetTimer()
+		t0 := time.Now()
+		go srv.Serve(ln)
+		<-m.closed
+		record("inmem/nethttp", b, time.Since(t0))
+		b.StopTimer()
+		srv.Close()
+	})
+	b.Run("inmem/ratio", func(b *testing.B) { ratio(b, "inmem/nethttp", "inmem/embedhttp") })
+
+	b.Run("loopback/embedhttp", func(b *testing.B) {
+		s := start(b, &Server{Handler: ourPOST})
+		loopback(b, s.ListenAddr().String(), record)
+	})
+	b.Run("loopback/nethttp", func(b *testing.B) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := &http.Server{Handler: stdPOST}
+		go srv.Serve(ln)
+		defer srv.Shutdown(context.Background())
+		loopback(b, ln.Addr().String(), record)
+	})
+	b.Run("loopback/ratio", func(b *testing.B) { ratio(b, "loopback/nethttp", "loopback/embedhttp") })
+}
+
+// loopback runs 4 keep-alive clients per GOMAXPROCS posting smallPOST; the clients
+// allocate nothing, so allocs/op are the server's. cpu-ns/op counts both sides.
+func loopback(b *testing.B, addr string, record func(string, *testing.B, time.Duration)) {
+	b.SetParallelism(4)
+	b.ReportAllocs()
+	var ru0, ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	t0 := time.Now()
+	var failed atomic.Value
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := newBenchClient(addr)
+		if err != nil {
+			failed.Store(err)
+			return
+		}
+		defer c.nc.Close()
+		for pb.Next() {
+			if err := c.roundTrip(smallPOST); err != nil {
+				failed.Store(err)
+				return
+			}
+		}
+	})
+	elapsed := time.Since(t0)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	if err := failed.Load(); err != nil {
+		b.Fatal(err)
+	}
+	record(b.Name()[len("BenchmarkSmallPOST/"):], b, elapsed)
+	cpu := time.Duration(ru1.Utime.Nano()-ru0.Utime.Nano()) + time.Duration(ru1.Stime.Nano()-ru0.Stime.Nano())
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// benchClient is a zero-allocation keep-alive client for fixed requests.
+type benchClient struct {
+	nc         net.Conn
+	buf        []byte
+	start, end int
+}
+
+func newBenchClient(addr string) (*benchClient, error) {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &benchClient{nc: nc, buf: make([]byte, 8192)}, nil
+}
+
+var (
+	crlfcrlf      = []byte("\r\n\r\n")
+	clHeader      = []byte("\r\nContent-Length: ")
+	status201     = []byte("HTTP/1.1 201 ")
+	errBadBenchRs = errors.New("unexpected response")
+)
+
+func (c *benchClient) roundTrip(req []byte) error {
+	if _, err := c.nc.Write(req); err != nil {
+		return err
+	}
+	for {
+		data := c.buf[c.start:c.end]
+		if i := bytes.Index(data, crlfcrlf); i >= 0 {
+			head := data[:i+2]
+			if !bytes.HasPrefix(head, status201) {
+				return errBadBenchRs
+			}
+			cl := 0
+			if j := bytes.Index(head, clHeader); j >= 0 {
+				for _, ch := range head[j+len(clHeader):] {
+					if ch < '0' || ch > '9' {
+						break
+					}
+					cl = cl*10 + int(ch-'0')
+				}
+			}
+			total := i + 4 + cl
+			if len(data) >= total {
+				c.start += total
+				if c.start == c.end {
+					c.start, c.end = 0, 0
+				}
+				return nil
+			}
+		}
+		if c.end == len(c.buf) {
+			c.end = copy(c.buf, c.buf[c.start:c.end])
+			c.start = 0
+		}
+		n, err := c.nc.Read(c.buf[c.end:])
+		if err != nil {
+			return err
+		}
+		c.end += n
+	}
+}
