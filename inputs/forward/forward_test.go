@@ -745,8 +745,11 @@ func selfSigned(t testing.TB) (certFile, keyFile string) {
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		// Its own CA, so it can also be the tls.ca_file and a client certificate.
+		IsCA:                  true,
+		BasicConstraintsValid: true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -763,7 +766,42 @@ func selfSigned(t testing.TB) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
-var _ = tls.VersionTLS12
+// TestTLSClientCertificates: with tls.ca_file, a client without a certificate signed by
+// that CA gets nothing in; one with it is served.
+func TestTLSClientCertificates(t *testing.T) {
+	certFile, keyFile := selfSigned(t)
+	rec := pipelinetest.NewRecorder()
+	s := serve(t, rec, "tls", "on", "tls.crt_file", certFile, "tls.key_file", keyFile, "tls.ca_file", certFile)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, _ := os.ReadFile(certFile)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+
+	// Without a client certificate the handshake fails (TLS 1.3 reports it on first read).
+	c, err := tls.Dial("tcp", s.addr, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	if err == nil {
+		c.Write(fwd.AppendPackedForward(nil, "t", chunkPlain(t, 1), fwd.Options{Chunk: "a"}))
+		_, err = fwd.NewDecoder(c, fwd.Limits{}).ReadRaw()
+		c.Close()
+	}
+	if err == nil {
+		t.Fatal("served a client without a certificate")
+	}
+
+	c, err = tls.Dial("tcp", s.addr, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(fwd.AppendPackedForward(nil, "t", chunkPlain(t, 3), fwd.Options{Chunk: "a"})); err != nil {
+		t.Fatal(err)
+	}
+	readAck(t, fwd.NewDecoder(c, fwd.Limits{}), "a")
+	checkArrived(t, rec, "t", 3, true)
+}
 
 // TestConcurrentClients: several clients at once, each on its own connection and tag.
 func TestConcurrentClients(t *testing.T) {
