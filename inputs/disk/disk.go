@@ -152,6 +152,10 @@ func (in *Input) read(ctx context.Context) map[string]counters {
 	} else {
 		stats, err = godisk.IOCountersWithContext(ctx)
 	}
+	if err == nil && len(stats) == 0 && name != "" && exists(metric.SysPath(ctx, "class", "block", name)) {
+		// gopsutil leaves out devices whose counters are all 0: an idle device, not a missing one.
+		stats = map[string]godisk.IOCountersStat{name: {}}
+	}
 	if err != nil || len(stats) == 0 {
 		if name != "" && err == nil {
 			in.warn.Once("dev", "no such block device; will keep looking", "dev_name", name)
@@ -185,4 +189,9 @@ func wholeDisks(ctx context.Context) map[string]bool {
 		m[filepath.Base(e.Name())] = true
 	}
 	return m
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -228,3 +228,26 @@ func TestStopsWhenEngineStops(t *testing.T) {
 		t.Fatal("Run kept going after Emit returned ErrStopped")
 	}
 }
+
+// A device whose counters are all 0 (gopsutil leaves those out) is idle, not missing.
+func TestIdleDeviceIsNotMissing(t *testing.T) {
+	h := newFakeHost(t)
+	h.stats(t, [2]uint64{1, 1}, [2]uint64{1, 1})
+	data, _ := os.ReadFile(filepath.Join(h.dir, "proc", "diskstats"))
+	data = append(data, "   8 16 sdb 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"...)
+	os.WriteFile(filepath.Join(h.dir, "proc", "diskstats"), data, 0o644)
+	os.MkdirAll(filepath.Join(h.dir, "sys", "class", "block", "sdb"), 0o755)
+	in := New()
+	in.DevName, in.host = "sdb", h.host()
+	var logs pipelinetest.Logs
+	if err := in.Init(context.Background(), logs.Env("disk.0")); err != nil {
+		t.Fatal(err)
+	}
+	rec := in.collect(h.host().Context(context.Background()))
+	if rec["read_size"] != uint64(0) || rec["write_size"] != uint64(0) {
+		t.Errorf("record %v, want zeros", rec)
+	}
+	if n := logs.Count(slog.LevelWarn); n != 0 {
+		t.Errorf("%d warnings for an idle device", n)
+	}
+}
