@@ -10,6 +10,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/forward"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/http"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/mem"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/mqtt"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/netif"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/proc"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/serial"
@@ -30,6 +31,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/file"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/forward"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/http"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/mqtt"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/null"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/stdout"
 )
