@@ -29,6 +29,10 @@
 //     safe ones. By default the script gets base (without dofile, loadfile, require and
 //     module), table, string, math and coroutine: it cannot touch files, processes or the
 //     environment. This key is ours (Fluent Bit opens every library).
+//   - call_timeout DURATION (default 0, none): stop a call that runs longer (an endless
+//     loop in the script would otherwise hold up every record of the pipeline); the
+//     record passes unchanged and the error is counted. Ours; it slows the VM down a
+//     little, as it checks the deadline as it runs.
 //
 // Return codes, as in Fluent Bit: -1 drops the record; 0 keeps it unchanged; 1 replaces the
 // record and the timestamp by the returned ones; 2 replaces the record and keeps the
@@ -72,15 +76,16 @@ import (
 
 // Lua is the lua filter.
 type Lua struct {
-	Script        string `conf:"script"`
-	Code          string `conf:"code"`
-	Call          string `conf:"call"`
-	TimeAsTable   bool   `conf:"time_as_table"`
-	ProtectedMode bool   `conf:"protected_mode"`
-	TypeIntKey    string `conf:"type_int_key"`
-	TypeArrayKey  string `conf:"type_array_key"`
-	EnableFlbNull bool   `conf:"enable_flb_null"`
-	EnableLibs    string `conf:"enable_libs"`
+	Script        string        `conf:"script"`
+	Code          string        `conf:"code"`
+	Call          string        `conf:"call"`
+	TimeAsTable   bool          `conf:"time_as_table"`
+	ProtectedMode bool          `conf:"protected_mode"`
+	TypeIntKey    string        `conf:"type_int_key"`
+	TypeArrayKey  string        `conf:"type_array_key"`
+	EnableFlbNull bool          `conf:"enable_flb_null"`
+	EnableLibs    string        `conf:"enable_libs"`
+	CallTimeout   time.Duration `conf:"call_timeout"`
 
 	mu      sync.Mutex // one Lua state, one call at a time
 	state   *glua.LState
@@ -110,6 +115,9 @@ func (f *Lua) Validate() error {
 	}
 	if f.Call == "" {
 		return config.KeyErrorf("call", "missing: name the Lua function to call")
+	}
+	if f.CallTimeout < 0 {
+		return config.KeyErrorf("call_timeout", "negative duration")
 	}
 	f.libs = map[string]bool{}
 	for _, l := range strings.FieldsFunc(f.EnableLibs, func(r rune) bool { return r == ' ' || r == ',' }) {
@@ -216,6 +224,14 @@ func (f *Lua) Filter(tag string, ev *event.Event) (pipeline.Verdict, error) {
 	}
 	rec := mapToTable(L, ev.Record)
 	top := L.GetTop()
+	if f.CallTimeout > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), f.CallTimeout)
+		L.SetContext(ctx)
+		defer func() {
+			L.RemoveContext()
+			cancel()
+		}()
+	}
 	L.Push(f.fn)
 	L.Push(glua.LString(tag))
 	L.Push(ts)

@@ -156,6 +156,19 @@ func TestLuaSandbox(t *testing.T) {
 	}
 }
 
+func TestLuaCallTimeout(t *testing.T) {
+	l := newLua(t, "code", `function cb(tag, ts, r) if r.spin then while true do end end return 2, ts, {ok = true} end`, "call", "cb", "call_timeout", "50ms")
+	ev := event.Event{Record: map[string]any{"spin": true}}
+	if v, err := l.Filter("t", &ev); err == nil || v != pipeline.Keep || ev.Record["spin"] != true {
+		t.Fatalf("endless loop: %v %v %v, want an error and the record unchanged", v, err, ev.Record)
+	}
+	// The state is usable afterwards.
+	ev = event.Event{Record: map[string]any{}}
+	if _, err := l.Filter("t", &ev); err != nil || ev.Record["ok"] != true {
+		t.Fatalf("after a timeout: %v %v", err, ev.Record)
+	}
+}
+
 func TestLuaHugeRecord(t *testing.T) {
 	l := newLua(t, "code", `function cb(tag, ts, r) local n = 0 for k, v in pairs(r) do n = n + 1 end r.n = n return 2, ts, r end`, "call", "cb")
 	rec := map[string]any{"big": strings.Repeat("x", 1<<20)}
