@@ -83,9 +83,10 @@ type decodeState struct {
 }
 
 // DecodeMessage decodes one whole message (a msgpack array as it came on the wire) with
-// lim's MaxDecompressed and BatchBytes. m's slices point into raw, or into buffers of
-// their own for Message and CompressedPackedForward modes.
+// lim's MaxDecompressed and BatchBytes. It works on a copy of raw, which it leaves as it
+// is. (The Decoder decodes in its own buffer, rewriting it where that saves a copy.)
 func DecodeMessage(raw []byte, lim Limits) (*Message, error) {
+	raw = append([]byte(nil), raw...)
 	var st decodeState
 	m := new(Message)
 	if err := st.decode(raw, m, lim.withDefaults()); err != nil {
@@ -118,7 +119,6 @@ func (st *decodeState) decode(raw []byte, m *Message, lim Limits) error {
 		return errors.New("forward: message ends after the tag")
 	}
 	var entries []byte
-	var given int // entries the message declares (Forward mode), -1 unknown
 	var metadata []byte
 	switch kind(b) {
 	case kindStr, kindBin: // PackedForward, maybe compressed
@@ -128,7 +128,7 @@ func (st *decodeState) decode(raw []byte, m *Message, lim Limits) error {
 		if entries, b, err = readBytesZC(b); err != nil {
 			return fmt.Errorf("forward: packed entries: %w", err)
 		}
-		m.Mode, given = ModePackedForward, -1
+		m.Mode = ModePackedForward
 	case kindArray:
 		inner, r, err := msgp.ReadArrayHeaderBytes(b)
 		if err != nil {
@@ -151,12 +151,15 @@ func (st *decodeState) decode(raw []byte, m *Message, lim Limits) error {
 		if n < 3 {
 			return fmt.Errorf("forward: Message mode message is an array of %d, want 3 or 4", n)
 		}
-		end, err := skipWith(&st.sk, b, 2)
-		if err != nil {
-			return fmt.Errorf("forward: entry: %w", err)
+		// The entry is [time, record]: the byte before the time (the tag's last, already
+		// copied into m.Tag) becomes its array header, so the entry is checked and kept
+		// where it is, without a copy.
+		at := len(raw) - len(b)
+		raw[at-1] = 0x92
+		m.Mode = ModeMessage
+		if b, err = validate(raw[at-1:], 1, m, lim.BatchBytes); err != nil {
+			return err
 		}
-		entries, b = b[:len(b)-len(end)], end // time and record, made an entry below
-		m.Mode, given = ModeMessage, 1
 	}
 	if len(b) > 0 {
 		if kind(b) == kindNil {
@@ -167,19 +170,6 @@ func (st *decodeState) decode(raw []byte, m *Message, lim Limits) error {
 	}
 	if len(b) != 0 {
 		return errors.New("forward: bytes left after the message")
-	}
-	if m.Mode == ModeMessage {
-		st.scratch = append(st.scratch[:0], 0x92)
-		if md := metadata; md != nil && kind(entries) != kindArray {
-			// [[time, metadata], record]
-			rest, _ := skipWith(&st.sk, entries, 1)
-			st.scratch = append(st.scratch, 0x92)
-			st.scratch = append(st.scratch, entries[:len(entries)-len(rest)]...)
-			st.scratch = append(st.scratch, md...)
-			entries = rest
-		}
-		entries = append(st.scratch, entries...)
-		st.scratch = entries
 	}
 	if m.Options.Signal != 0 {
 		return fmt.Errorf("forward: fluent_signal %d (metrics or traces) is not supported, only logs (0)", m.Options.Signal)
@@ -197,14 +187,27 @@ func (st *decodeState) decode(raw []byte, m *Message, lim Limits) error {
 	default:
 		return fmt.Errorf("forward: compressed %q is not supported (gzip or text)", m.Options.Compressed)
 	}
-	if m.Mode == ModeForward {
-		return nil
-	}
-	if _, err := validate(entries, -1, m, lim.BatchBytes); err != nil {
-		return err
-	}
-	if given >= 0 && m.Count+m.Dropped != given {
-		return fmt.Errorf("forward: %d entries where %d were declared", m.Count+m.Dropped, given)
+	switch m.Mode {
+	case ModePackedForward, ModeCompressedPackedForward:
+		if _, err := validate(entries, -1, m, lim.BatchBytes); err != nil {
+			return err
+		}
+	case ModeMessage:
+		if e := m.Entries; metadata != nil && m.Count == 1 && kind(e[1:]) != kindArray {
+			// Fluent Bit's metadata option: the entry becomes [[time, metadata], record].
+			rest, err := skipWith(&st.sk, e[1:], 1)
+			if err != nil {
+				return fmt.Errorf("forward: entry: %w", err)
+			}
+			st.scratch = append(st.scratch[:0], 0x92, 0x92)
+			st.scratch = append(st.scratch, e[1:len(e)-len(rest)]...)
+			st.scratch = append(st.scratch, metadata...)
+			st.scratch = append(st.scratch, rest...)
+			m.Count, m.Batches = 0, m.Batches[:0]
+			if _, err := validate(st.scratch, -1, m, lim.BatchBytes); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
