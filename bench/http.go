@@ -76,7 +76,11 @@ pipeline:
 	rss := a.PeakRSS()
 	close(errc)
 	if err := <-errc; err != nil {
-		return Result{}, err
+		log := a.Log()
+		if len(log) > 2000 {
+			log = log[len(log)-2000:]
+		}
+		return Result{}, fmt.Errorf("client: %w; agent log ends with:\n%s", err, log)
 	}
 	in, out, err := a.Stop()
 	if err != nil {
@@ -93,20 +97,32 @@ pipeline:
 // httpClient sends requests on one keep-alive connection until total have been handed
 // out, and reads each answer before sending the next. A 503 is sent again.
 func httpClient(addr string, req []byte, total int64, next, busy *atomic.Int64) error {
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	r := bufio.NewReaderSize(conn, 4096)
+	var conn net.Conn
+	var r *bufio.Reader
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
 	for next.Add(1) <= total {
 		for attempt := 0; ; attempt++ {
+			if conn == nil {
+				var err error
+				if conn, err = net.Dial("tcp", addr); err != nil {
+					return err
+				}
+				r = bufio.NewReaderSize(conn, 4096)
+			}
 			if _, err := conn.Write(req); err != nil {
 				return err
 			}
-			code, err := readResponse(r)
+			code, closing, err := readResponse(r)
 			if err != nil {
 				return err
+			}
+			if closing { // the server said Connection: close
+				conn.Close()
+				conn = nil
 			}
 			if code == 201 {
 				break
@@ -121,39 +137,41 @@ func httpClient(addr string, req []byte, total int64, next, busy *atomic.Int64) 
 	return nil
 }
 
-// readResponse reads one response's head and body and returns its status.
-func readResponse(r *bufio.Reader) (int, error) {
+// readResponse reads one response's head and body and returns its status and whether
+// the server closes the connection after it.
+func readResponse(r *bufio.Reader) (code int, closing bool, err error) {
 	line, err := r.ReadSlice('\n')
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, fmt.Errorf("bad status line %q", line)
+		return 0, false, fmt.Errorf("bad status line %q", line)
 	}
-	code, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, err
+	if code, err = strconv.Atoi(string(line[9:12])); err != nil {
+		return 0, false, err
 	}
 	length := 0
 	for {
 		h, err := r.ReadSlice('\n')
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if len(h) <= 2 {
 			break
 		}
-		if len(h) > 16 && bytes.EqualFold(h[:15], []byte("content-length:")) {
+		switch {
+		case len(h) > 16 && bytes.EqualFold(h[:15], []byte("content-length:")):
 			if length, err = strconv.Atoi(string(bytes.TrimSpace(h[15:]))); err != nil {
-				return 0, err
+				return 0, false, err
 			}
-		}
-		if bytes.HasPrefix(bytes.ToLower(h), []byte("transfer-encoding:")) {
-			return 0, errors.New("chunked response: not expected here")
+		case len(h) > 11 && bytes.EqualFold(h[:11], []byte("connection:")):
+			closing = bytes.EqualFold(bytes.TrimSpace(h[11:]), []byte("close"))
+		case bytes.HasPrefix(bytes.ToLower(h), []byte("transfer-encoding:")):
+			return 0, false, errors.New("chunked response: not expected here")
 		}
 	}
 	if _, err := r.Discard(length); err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	return code, nil
+	return code, closing, nil
 }

@@ -33,7 +33,7 @@ func (in *Input) startEmbed(ctx context.Context) error {
 					in.writeEmbed(w, replyMethod)
 					return false
 				}
-				if box := in.emit.Load(); box == nil || box.Paused() {
+				if em := in.emitter(r.Context()); em == nil || em.Paused() {
 					in.writeEmbed(w, replyBusy)
 					return false
 				}

@@ -56,6 +56,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/embedhttp"
@@ -96,6 +97,7 @@ type Input struct {
 
 	emit    atomic.Pointer[emitterBox] // set while Run runs
 	started chan struct{}              // tests: closed once Run serves
+	ready   chan struct{}              // embedhttp: closed once Run publishes emit; nil after Run
 }
 
 type emitterBox struct{ pipeline.Emitter }
@@ -188,6 +190,11 @@ func (in *Input) open(ctx context.Context) error {
 	if in.Server == ServerNetHTTP {
 		return in.listen(ctx)
 	}
+	in.mu.Lock()
+	if in.ready == nil {
+		in.ready = make(chan struct{})
+	}
+	in.mu.Unlock()
 	if err := in.startEmbed(ctx); err != nil {
 		return fmt.Errorf("http: listen %s: %w", in.Addr(), err)
 	}
@@ -240,6 +247,12 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 		return err
 	}
 	in.emit.Store(&emitterBox{emit})
+	in.mu.Lock()
+	if in.ready != nil {
+		close(in.ready)
+		in.ready = nil // from now on no emitter means stopping: 503 at once
+	}
+	in.mu.Unlock()
 	defer in.emit.Store(nil)
 	in.log.Info("listening", "addr", in.ListenAddr(), "server", in.Server)
 	var ln net.Listener
@@ -257,6 +270,35 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 		return in.serveNetHTTP(ctx, ln)
 	}
 	return in.serveEmbed(ctx)
+}
+
+// maxStartWait is how long a request that arrives between Init and Run (the agent is
+// starting) waits for the input to run before it is answered 503.
+const maxStartWait = 5 * time.Second
+
+// emitter returns the engine's emitter, waiting for Run to start when the server
+// already takes requests (embedhttp starts in Init); nil when the input is not running.
+func (in *Input) emitter(ctx context.Context) pipeline.Emitter {
+	if box := in.emit.Load(); box != nil {
+		return box.Emitter
+	}
+	in.mu.Lock()
+	ready := in.ready
+	in.mu.Unlock()
+	if ready == nil {
+		return nil
+	}
+	t := time.NewTimer(maxStartWait)
+	defer t.Stop()
+	select {
+	case <-ready:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	if box := in.emit.Load(); box != nil {
+		return box.Emitter
+	}
+	return nil
 }
 
 // Close stops listening if Run did not (it never ran, or failed).

@@ -418,3 +418,33 @@ func testTLS(t *testing.T, server string) {
 		t.Errorf("a plain-text request was accepted on the TLS port")
 	}
 }
+
+// A request that comes while the agent starts (embedhttp listens from Init, the engine
+// runs the input a moment later) waits for the input instead of getting a 503.
+func TestRequestDuringStartWaits(t *testing.T) {
+	in := configured(t)
+	var logs pipelinetest.Logs
+	if err := in.Init(context.Background(), logs.Env("http.0")); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + in.ListenAddr() + "/early"
+	got := make(chan int, 1)
+	go func() {
+		resp, err := nethttp.Post(url, "application/json", strings.NewReader(`{"early":true}`))
+		if err != nil {
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	rec := pipelinetest.NewRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, rec) }()
+	if code := <-got; code != 201 || rec.Len() != 1 {
+		t.Errorf("request during start: status %d, %d records", code, rec.Len())
+	}
+	cancel()
+	<-done
+}
