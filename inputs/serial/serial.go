@@ -213,6 +213,7 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 	if err := in.Validate(); err != nil {
 		return err
 	}
+	in.closePort() // Init again (a reload): start afresh
 	in.lines = splitter{sep: in.sep, max: int(in.MaxLineLength)}
 	in.rep = reporter{log: in.log, every: 10 * time.Second}
 	if in.reopenMin <= 0 {
