@@ -292,7 +292,7 @@ func TestRecordsTagsAndPayloadsThroughABroker(t *testing.T) {
 			[]map[string]any{{"payload": "21.5 C"}}},
 		{"raw", []string{"format", "raw", "payload_key", "msg"}, "sensors/x", `{"a":1}`, "mqtt.sensors.x",
 			[]map[string]any{{"msg": `{"a":1}`, "topic": "sensors/x"}}},
-		{"template", []string{"tag", "site.${topic[1]}.${topic}"}, "sensors/room3/hum", `{"h":40}`, "site.room3.sensors.room3.hum",
+		{"template", []string{"tag", "site.$TOPIC[1].$TOPIC"}, "sensors/room3/hum", `{"h":40}`, "site.room3.sensors.room3.hum",
 			[]map[string]any{{"h": int64(40), "topic": "sensors/room3/hum"}}},
 		{"fixed tag", []string{"tag", "all", "tag_from_topic", "off"}, "sensors/y", `{}`, "all",
 			[]map[string]any{{"topic": "sensors/y"}}},

@@ -53,7 +53,7 @@ func FuzzRecords(f *testing.F) {
 // FuzzTagTemplate parses tag templates and applies them to topics: never a panic, and a
 // template without placeholders is the tag itself.
 func FuzzTagTemplate(f *testing.F) {
-	for _, s := range []string{"a.${topic}", "${topic[0]}.${topic[3]}", "${topic", "${topic[x]}", "${topic[-1]}", "plain", "${topic}${topic}"} {
+	for _, s := range []string{"a.$TOPIC", "$TOPIC[0].$TOPIC[3]", "$TOPIC[", "$TOPIC[x]", "$TOPIC[-1]", "plain", "$TOPIC$TOPIC", "$TOPICS"} {
 		f.Add(s, "sensors/room1/temp")
 	}
 	f.Fuzz(func(t *testing.T, tmpl, topic string) {
@@ -62,7 +62,7 @@ func FuzzTagTemplate(f *testing.F) {
 			return
 		}
 		got := tg.tag(topic)
-		if !strings.Contains(tmpl, "${topic") && got != tmpl+"."+strings.ReplaceAll(topic, "/", ".") && tmpl != "" {
+		if !strings.Contains(tmpl, tagPlaceholder) && got != tmpl+"."+strings.ReplaceAll(topic, "/", ".") && tmpl != "" {
 			t.Fatalf("prefix %q topic %q: tag %q", tmpl, topic, got)
 		}
 	})

@@ -46,9 +46,10 @@
 //     with tag_from_topic on, the tag is PREFIX.TOPIC with the topic's '/' turned into '.',
 //     where PREFIX is the instance's tag, or "mqtt" when no tag is set: sensors/room1/temp
 //     becomes mqtt.sensors.room1.temp. (A tag equal to the instance's name or alias counts
-//     as not set.) A tag holding ${topic} or ${topic[N]} is a template instead: ${topic} is
-//     the dotted topic and ${topic[N]} its level N counted from 0 (empty when the topic
-//     has fewer levels), so "iot.${topic[1]}" tags sensors/room1/temp as iot.room1. With
+//     as not set.) A tag holding $TOPIC or $TOPIC[N] is a template instead: $TOPIC is
+//     the dotted topic and $TOPIC[N] its level N counted from 0 (empty when the topic
+//     has fewer levels), so "iot.$TOPIC[1]" tags sensors/room1/temp as iot.room1. (Not
+//     ${topic}: the configuration expands ${...} as a variable first.) With
 //     tag_from_topic off and no template every record gets the instance's tag.
 //
 // Delivery. Messages are acknowledged (QoS 1 PUBACK, QoS 2 PUBREC) only after all their
@@ -396,7 +397,7 @@ type tagPart struct {
 // newTagger builds the tag rule. set is the configured tag ("" when not set), instance the
 // tag the engine gives the instance.
 func newTagger(set, instance string, fromTopic bool) (tagger, error) {
-	if strings.Contains(set, "${topic") {
+	if strings.Contains(set, tagPlaceholder) {
 		parts, err := parseTagTemplate(set)
 		return tagger{mode: tagTemplate, parts: parts}, err
 	}
@@ -409,10 +410,15 @@ func newTagger(set, instance string, fromTopic bool) (tagger, error) {
 	return tagger{mode: tagPrefix, prefix: set}, nil
 }
 
+// tagPlaceholder starts a topic placeholder in a tag template. It is $TOPIC, as Fluent
+// Bit writes $TAG in its templates, and not ${topic}: the configuration expands ${...}
+// as a variable before a plugin sees it.
+const tagPlaceholder = "$TOPIC"
+
 func parseTagTemplate(s string) ([]tagPart, error) {
 	var parts []tagPart
 	for s != "" {
-		i := strings.Index(s, "${topic")
+		i := strings.Index(s, tagPlaceholder)
 		if i < 0 {
 			parts = append(parts, tagPart{lit: s, level: -1})
 			break
@@ -420,25 +426,21 @@ func parseTagTemplate(s string) ([]tagPart, error) {
 		if i > 0 {
 			parts = append(parts, tagPart{lit: s[:i], level: -1})
 		}
-		s = s[i+len("${topic"):]
-		end := strings.IndexByte(s, '}')
-		if end < 0 {
-			return nil, errors.New("${topic without a closing }")
-		}
-		inner := s[:end]
-		s = s[end+1:]
-		switch {
-		case inner == "":
+		s = s[i+len(tagPlaceholder):]
+		if !strings.HasPrefix(s, "[") {
 			parts = append(parts, tagPart{level: -2})
-		case len(inner) >= 3 && inner[0] == '[' && inner[len(inner)-1] == ']':
-			n, err := strconv.Atoi(inner[1 : len(inner)-1])
-			if err != nil || n < 0 || n > 1000 {
-				return nil, fmt.Errorf("${topic%s}: want ${topic} or ${topic[N]} with N from 0", inner)
-			}
-			parts = append(parts, tagPart{level: n})
-		default:
-			return nil, fmt.Errorf("${topic%s}: want ${topic} or ${topic[N]}", inner)
+			continue
 		}
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return nil, errors.New("$TOPIC[ without a closing ]")
+		}
+		n, err := strconv.Atoi(s[1:end])
+		if err != nil || n < 0 || n > 1000 {
+			return nil, fmt.Errorf("$TOPIC%s: want $TOPIC or $TOPIC[N] with N from 0", s[:end+1])
+		}
+		parts = append(parts, tagPart{level: n})
+		s = s[end+1:]
 	}
 	return parts, nil
 }

@@ -76,8 +76,8 @@ func TestTagRules(t *testing.T) {
 		{"iot", true, "sensors/room1/temp", "iot.sensors.room1.temp"},
 		{"iot", false, "sensors/room1/temp", "iot"},
 		{"", false, "sensors/room1/temp", "mqtt.0"},
-		{"x.${topic[0]}.${topic[2]}.${topic[9]}", true, "sensors/room1/temp", "x.sensors.temp."},
-		{"${topic}", false, "/a//b", ".a..b"},
+		{"x.$TOPIC[0].$TOPIC[2].$TOPIC[9]", true, "sensors/room1/temp", "x.sensors.temp."},
+		{"$TOPIC", false, "/a//b", ".a..b"},
 	} {
 		in, err := configure("topics", "#", "tag_from_topic", map[bool]string{true: "on", false: "off"}[tc.fromTopic])
 		if err != nil {
@@ -99,7 +99,7 @@ func TestTagRules(t *testing.T) {
 func TestBadTagTemplateIsAnErrorOnTag(t *testing.T) {
 	in, _ := configure("topics", "#")
 	env := (&pipelinetest.Logs{}).Env("mqtt.0")
-	env.Tag = "a.${topic[x]}"
+	env.Tag = "a.$TOPIC[x]"
 	err := in.Init(context.Background(), env)
 	var ce *config.Error
 	if !errors.As(err, &ce) || ce.Key != "tag" {

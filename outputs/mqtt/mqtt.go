@@ -6,7 +6,7 @@
 //	    Name    mqtt
 //	    Match   sensors.*
 //	    Host    broker.local
-//	    Topic   devices/$device/${tag[1]}
+//	    Topic   devices/$device/$TAG[1]
 //	    QoS     1
 //
 // Keys:
@@ -16,12 +16,14 @@
 //     across restarts and distinct from the input's), username, password, tls, tls.verify,
 //     tls.ca_file, tls.crt_file, tls.key_file, tls.vhost, keepalive (60s), connect_timeout
 //     (10s), reconnect_max_interval (30s): as in the mqtt input.
-//   - topic: a template (default "${tag}"): ${tag} is the chunk's tag, ${tag[N]} its part N
-//     (split at '.', from 0; empty when there are fewer parts), and $KEY a record accessor
-//     ($device, $meta['site']) that takes the record's value, up to the next '/' (a string
-//     as is, other values as JSON). '+', '#' and NUL in a value become '_' (they are not
-//     allowed in a topic one publishes to); '/' in a value makes more levels. A record
-//     without the key named is not published: it is counted in a warning per chunk.
+//   - topic: a template (default "$TAG"): $TAG is the chunk's tag, $TAG[N] its part N
+//     (split at '.', from 0; empty when there are fewer parts), as in Fluent Bit's
+//     templates, and $KEY a record accessor ($device, $meta['site']) that takes the
+//     record's value, up to the next '/' or '$' (a string as is, other values as JSON).
+//     Not ${tag}: the configuration expands ${...} as a variable before the plugin sees it.
+//     '+', '#' and NUL in a value or the tag become '_' (they are not allowed in a topic
+//     one publishes to); '/' in a value makes more levels. A record without the key
+//     named is not published: it is counted in a warning per chunk.
 //   - qos 0|1|2 (default 1). With 1 and 2 a flush returns only after the broker
 //     acknowledged every message (PUBACK, PUBCOMP).
 //   - retain on|off (default off): publish as retained messages.
@@ -96,7 +98,7 @@ type Output struct {
 func New() *Output {
 	return &Output{
 		Options:        mqttconn.Defaults(),
-		Topic:          "${tag}",
+		Topic:          "$TAG",
 		QoS:            1,
 		Format:         "json",
 		JSONDateKey:    "date",
@@ -187,25 +189,22 @@ func parseTopicTemplate(s string) ([]topicPart, error) {
 			return nil, err
 		}
 		s = s[i:]
-		if strings.HasPrefix(s, "${") {
-			end := strings.IndexByte(s, '}')
+		if strings.HasPrefix(s, "$TAG[") {
+			end := strings.IndexByte(s, ']')
 			if end < 0 {
-				return nil, fmt.Errorf("%q: ${ without a closing }", s)
+				return nil, fmt.Errorf("%q: $TAG[ without a closing ]", s)
 			}
-			inner := s[2:end]
+			n, err := strconv.Atoi(s[5:end])
+			if err != nil || n < 0 || n > 1000 {
+				return nil, fmt.Errorf("%s: want $TAG[N] with N from 0", s[:end+1])
+			}
+			parts = append(parts, topicPart{tag: n})
 			s = s[end+1:]
-			switch {
-			case inner == "tag":
-				parts = append(parts, topicPart{tag: -2})
-			case strings.HasPrefix(inner, "tag[") && strings.HasSuffix(inner, "]"):
-				n, err := strconv.Atoi(inner[4 : len(inner)-1])
-				if err != nil || n < 0 || n > 1000 {
-					return nil, fmt.Errorf("${%s}: want ${tag[N]} with N from 0", inner)
-				}
-				parts = append(parts, topicPart{tag: n})
-			default:
-				return nil, fmt.Errorf("${%s}: want ${tag}, ${tag[N]} or a record key as $key", inner)
-			}
+			continue
+		}
+		if strings.HasPrefix(s, "$TAG") && (len(s) == 4 || !keyByte(s[4])) {
+			parts = append(parts, topicPart{tag: -2})
+			s = s[4:]
 			continue
 		}
 		// A record accessor runs to the next '/' outside quotes.
@@ -218,6 +217,11 @@ func parseTopicTemplate(s string) ([]topicPart, error) {
 		s = s[end:]
 	}
 	return parts, nil
+}
+
+// keyByte reports whether c continues a record key after '$' ($TAGS is the key TAGS).
+func keyByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
 
 func accessorEnd(s string) int {

@@ -62,7 +62,7 @@ func TestEveryRecordArrivesOnItsTopic(t *testing.T) {
 	const total = 2000
 	b := mosquittotest.Start(t)
 	col := b.Subscribe(t, "out-sub", "devices/#", 1)
-	o, _ := newOutput(t, b, "topic", "devices/$device/${tag[1]}", "qos", "1")
+	o, _ := newOutput(t, b, "topic", "devices/$device/$TAG[1]", "qos", "1")
 	chunk := pipelinetest.MakeChunk("app.web", events(total, func(i int) map[string]any {
 		return map[string]any{"device": fmt.Sprintf("d%d", i%10), "seq": i}
 	})...)
@@ -161,7 +161,7 @@ func lastLog(l *pipelinetest.Logs) string {
 func TestFlushRetriesWhileTheBrokerIsDown(t *testing.T) {
 	b := mosquittotest.Start(t, mosquittotest.WithPersistence())
 	col := b.Subscribe(t, "down-sub", "down/#", 1)
-	o, _ := newOutput(t, b, "topic", "down/${tag}")
+	o, _ := newOutput(t, b, "topic", "down/$TAG")
 	chunk := pipelinetest.MakeChunk("t", events(100, func(i int) map[string]any { return map[string]any{"seq": i} })...)
 
 	b.Stop()
@@ -193,7 +193,7 @@ func TestEngineDeliversAfterTheBrokerReturns(t *testing.T) {
 	col := b.Subscribe(t, "eng-sub", "eng/#", 1)
 	b.Stop() // the broker is down when the agent starts
 
-	o, err := configure("host", b.Host(), "port", fmt.Sprint(b.Port()), "reconnect_max_interval", "1s", "topic", "eng/${tag}")
+	o, err := configure("host", b.Host(), "port", fmt.Sprint(b.Port()), "reconnect_max_interval", "1s", "topic", "eng/$TAG")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,10 +238,9 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{[]string{"topic", ""}, "topic"},
 		{[]string{"topic", "a/+"}, "topic"},
 		{[]string{"topic", "a/#"}, "topic"},
-		{[]string{"topic", "${nope}"}, "topic"},
-		{[]string{"topic", "${tag[x]}"}, "topic"},
+		{[]string{"topic", "$TAG[x]"}, "topic"},
 		{[]string{"topic", "a/$"}, "topic"},
-		{[]string{"topic", "a/${tag"}, "topic"},
+		{[]string{"topic", "a/$TAG[1"}, "topic"},
 		{[]string{"qos", "3"}, "qos"},
 		{[]string{"format", "msgpack"}, "format"},
 		{[]string{"json_date_format", "nope"}, "json_date_format"},
@@ -257,18 +256,19 @@ func TestValidateNamesTheKey(t *testing.T) {
 }
 
 func TestTopicTemplate(t *testing.T) {
-	rec := map[string]any{"device": "d1", "n": 5, "meta": map[string]any{"site": "s/2"}, "bad": "x+#"}
+	rec := map[string]any{"TAGS": "T", "device": "d1", "n": 5, "meta": map[string]any{"site": "s/2"}, "bad": "x+#"}
 	for _, tc := range []struct {
 		tmpl, tag, want string
 		ok              bool
 	}{
-		{"${tag}", "a.b.c", "a.b.c", true},
-		{"x/${tag[0]}/${tag[2]}/${tag[7]}", "a.b.c", "x/a/c/", true},
+		{"$TAG", "a.b.c", "a.b.c", true},
+		{"x/$TAG[0]/$TAG[2]/$TAG[7]", "a.b.c", "x/a/c/", true},
+		{"$TAGS/$TAG.x", "a", "T/a.x", true},
 		{"d/$device/n/$n", "t", "d/d1/n/5", true},
 		{"$meta['site']/end", "t", "s/2/end", true},
 		{"$bad", "t", "x__", true},
 		{"$missing/x", "t", "", false},
-		{"tag/${tag}", "we+ird#", "tag/we_ird_", true},
+		{"tag/$TAG", "we+ird#", "tag/we_ird_", true},
 	} {
 		o, err := configure("topic", tc.tmpl)
 		if err != nil {
@@ -282,7 +282,7 @@ func TestTopicTemplate(t *testing.T) {
 }
 
 func FuzzTopicTemplate(f *testing.F) {
-	for _, s := range []string{"${tag}", "a/${tag[1]}/$k", "$a['b/c']/x", `$a["q\"/"]`, "${", "$", "a/+", "${tag[99999]}"} {
+	for _, s := range []string{"$TAG", "a/$TAG[1]/$k", "$a['b/c']/x", `$a["q\"/"]`, "$TAG[", "$", "a/+", "$TAG[99999]", "$TAGS$TAG"} {
 		f.Add(s, "a.b")
 	}
 	f.Fuzz(func(t *testing.T, tmpl, tag string) {
