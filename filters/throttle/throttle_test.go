@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 type clock struct{ t time.Time }
@@ -149,6 +151,21 @@ func TestThrottleConcurrent(t *testing.T) {
 	wg.Wait()
 	if kept != 1000 {
 		t.Fatalf("kept %d of 8000 in one interval, want exactly the rate, 1000", kept)
+	}
+}
+
+func TestThrottlePrintStatus(t *testing.T) {
+	c := newClock()
+	logs := &pipelinetest.Logs{}
+	th := New()
+	th.Rate, th.PrintStatus, th.now = 2, true, c.now
+	if err := th.Init(context.Background(), logs.Env("throttle.0")); err != nil {
+		t.Fatal(err)
+	}
+	countKept(th, c, "t", []int{5, 5, 5})
+	// The window moved twice while records arrived: two status lines.
+	if n := logs.Count(slog.LevelInfo); n != 2 {
+		t.Fatalf("%d status lines, want 2", n)
 	}
 }
 
