@@ -4,6 +4,6 @@ package forward
 
 import "net"
 
-// alive cannot peek without blocking here: idle connections are trusted until a write
+// peek cannot look without blocking here: idle connections are trusted until a write
 // fails.
-func alive(net.Conn, bool) bool { return true }
+func peek(net.Conn) (closed, pending bool) { return false, false }

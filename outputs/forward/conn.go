@@ -59,12 +59,40 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 		c := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
 		p.mu.Unlock()
-		if time.Since(c.idleSince) > p.o.KeepaliveIdle || !alive(c.nc, p.tls != nil) {
+		if time.Since(c.idleSince) > p.o.KeepaliveIdle || !alive(c.nc) {
 			_ = c.nc.Close()
 			continue
 		}
 		return c, nil
 	}
+}
+
+// alive reports whether an idle connection still looks open, so a chunk is not written
+// into a connection the server has closed (without acks it would be lost). A plain
+// connection with bytes waiting is not: the server said something unasked. A TLS one may
+// hold records the server sends after the handshake (TLS 1.3 session tickets, or a
+// close_notify): a short read processes them and tells which.
+func alive(nc net.Conn) bool {
+	closed, pending := peek(nc)
+	if closed {
+		return false
+	}
+	if !pending {
+		return true
+	}
+	tc, ok := nc.(*tls.Conn)
+	if !ok {
+		return false
+	}
+	var b [1]byte
+	_ = tc.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+	n, err := tc.Read(b[:])
+	var ne net.Error
+	if n == 0 && errors.As(err, &ne) && ne.Timeout() {
+		_ = tc.SetReadDeadline(time.Time{})
+		return true
+	}
+	return false
 }
 
 func (p *pool) put(c *conn) {

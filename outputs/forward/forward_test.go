@@ -296,18 +296,34 @@ func TestKeepaliveReusesAndRecycles(t *testing.T) {
 // A server that closed an idle connection must not swallow the next chunk, even without
 // acks: the output sees the connection is gone and opens another.
 func TestClosedIdleConnectionIsNotUsed(t *testing.T) {
-	srv := newServer(t, nil, nil)
-	o, _ := newOutput(t, "port "+strconv.Itoa(srv.port()))
-	if err := o.Flush(context.Background(), pipelinetest.MakeChunk("t", sample(1, oneDevice)...)); err != nil {
-		t.Fatal(err)
+	certFile, _, srvTLS := testCert(t, t.TempDir())
+	for _, tc := range []struct {
+		name string
+		tls  bool
+	}{{"plain", false}, {"tls", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var srv *server
+			kv := []string{}
+			if tc.tls {
+				srv = newServer(t, srvTLS, nil)
+				kv = append(kv, "tls on", "tls.ca_file "+certFile)
+			} else {
+				srv = newServer(t, nil, nil)
+			}
+			o, _ := newOutput(t, append(kv, "port "+strconv.Itoa(srv.port()))...)
+			for i := 1; i <= 3; i++ {
+				if err := o.Flush(context.Background(), pipelinetest.MakeChunk("t", sample(1, oneDevice)...)); err != nil {
+					t.Fatal(err)
+				}
+				srv.waitRecords(t, i)
+				srv.kill()
+				srv.revive()
+			}
+			if n := srv.connections(); n != 3 {
+				t.Errorf("%d connections, want 3 (one per server life)", n)
+			}
+		})
 	}
-	srv.waitRecords(t, 1)
-	srv.kill()
-	srv.revive()
-	if err := o.Flush(context.Background(), pipelinetest.MakeChunk("t", sample(1, oneDevice)...)); err != nil {
-		t.Fatal(err)
-	}
-	srv.waitRecords(t, 2)
 }
 
 // retryUntil flushes c like the engine: again after each retryable error, until it is
