@@ -52,6 +52,7 @@ type conn struct {
 	idle       atomic.Bool // waiting for the next request (Shutdown may close it)
 	forceClose bool
 	inHandler  bool
+	unreadBody bool // answered before reading an announced body
 }
 
 var connPool = sync.Pool{New: func() any { return new(conn) }}
@@ -59,7 +60,7 @@ var connPool = sync.Pool{New: func() any { return new(conn) }}
 func (s *Server) serveConn(nc net.Conn, remote netip.AddrPort) {
 	c := connPool.Get().(*conn)
 	c.srv, c.raw, c.nc, c.remote = s, nc, nc, remote
-	c.pos, c.end, c.requests, c.forceClose, c.inHandler = 0, 0, 0, false, false
+	c.pos, c.end, c.requests, c.forceClose, c.inHandler, c.unreadBody = 0, 0, 0, false, false, false
 	c.readDL, c.writeDL = time.Time{}, time.Time{}
 	if c.buf == nil {
 		c.buf = make([]byte, initialBufSize)
@@ -194,6 +195,7 @@ func (c *conn) serveRequest() bool {
 	if s.Hooks.RequestReceived != nil && !s.Hooks.RequestReceived(w, r) {
 		if hasBody {
 			w.close = true
+			c.unreadBody = true
 		}
 		c.pos = headLen
 		return c.finish(start)
@@ -208,8 +210,7 @@ func (c *conn) serveRequest() bool {
 		for {
 			done, err := c.chunk.feed(c.buf, c.end)
 			if err != nil {
-				var se statusError
-				if errors.As(err, &se) {
+				if se, ok := err.(statusError); ok {
 					return c.fail(int(se))
 				}
 				return c.fail(400)
@@ -231,13 +232,15 @@ func (c *conn) serveRequest() bool {
 		c.pos = c.chunk.r
 	case r.contentLength > 0:
 		need := headLen + int(r.contentLength)
-		if need > len(c.buf) {
-			c.grow(need)
-		}
 		if r.expectContinue && c.end < need && !c.sendContinue() {
 			return false
 		}
 		for c.end < need {
+			// Grow with what arrives, not with what is announced: a client claiming
+			// 4 MiB and sending nothing costs no 4 MiB.
+			if c.end == len(c.buf) {
+				c.grow(min(need, 2*len(c.buf)))
+			}
 			if !c.readMore() {
 				return false
 			}
@@ -292,6 +295,9 @@ func (c *conn) finish(start time.Time) bool {
 	}
 	if closeAfter {
 		c.flush()
+		if c.unreadBody {
+			c.lingerClose() // the client may still be sending the body we refused
+		}
 		return false
 	}
 	if len(c.out) >= flushThreshold {

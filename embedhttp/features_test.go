@@ -547,3 +547,20 @@ func TestResponseHeaderInjectionDropped(t *testing.T) {
 		t.Fatalf("%v %q", resp.Header, body)
 	}
 }
+
+func TestEarlyRefusalWithLargeBodyIsReadable(t *testing.T) {
+	s := start(t, &Server{Hooks: Hooks{RequestReceived: func(w *Response, r *Request) bool {
+		w.SetStatus(503)
+		w.AddHeader("Retry-After", "1")
+		return false
+	}}})
+	for i := 0; i < 5; i++ {
+		c := dial(t, s)
+		body := strings.Repeat("x", 1<<20)
+		go io.WriteString(c.nc, post("/busy", body)) // errors once the server closes: expected
+		resp, _ := c.read("POST")
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
+			t.Fatalf("got %d %v", resp.StatusCode, resp.Header)
+		}
+	}
+}
