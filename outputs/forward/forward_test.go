@@ -704,3 +704,39 @@ func TestAckTimeoutMovesChunkToNextNode(t *testing.T) {
 		t.Fatalf("err = %v, want a retry", err)
 	}
 }
+
+// Several workers flush at once (the engine's workers key): every record arrives once,
+// and connections are shared through the pool, not per flush.
+func TestConcurrentFlushes(t *testing.T) {
+	a, b := newServer(t, nil, nil), newServer(t, nil, nil)
+	o, _ := newOutput(t, "upstream "+writeUpstream(t, a, b), "upstream_mode hash", "upstream_hash_key device_id", "require_ack_response on")
+	device := func(i int) string { return fmt.Sprintf("dev-%d", i%7) }
+	evs := sample(800, device)
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		go func(w int) {
+			var err error
+			for i := 0; i < 10 && err == nil; i++ {
+				from := w*100 + i*10
+				err = o.Flush(context.Background(), pipelinetest.MakeChunk("t", evs[from:from+10]...))
+			}
+			errs <- err
+		}(w)
+	}
+	for w := 0; w < 8; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, onA := a.events(t)
+	_, onB := b.events(t)
+	s := seqs(append(onA, onB...))
+	for i := range evs {
+		if s[int64(i)] != 1 {
+			t.Fatalf("record %d arrived %d times", i, s[int64(i)])
+		}
+	}
+	if n := a.connections() + b.connections(); n > 16 {
+		t.Errorf("%d connections for 8 workers on 2 nodes", n)
+	}
+}
