@@ -269,3 +269,42 @@ func BenchmarkRewriteTag(b *testing.B) {
 		})
 	}
 }
+
+// Several inputs re-emitting at once through one filter: every record arrives once under
+// its new tag, and the loop guard never mistakes one goroutine's record for another's.
+func TestRewriteTagConcurrentInputs(t *testing.T) {
+	e := pipeline.NewEngine(pipeline.Options{Flush: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	var ins []pipeline.Emitter
+	for i := 0; i < 4; i++ {
+		ins = append(ins, e.AddInput(pipeline.InputSpec{Plugin: "test", Tag: "in", Input: idle{}}))
+	}
+	e.AddFilter(pipeline.FilterSpec{Plugin: "rewrite_tag", Match: "*", Filter: configured(t, "rewrite_tag", "Rule", `$k ^(a|b)$ out.$1 true`)})
+	out := &collector{}
+	e.AddOutput(pipeline.OutputSpec{Plugin: "collect", Match: "*", Output: out})
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g, in := range ins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				k := "a"
+				if (g+i)%2 == 1 {
+					k = "b"
+				}
+				if err := in.Emit("", event.Event{Record: map[string]any{"k": k}}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	e.Stop(context.Background())
+	want := map[string]int{"in": 2000, "out.a": 1000, "out.b": 1000}
+	if got := out.tags(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+}
