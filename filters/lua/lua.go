@@ -129,13 +129,20 @@ func (f *Lua) Validate() error {
 	}
 	f.intKeys = strings.Fields(f.TypeIntKey)
 	f.arrKeys = strings.Fields(f.TypeArrayKey)
-	if f.Code != "" {
-		// Compile only, to report syntax errors at configuration time.
-		L := glua.NewState(glua.Options{SkipOpenLibs: true})
-		defer L.Close()
-		if _, err := L.LoadString(f.Code); err != nil {
-			return config.KeyErrorf("code", "%v", err)
+	// Compile only (nothing runs), so that a missing file or a syntax error shows up when
+	// the configuration is loaded (and at --dry-run).
+	src, key := f.Code, "code"
+	if f.Script != "" {
+		b, err := os.ReadFile(f.Script)
+		if err != nil {
+			return config.KeyErrorf("script", "%v", err)
 		}
+		src, key = string(b), "script"
+	}
+	L := glua.NewState(glua.Options{SkipOpenLibs: true})
+	defer L.Close()
+	if _, err := L.LoadString(src); err != nil {
+		return config.KeyErrorf(key, "%v", err)
 	}
 	return nil
 }

@@ -194,6 +194,8 @@ func TestLuaConfigErrors(t *testing.T) {
 		{[]config.Property{{Key: "code", Value: "x=1"}, {Key: "script", Value: "a.lua"}, {Key: "call", Value: "cb"}}, "code"},
 		{[]config.Property{{Key: "code", Value: "function ("}, {Key: "call", Value: "cb"}}, "code"},
 		{[]config.Property{{Key: "code", Value: "x=1"}, {Key: "call", Value: "cb"}, {Key: "enable_libs", Value: "net"}}, "enable_libs"},
+		{[]config.Property{{Key: "script", Value: "/nonexistent/x.lua"}, {Key: "call", Value: "cb"}}, "script"},
+		{[]config.Property{{Key: "script", Value: "testdata/bad.lua"}, {Key: "call", Value: "cb"}}, "script"},
 	} {
 		f, _ := pipeline.NewFilter("lua")
 		var ce *config.Error

@@ -1,0 +1,3 @@
+function cb(tag, ts, record
+  return 0, ts, record
+end
