@@ -255,3 +255,38 @@ func (o *outputInst) overLimitLocked(t *task) []*task {
 	}
 	return dropped
 }
+
+// StorageMetrics is a snapshot of filesystem storage, for the monitoring API's
+// /api/v1/storage.
+type StorageMetrics struct {
+	Enabled    bool   // storage.path is set
+	Path       string // storage.path
+	Sync       string // storage.sync
+	Chunks     int    // filesystem chunks owed to some output (backlog included)
+	ChunksUp   int    // of those, held in memory
+	ChunksDown int    // of those, on disk only (read back when their turn comes)
+	Fsyncs     uint64 // fsyncs made since start
+}
+
+// StorageMetrics returns a snapshot of filesystem storage. Open chunks (still being
+// appended to) are not counted.
+func (e *Engine) StorageMetrics() StorageMetrics {
+	if e.store == nil {
+		return StorageMetrics{Path: e.opts.Storage.Path, Sync: e.opts.Storage.Sync}
+	}
+	m := StorageMetrics{Enabled: true, Path: e.store.Dir(), Sync: e.opts.Storage.Sync, Fsyncs: e.store.Fsyncs()}
+	e.liveMu.Lock()
+	for c := range e.live {
+		if c.file == nil {
+			continue
+		}
+		m.Chunks++
+		if c.down {
+			m.ChunksDown++
+		} else {
+			m.ChunksUp++
+		}
+	}
+	e.liveMu.Unlock()
+	return m
+}

@@ -110,6 +110,9 @@ func TestFilesystemChunksDownAreReadBack(t *testing.T) {
 			maxBuf = b
 		}
 	}
+	if sm := e.StorageMetrics(); !sm.Enabled || sm.ChunksDown == 0 || sm.ChunksUp > 1 {
+		t.Fatalf("storage metrics %+v: want chunks down and at most one up", sm)
+	}
 	close(out.gate)
 	out.waitAll(t, 10*time.Second)
 	e.Stop(context.Background())

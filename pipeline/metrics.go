@@ -49,7 +49,7 @@ func (e *Engine) Metrics() Metrics {
 	var m Metrics
 	for _, in := range e.inputs {
 		in.mu.Lock()
-		buffered, paused := in.buffered, in.limit > 0 && in.buffered >= in.limit
+		buffered, paused := in.buffered, in.pausedLocked()
 		in.mu.Unlock()
 		m.Inputs = append(m.Inputs, InputMetrics{
 			Name: in.name, Plugin: in.plugin, Records: in.records.Load(), Bytes: in.bytes.Load(),
