@@ -127,4 +127,5 @@ func BenchmarkExpect(b *testing.B) {
 	for b.Loop() {
 		e.Filter("t", &ev)
 	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }

@@ -145,6 +145,7 @@ func BenchmarkNest(b *testing.B) {
 				ev := event.Event{Record: rec}
 				n.Filter("t", &ev)
 			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
 }

@@ -266,6 +266,7 @@ func BenchmarkRewriteTag(b *testing.B) {
 			for b.Loop() {
 				r.Filter("aa.bb.cc", &ev)
 			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
 }

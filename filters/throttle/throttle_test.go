@@ -206,6 +206,7 @@ func BenchmarkThrottle(b *testing.B) {
 			for b.Loop() {
 				th.Filter("app.log", e)
 			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
 }
