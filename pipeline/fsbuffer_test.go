@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -219,4 +221,65 @@ func BenchmarkEmitStorage(b *testing.B) {
 			e.Stop(context.Background())
 		})
 	}
+}
+
+// TestFilesystemWriteFailureRefusesRecords: when a chunk cannot be written (here its
+// directory is replaced by a file; a full disk is the same), Emit returns ErrStorage —
+// the records were not accepted — and the input reports Paused so listeners refuse work;
+// once writing works again the input takes records again.
+func TestFilesystemWriteFailureRefusesRecords(t *testing.T) {
+	dir := t.TempDir()
+	e := NewEngine(fsOpts(dir, SyncNormal))
+	em := e.AddInput(InputSpec{Plugin: "test", Alias: "in", Filesystem: true, Input: idleInput{}})
+	out := newCollect(2)
+	e.AddOutput(OutputSpec{Plugin: "c", Match: "*", Output: out, RetryLimit: RetryForever})
+	startEngine(t, e)
+	defer e.Stop(context.Background())
+	if err := em.Emit("app", rec(0)); err != nil {
+		t.Fatal(err)
+	}
+	e.FlushAll()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.StorageMetrics().Chunks > 0 || len(mustGlob(t, filepath.Join(dir, "in", "*.flb"))) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("first record not delivered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stream := filepath.Join(dir, "in")
+	if err := os.RemoveAll(stream); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stream, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := em.Emit("app", rec(1))
+	if !errors.Is(err, ErrStorage) {
+		t.Fatalf("Emit with an unwritable chunk directory: %v, want ErrStorage", err)
+	}
+	if !em.Paused() || !e.Metrics().Inputs[0].Paused {
+		t.Fatal("input not reported paused after a failed write")
+	}
+	os.Remove(stream)
+	for em.Paused() {
+		if time.Now().After(deadline) {
+			t.Fatal("still paused after the disk came back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := em.Emit("app", rec(1)); err != nil {
+		t.Fatal(err)
+	}
+	e.FlushAll()
+	out.waitAll(t, 10*time.Second)
+	out.checkOnce(t, 2)
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
