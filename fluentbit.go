@@ -335,6 +335,13 @@ func (a *Agent) Metrics() Metrics {
 	return a.eng.Metrics()
 }
 
+// StorageMetrics returns the filesystem storage's chunk counts (for the monitoring API).
+func (a *Agent) StorageMetrics() pipeline.StorageMetrics {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.eng.StorageMetrics()
+}
+
 // Stop stops the inputs, flushes what is buffered within the grace period (or until ctx is
 // done) and closes the plugins. It returns an error reporting records that could not be
 // delivered in time.
