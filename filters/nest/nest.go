@@ -47,6 +47,7 @@ type Nest struct {
 
 	lift     bool
 	patterns []pattern
+	exact    bool // every pattern is a whole key: look them up instead of scanning the record
 }
 
 type pattern struct {
@@ -96,6 +97,7 @@ func (n *Nest) Validate() error {
 		return config.KeyErrorf("operation", "%q: want nest or lift", n.Operation)
 	}
 	n.patterns = n.patterns[:0]
+	n.exact = true
 	for _, w := range n.Wildcard {
 		w = strings.TrimSpace(w)
 		if w == "" {
@@ -103,6 +105,7 @@ func (n *Nest) Validate() error {
 		}
 		if strings.HasSuffix(w, "*") {
 			n.patterns = append(n.patterns, pattern{s: w[:len(w)-1], prefix: true})
+			n.exact = false
 		} else {
 			n.patterns = append(n.patterns, pattern{s: w})
 		}
@@ -150,6 +153,23 @@ func (n *Nest) Filter(_ string, ev *event.Event) (pipeline.Verdict, error) {
 		return pipeline.Keep, nil
 	}
 	var inner map[string]any
+	if n.exact {
+		for _, p := range n.patterns {
+			v, ok := rec[p.s]
+			if !ok || p.s == n.NestUnder {
+				continue
+			}
+			if inner == nil {
+				inner = make(map[string]any, len(n.patterns))
+			}
+			inner[n.rename(p.s)] = v
+			delete(rec, p.s)
+		}
+		if inner != nil {
+			rec[n.NestUnder] = inner
+		}
+		return pipeline.Keep, nil
+	}
 	for k, v := range rec {
 		if k == n.NestUnder || !n.matches(k) {
 			continue
