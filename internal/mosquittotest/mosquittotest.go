@@ -50,6 +50,7 @@ type Option func(*settings)
 type settings struct {
 	lines       []string
 	persistence bool
+	anonymous   bool
 }
 
 // WithLines appends mosquitto.conf lines, e.g. "max_queued_messages 0".
@@ -74,7 +75,7 @@ func Start(t testing.TB, opts ...Option) *Broker {
 		}
 		bin = p
 	}
-	var s settings
+	s := settings{anonymous: true}
 	for _, o := range opts {
 		o(&s)
 	}
@@ -85,7 +86,7 @@ func Start(t testing.TB, opts ...Option) *Broker {
 	dir := t.TempDir()
 	conf := []string{
 		"listener " + strconv.Itoa(port) + " 127.0.0.1",
-		"allow_anonymous true",
+		"allow_anonymous " + strconv.FormatBool(s.anonymous),
 		"log_dest stderr",
 		"log_type error",
 		"log_type warning",
