@@ -105,6 +105,10 @@ type Input struct {
 	PayloadKey   string   `conf:"payload_key"`
 	TopicKey     string   `conf:"topic_key"`
 	TagFromTopic bool     `conf:"tag_from_topic"`
+	// Fluent Bit's in_mqtt keys: accepted only to explain, at load time, that this input
+	// subscribes to a broker rather than being one.
+	Listen     string `conf:"listen"`
+	BufferSize string `conf:"buffer_size"`
 
 	filters  map[string]byte
 	raw      bool
@@ -142,6 +146,12 @@ const subscribeTimeout = 30 * time.Second
 
 // Validate checks the keys without side effects.
 func (in *Input) Validate() error {
+	if in.Listen != "" {
+		return config.KeyErrorf("listen", "this mqtt input subscribes to a broker; it does not listen like Fluent Bit's in_mqtt: set host and port to your broker's and topics to what to subscribe to")
+	}
+	if in.BufferSize != "" {
+		return config.KeyErrorf("buffer_size", "not used: messages of any size the broker accepts are taken (Fluent Bit's in_mqtt drops larger ones)")
+	}
 	if err := in.Options.Validate(); err != nil {
 		return err
 	}

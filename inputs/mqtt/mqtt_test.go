@@ -40,6 +40,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{[]string{"topics", "a", "tls", "on", "tls.crt_file", "/x"}, "tls.key_file"},
 		{[]string{"topics", "a", "keepalive", "100ms"}, "keepalive"},
 		{[]string{"topics", "a", "reconnect_max_interval", "0"}, "reconnect_max_interval"},
+		{[]string{"listen", "0.0.0.0", "port", "1883"}, "listen"},
 	} {
 		_, err := configure(tc.kv...)
 		var ce *config.Error
