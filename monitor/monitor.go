@@ -59,6 +59,9 @@ type Options struct {
 	HCPeriod            time.Duration // default 60s
 	StorageMetrics      bool          // serve /api/v1/storage
 
+	// Storage returns the filesystem storage's chunk counts (nil: no filesystem storage).
+	Storage func() pipeline.StorageMetrics
+
 	// Plugins lists the plugins for /api/v1/plugins (nil: pipeline.Plugins).
 	Plugins func() (inputs, filters, outputs []string)
 
@@ -300,11 +303,19 @@ func (m *Monitor) plugins(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, 200, b)
 }
 
-// storage reports each input's buffer. The engine keeps chunks in memory only and does
-// not count them yet: chunk counts are 0, the sizes are exact.
+// storage reports the storage layer and each input's buffer. The engine counts the
+// filesystem chunks owed to outputs, not memory chunks: mem_chunks and the per-input
+// chunk counts are 0; the sizes are exact.
 func (m *Monitor) storage(w http.ResponseWriter, _ *http.Request) {
 	met := m.o.Metrics()
-	b := []byte(`{"storage_layer":{"chunks":{"total_chunks":0,"mem_chunks":0,"fs_chunks":0,"fs_chunks_up":0,"fs_chunks_down":0}},"input_chunks":{`)
+	var st pipeline.StorageMetrics
+	if m.o.Storage != nil {
+		st = m.o.Storage()
+	}
+	b := []byte(`{"storage_layer":{"chunks":{`)
+	b = jsonFields(b, "total_chunks", uint64(st.Chunks), "mem_chunks", uint64(0), "fs_chunks", uint64(st.Chunks),
+		"fs_chunks_up", uint64(st.ChunksUp), "fs_chunks_down", uint64(st.ChunksDown))
+	b = append(b, `}},"input_chunks":{`...)
 	for i, in := range met.Inputs {
 		b = jsonKey(b, i, in.Name)
 		b = append(b, `"status":{"overlimit":`...)

@@ -142,7 +142,9 @@ func TestJSONEndpointsMatchFluentBit(t *testing.T) {
 }
 
 func TestPrometheusMatchesFluentBit(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t, Options{Storage: func() pipeline.StorageMetrics {
+		return pipeline.StorageMetrics{Enabled: true, Chunks: 3, ChunksUp: 2, ChunksDown: 1}
+	}})
 	for _, tc := range []struct {
 		path, file string
 		exact      bool // every family of the capture is served too
@@ -195,10 +197,32 @@ func TestPrometheusMatchesFluentBit(t *testing.T) {
 	if i, j := strings.Index(string(body), "fluentbit_filter_"), strings.Index(string(body), "fluentbit_input_"); i < 0 || i > j {
 		t.Errorf("v1 families not in name order")
 	}
+	_, body = f.get(t, "/api/v2/metrics/prometheus")
+	for _, line := range []string{"fluentbit_storage_chunks 3\n", "fluentbit_storage_fs_chunks_up 2\n", "fluentbit_storage_fs_chunks_down 1\n"} {
+		if !strings.Contains(string(body), line) {
+			t.Errorf("v2 prometheus has no %q", line)
+		}
+	}
 	_, body = f.get(t, "/api/v2/metrics")
 	if !strings.Contains(string(body), `fluentbit_input_records_total{name="dummy.0"} = 57`) ||
 		!strings.HasPrefix(string(body), "2026-11-22T") {
 		t.Errorf("/api/v2/metrics:\n%s", body)
+	}
+}
+
+func TestStorageReportsFilesystemChunks(t *testing.T) {
+	f := newFixture(t, Options{StorageMetrics: true, Storage: func() pipeline.StorageMetrics {
+		return pipeline.StorageMetrics{Enabled: true, Chunks: 5, ChunksUp: 4, ChunksDown: 1}
+	}})
+	f.mu.Lock()
+	f.met.Inputs[0].Limit, f.met.Inputs[0].Paused = 16<<20, true
+	f.mu.Unlock()
+	_, body := f.get(t, "/api/v1/storage")
+	for _, part := range []string{`"chunks":{"total_chunks":5,"mem_chunks":0,"fs_chunks":5,"fs_chunks_up":4,"fs_chunks_down":1}`,
+		`"dummy.0":{"status":{"overlimit":true,"mem_size":"700b","mem_limit":"16.0M"}`} {
+		if !strings.Contains(string(body), part) {
+			t.Errorf("/api/v1/storage has no %s:\n%s", part, body)
+		}
 	}
 }
 

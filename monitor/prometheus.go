@@ -93,8 +93,9 @@ func (m *Monitor) v1Families(met pipeline.Metrics) []family {
 }
 
 // v2Families is the v2 set, in Fluent Bit's order. Families this agent has no data for
-// (logger, routing, ring buffer, rate gate, upstream connections, latency, chunk counts)
-// are left out rather than reported as 0.
+// (logger, routing, ring buffer, rate gate, upstream connections, latency, memory chunk
+// counts; filesystem chunk counts without Options.Storage) are left out rather than
+// reported as 0.
 func (m *Monitor) v2Families(met pipeline.Metrics) []family {
 	host := []string{"hostname", m.o.Hostname}
 	reloads := 0
@@ -116,6 +117,21 @@ func (m *Monitor) v2Families(met pipeline.Metrics) []family {
 		family{"fluentbit_build_info", "Build version information.", gauge,
 			[]sample{{labels: []string{"hostname", m.o.Hostname, "version", m.o.Version, "os", goos}, value: start}}},
 	)
+	var st pipeline.StorageMetrics
+	if m.o.Storage != nil {
+		st = m.o.Storage()
+	}
+	if st.Enabled { // filesystem chunks only: the engine does not count memory chunks
+		g := func(name, help string, v int) family {
+			return family{name, help, gauge, []sample{{value: uint64(v)}}}
+		}
+		fams = append(fams,
+			g("fluentbit_storage_chunks", "Total number of chunks in the storage layer.", st.Chunks),
+			g("fluentbit_storage_fs_chunks", "Total number of filesystem chunks.", st.Chunks),
+			g("fluentbit_storage_fs_chunks_up", "Total number of filesystem chunks up in memory.", st.ChunksUp),
+			g("fluentbit_storage_fs_chunks_down", "Total number of filesystem chunks down.", st.ChunksDown),
+		)
+	}
 	in := func(name, help string, get func(pipeline.InputMetrics) uint64) family {
 		f := family{name: name, help: help, typ: gauge}
 		for _, x := range met.Inputs {

@@ -376,7 +376,7 @@ func startMonitor(ctx context.Context, agent *fluentbit.Agent, svc fluentbit.Ser
 		Reloads:     func() int { return int(reloads.Load()) },
 		HealthCheck: svc.HealthCheck, HCErrorsCount: svc.HCErrorsCount,
 		HCRetryFailureCount: svc.HCRetryFailureCount, HCPeriod: time.Duration(svc.HCPeriod) * time.Second,
-		StorageMetrics: svc.StorageMetrics,
+		StorageMetrics: svc.StorageMetrics, Storage: agent.StorageMetrics,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/", mon)
