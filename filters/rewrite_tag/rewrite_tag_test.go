@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -307,5 +308,22 @@ func TestRewriteTagConcurrentInputs(t *testing.T) {
 	want := map[string]int{"in": 2000, "out.a": 1000, "out.b": 1000}
 	if got := out.tags(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("delivered %v, want %v", got, want)
+	}
+}
+
+func TestRewriteTagHugeRecord(t *testing.T) {
+	rec := pipelinetest.NewRecorder()
+	r := newRewrite(t, rec, `$k ^v$ big.$TAG true`)
+	m := map[string]any{"k": "v", "blob": strings.Repeat("x", 1<<20)}
+	for i := 0; i < 20000; i++ {
+		m["key"+strconv.Itoa(i)] = []any{int64(i), map[string]any{"i": int64(i)}}
+	}
+	ev := event.Event{Record: m}
+	if v, err := r.Filter("t", &ev); err != nil || v != pipeline.Keep {
+		t.Fatal(v, err)
+	}
+	got := rec.Records()
+	if len(got) != 1 || got[0].Tag != "big.t" || len(got[0].Event.Record) != len(m) {
+		t.Fatalf("emitted %d records", len(got))
 	}
 }
