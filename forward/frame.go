@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 )
 
 // ErrTooLarge means a message is, or declares itself, larger than the decoder's MaxSize.
@@ -207,7 +208,7 @@ func (l Limits) withDefaults() Limits {
 	}
 	l.ChunkSize = min(l.ChunkSize, l.MaxSize)
 	if l.MaxDecompressed <= 0 {
-		l.MaxDecompressed = 8 * l.MaxSize
+		l.MaxDecompressed = 8 * min(l.MaxSize, math.MaxInt/8) // no overflow on 32-bit
 	}
 	return l
 }
