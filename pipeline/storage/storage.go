@@ -129,6 +129,12 @@ func (s *Store) Create(stream, tag string) (*File, error) {
 	fd, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.MkdirAll(dir, dirMode); err == nil {
+			// The new stream directory's own entry must survive a power loss too.
+			if d, derr := os.Open(s.opts.Dir); derr == nil {
+				s.fsyncs.Add(1)
+				_ = d.Sync()
+				d.Close()
+			}
 			fd, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 		}
 	}
@@ -171,8 +177,9 @@ type File struct {
 	// broken is set when a write failed and could not be taken back: no more appends.
 	broken bool
 
-	syncMu sync.Mutex
-	synced int64
+	syncMu    sync.Mutex
+	synced    int64
+	dirSynced bool // the directory entry is durable too
 
 	ackMu sync.Mutex
 }
@@ -237,6 +244,26 @@ func (f *File) SyncTo(off int64) error {
 		return fmt.Errorf("storage: fsync %s: %w", f.path, err)
 	}
 	f.synced = cur
+	return f.syncDirLocked()
+}
+
+// syncDirLocked fsyncs the chunk's directory once, so that after a power loss the file
+// is found again and not only its blocks.
+func (f *File) syncDirLocked() error {
+	if f.dirSynced {
+		return nil
+	}
+	d, err := os.Open(filepath.Dir(f.path))
+	if err != nil {
+		return fmt.Errorf("storage: fsync directory: %w", err)
+	}
+	f.s.fsyncs.Add(1)
+	err = d.Sync()
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("storage: fsync directory of %s: %w", f.path, err)
+	}
+	f.dirSynced = true
 	return nil
 }
 
@@ -254,6 +281,9 @@ func (f *File) Seal(sync bool) error {
 		if err = f.fd.Sync(); err != nil {
 			err = fmt.Errorf("storage: fsync %s: %w", f.path, err)
 		}
+	}
+	if sync && err == nil {
+		err = f.syncDirLocked()
 	}
 	f.synced = f.size.Load()
 	if cerr := f.fd.Close(); cerr != nil && err == nil {
@@ -519,6 +549,7 @@ func (s *Store) loadOne(path, stream string) *Loaded {
 	f := &File{s: s, path: path, Tag: tag, Created: created}
 	f.size.Store(hdrLen + res.goodEnd)
 	f.synced = f.size.Load()
+	f.dirSynced = true
 	return &Loaded{File: f, Stream: stream, Records: res.records, Acked: readAcks(path), Damage: res.dmg}
 }
 
