@@ -358,3 +358,19 @@ func newInputTag(t *testing.T, b *mosquittotest.Broker, tag string, kv ...string
 	}
 	return in, &logs, subscribed
 }
+
+func TestQoS2MessagesArriveOnce(t *testing.T) {
+	b := mosquittotest.Start(t)
+	in, _, subscribed := newInput(t, b, "topics", "q2/# 2", "client_id", "q2-sub")
+	rec := pipelinetest.NewRecorder()
+	run(t, in, rec)
+	waitSubscribed(t, subscribed)
+	pub := b.Client(t, "q2-pub", true, nil)
+	for i := 0; i < 50; i++ {
+		mosquittotest.Publish(t, pub, "q2/a", 2, false, []byte(fmt.Sprintf(`{"seq":%d}`, i)))
+	}
+	unique, dups := waitUnique(rec, 50, 30*time.Second)
+	if unique != 50 || dups != 0 {
+		t.Fatalf("QoS 2: %d distinct, %d duplicates; want 50 and 0", unique, dups)
+	}
+}
