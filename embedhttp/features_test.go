@@ -564,3 +564,62 @@ func TestEarlyRefusalWithLargeBodyIsReadable(t *testing.T) {
 		}
 	}
 }
+
+func TestPortInUseIsAnError(t *testing.T) {
+	s := start(t, &Server{Workers: 2})
+	other := &Server{Addr: s.ListenAddr().String(), Workers: 2, Handler: echoHandler()}
+	if err := other.Start(context.Background()); err == nil {
+		other.Shutdown(context.Background())
+		t.Fatal("a second server joined a port already in use (SO_REUSEPORT must not share with strangers)")
+	}
+	if err := (&Server{Addr: "127.0.0.1:0"}).Start(context.Background()); err == nil {
+		t.Error("Start without a Handler succeeded")
+	}
+	if err := s.Start(context.Background()); err == nil {
+		t.Error("second Start succeeded")
+	}
+}
+
+func TestIdleAndBodyTimeouts(t *testing.T) {
+	s := start(t, &Server{IdleTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond})
+	idle := dial(t, s)
+	idle.send(post("/", "x"))
+	idle.read("POST")
+	idle.expectClosed() // nothing more sent: closed quietly after IdleTimeout
+	stalled := dial(t, s)
+	stalled.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n123")
+	if resp, _ := stalled.read("POST"); resp.StatusCode != 408 {
+		t.Fatalf("stalled body: %d", resp.StatusCode)
+	}
+	stalled.expectClosed()
+}
+
+func TestSlowReaderCutByWriteTimeout(t *testing.T) {
+	big := strings.Repeat("z", 1<<20)
+	closed := make(chan struct{})
+	s := start(t, &Server{WriteTimeout: 200 * time.Millisecond, Handler: HandlerFunc(func(w *Response, r *Request) {
+		w.WriteString(big)
+	}), Hooks: Hooks{ConnClosed: func(netip.AddrPort, int) { close(closed) }}})
+	c := dial(t, s)
+	// Ask for 64 MiB of responses and read none: the server must give up on us.
+	var sb strings.Builder
+	for i := 0; i < 64; i++ {
+		sb.WriteString("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	c.send(sb.String())
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("server still writing to a client that reads nothing")
+	}
+}
+
+func TestConnAcceptedHookRefuses(t *testing.T) {
+	s := start(t, &Server{Hooks: Hooks{ConnAccepted: func(netip.AddrPort) bool { return false }}})
+	c := dial(t, s)
+	c.nc.Write([]byte(post("/", "x")))
+	c.expectClosed()
+	if s.Stats().ConnsDenied != 1 {
+		t.Errorf("denied = %d", s.Stats().ConnsDenied)
+	}
+}

@@ -17,18 +17,26 @@ func listen(ctx context.Context, addr string, n int, reuse bool) ([]net.Listener
 		}
 		return []net.Listener{ln}, nil
 	}
+	// SO_REUSEPORT would let us join a port another process (another agent, an old
+	// instance) already listens on with it, silently splitting its traffic. Probe
+	// with a plain listener first, so a port in use is an error as without workers.
+	probe, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	bound := probe.Addr().String() // the real port when addr had port 0
+	probe.Close()
 	lc := &net.ListenConfig{Control: reusePortControl}
-	first, err := lc.Listen(ctx, "tcp", addr)
+	first, err := lc.Listen(ctx, "tcp", bound)
 	if err != nil {
 		// The kernel refused SO_REUSEPORT: fall back to one accept loop.
-		ln, err2 := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+		ln, err2 := (&net.ListenConfig{}).Listen(ctx, "tcp", bound)
 		if err2 != nil {
 			return nil, err2
 		}
 		return []net.Listener{ln}, nil
 	}
 	lns := []net.Listener{first}
-	bound := first.Addr().String()
 	for i := 1; i < n; i++ {
 		ln, err := lc.Listen(ctx, "tcp", bound)
 		if err != nil {
