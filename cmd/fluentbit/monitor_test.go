@@ -248,3 +248,39 @@ pipeline:
 		t.Fatalf("file output:\n%s", data)
 	}
 }
+
+func TestReloadThroughTheAPIAndPortInUse(t *testing.T) {
+	port := freePort(t)
+	ps := strconv.Itoa(port)
+	p := start(t, "-H", "-P", ps, "-Y", "-i", "dummy", "-o", "null")
+	p.waitLog("monitoring API listening", 1)
+	base := "http://127.0.0.1:" + ps
+
+	resp, err := http.Post(base+"/api/v2/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != `{"reload":"done","status":0}` {
+		t.Fatalf("POST /api/v2/reload: %d %s", resp.StatusCode, b)
+	}
+	p.waitLog(`msg="configuration reloaded"`, 1)
+	if _, _, body := httpGet(t, base+"/api/v2/reload"); string(body) != `{"hot_reload_count":1}` {
+		t.Errorf("count after reload: %s", body)
+	}
+
+	// A second agent on the same port fails at start, saying why.
+	q := start(t, "-H", "-P", ps, "-i", "dummy", "-o", "null")
+	if code := q.wait(); code != 1 {
+		t.Errorf("second agent on a busy port: exit %d, want 1", code)
+	}
+	q.waitFor("an error about the port", func(_, errs []string) bool {
+		return strings.Contains(strings.Join(errs, "\n"), "monitoring API")
+	})
+
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
