@@ -37,9 +37,19 @@ func (c *countEmitter) add(n int64) {
 func BenchmarkReceive(b *testing.B) {
 	const per = 1000
 	data := chunkPlain(b, per)
-	for _, mode := range []fwd.Mode{fwd.ModeForward, fwd.ModePackedForward, fwd.ModeCompressedPackedForward} {
+	for _, mode := range []fwd.Mode{fwd.ModeMessage, fwd.ModeForward, fwd.ModePackedForward, fwd.ModeCompressedPackedForward} {
 		var wire []byte
 		switch mode {
+		case fwd.ModeMessage: // 1000 messages of one record
+			for rest := data; len(rest) > 0; {
+				r, err := event.SkipEntry(rest)
+				if err != nil {
+					b.Fatal(err)
+				}
+				wire = append(wire, 0x93, 0xa5, 'b', 'e', 'n', 'c', 'h')
+				wire = append(wire, rest[1:len(rest)-len(r)]...)
+				rest = r
+			}
 		case fwd.ModeForward:
 			wire = fwd.AppendForward(nil, "bench", data, per, fwd.Options{})
 		case fwd.ModePackedForward:

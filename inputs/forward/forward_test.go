@@ -766,6 +766,28 @@ func selfSigned(t testing.TB) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
+// TestTLSWithSharedKey: the handshake runs inside TLS.
+func TestTLSWithSharedKey(t *testing.T) {
+	certFile, keyFile := selfSigned(t)
+	rec := pipelinetest.NewRecorder()
+	s := serve(t, rec, "tls", "on", "tls.crt_file", certFile, "tls.key_file", keyFile,
+		"shared_key", "k", "security.users", "edge pw")
+	c, err := tls.Dial("tcp", s.addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dec := fwd.NewDecoder(c, fwd.Limits{})
+	if _, err := fwd.ClientHandshake(c, dec, fwd.ClientAuth{SharedKey: "k", Hostname: "edge-1", Username: "edge", Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(fwd.AppendForward(nil, "sec", chunkPlain(t, 4), 4, fwd.Options{Chunk: "z"})); err != nil {
+		t.Fatal(err)
+	}
+	readAck(t, dec, "z")
+	checkArrived(t, rec, "sec", 4, true)
+}
+
 // TestTLSClientCertificates: with tls.ca_file, a client without a certificate signed by
 // that CA gets nothing in; one with it is served.
 func TestTLSClientCertificates(t *testing.T) {
