@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -17,6 +18,7 @@ import (
 	nethttp "net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -447,4 +449,82 @@ func TestRequestDuringStartWaits(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+func TestChunkedAndExpectContinue(t *testing.T) { forServers(t, testChunkedAndExpectContinue) }
+
+func testChunkedAndExpectContinue(t *testing.T, server string) {
+	s := serve(t, "server", server)
+	// A chunked body, sent as raw bytes.
+	cc, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	cc.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(cc, "POST /chunked HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n")
+	resp, err := nethttp.ReadResponse(bufio.NewReader(cc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 || s.rec.Len() != 1 || s.rec.Records()[0].Event.Record["a"] != int64(1) {
+		t.Fatalf("chunked: %d, %d records", resp.StatusCode, s.rec.Len())
+	}
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	body := `{"expect":"continue"}`
+	head := "POST /exp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n"
+	// Paused: the answer is 503 at once, without 100 Continue, and the body is never sent.
+	s.rec.SetPaused(true)
+	io.WriteString(conn, head)
+	r, err := nethttp.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, r.Body)
+	r.Body.Close()
+	if r.StatusCode != 503 {
+		t.Fatalf("Expect while paused: %d, want 503", r.StatusCode)
+	}
+	// Resumed, on a new connection: 100 Continue, then the body, then 201.
+	s.rec.SetPaused(false)
+	conn2, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	conn2.SetDeadline(time.Now().Add(10 * time.Second))
+	br2 := bufio.NewReader(conn2)
+	io.WriteString(conn2, head)
+	line, err := br2.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("Expect: got %q, %v; want 100 Continue", line, err)
+	}
+	for {
+		l, err := br2.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "\r\n" {
+			break
+		}
+	}
+	io.WriteString(conn2, body)
+	r, err = nethttp.ReadResponse(br2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 201 || s.rec.Len() != 2 {
+		t.Fatalf("after 100 Continue: %d, %d records", r.StatusCode, s.rec.Len())
+	}
 }
