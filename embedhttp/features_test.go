@@ -623,3 +623,18 @@ func TestConnAcceptedHookRefuses(t *testing.T) {
 		t.Errorf("denied = %d", s.Stats().ConnsDenied)
 	}
 }
+
+func TestFromHTTPSeesDecodedBody(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s|%d|%q|%q|%q", b, r.ContentLength, r.Header.Get("Content-Encoding"),
+			r.Header.Get("Transfer-Encoding"), r.Header.Get("Content-Length"))
+	})
+	s := start(t, &Server{Handler: FromHTTP(h)})
+	c := dial(t, s)
+	z := gz(t, []byte("inflated"))
+	c.send(fmt.Sprintf("POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(z), z))
+	if _, body := c.read("POST"); body != `inflated|8|""|""|"8"` {
+		t.Fatalf("adapter saw %s", body)
+	}
+}

@@ -29,13 +29,21 @@ func (a httpAdapter) Serve(w *Response, r *Request) {
 	for i := 0; i < r.NumHeaders(); i++ {
 		k, v := r.HeaderAt(i)
 		key := http.CanonicalHeaderKey(string(k))
-		if key == "Host" {
+		switch {
+		case key == "Host":
 			host = string(v)
 			continue
+		case key == "Transfer-Encoding", key == "Content-Length":
+			continue // the body is de-chunked: its length is set below
+		case key == "Content-Encoding" && r.gzip:
+			continue // and gunzipped: do not make the handler inflate it again
 		}
 		hdr[key] = append(hdr[key], string(v))
 	}
 	body := r.Body()
+	if len(body) > 0 || r.contentLength == 0 {
+		hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	hr := &http.Request{
 		Method:        r.MethodString(),
 		URL:           u,

@@ -39,8 +39,10 @@ type Hooks struct {
 	// handler; if a body was announced the connection then closes. Use it to refuse
 	// early, e.g. 503 with Retry-After under backpressure, 404 for unknown paths.
 	RequestReceived func(w *Response, r *Request) bool
-	// ResponseDone runs after a response was queued (access logging): status, body size
-	// and the time since the head was complete.
+	// ResponseDone runs after a response from the handler or RequestReceived was
+	// queued (access logging): status, body size and the time since the head was
+	// complete. The server's own refusals (400, 408, 413, 431, ...) do not run it; they
+	// are counted in Stats().BadRequests.
 	ResponseDone func(r *Request, w *Response, elapsed time.Duration)
 	// ConnClosed runs when a connection ends, with how many requests it carried.
 	ConnClosed func(remote netip.AddrPort, requests int)
