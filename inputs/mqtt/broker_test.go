@@ -374,3 +374,52 @@ func TestQoS2MessagesArriveOnce(t *testing.T) {
 		t.Fatalf("QoS 2: %d distinct, %d duplicates; want 50 and 0", unique, dups)
 	}
 }
+
+// A broker killed without persistence comes back knowing nothing of our session: the input
+// must subscribe again by itself. What the broker had accepted but not delivered before it
+// died is lost on the broker's side; the count is reported.
+func TestResubscribesAfterTheBrokerLostItsState(t *testing.T) {
+	const half = 1000
+	b := mosquittotest.Start(t, mosquittotest.WithLines("max_queued_messages 0"))
+	in, _, subscribed := newInput(t, b, "topics", "crash/#", "clean_session", "off", "client_id", "crash-sub")
+	rec := pipelinetest.NewRecorder()
+	run(t, in, rec)
+	waitSubscribed(t, subscribed)
+
+	pub := b.Client(t, "crash-pub", true, nil)
+	toks := make([]paho.Token, 0, half)
+	for i := 0; i < half; i++ {
+		toks = append(toks, pub.Publish("crash/a", 1, false, []byte(fmt.Sprintf(`{"seq":%d}`, i))))
+	}
+	b.Kill() // SIGKILL, no persistence: sessions and queued messages are gone
+	b.Start()
+	for _, tok := range toks {
+		tok.WaitTimeout(time.Millisecond) // settled or not: the broker is gone
+	}
+	waitSubscribed(t, subscribed) // the subscription made again on the fresh broker
+	for i := half; i < 2*half; i++ {
+		mosquittotest.Publish(t, pub, "crash/a", 1, false, []byte(fmt.Sprintf(`{"seq":%d}`, i)))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var after, before int
+	for {
+		recs := rec.Records()
+		u, _ := seqs(recs)
+		after, before = 0, 0
+		for s := range u {
+			if s >= half {
+				after++
+			} else {
+				before++
+			}
+		}
+		if after == half || time.Now().After(deadline) {
+			break
+		}
+		rec.Wait(len(recs)+1, time.Until(deadline))
+	}
+	t.Logf("broker killed (SIGKILL, no persistence) right after %d messages were handed to the publisher: %d of them arrived, the rest died with the broker or never reached it; %d of %d published after the restart arrived", half, before, after, half)
+	if after != half {
+		t.Fatalf("%d of %d messages published after the broker restarted arrived", after, half)
+	}
+}
