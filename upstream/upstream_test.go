@@ -336,3 +336,23 @@ func BenchmarkRingLookup(b *testing.B) {
 		r.Lookup(keys[i&1023], nil)
 	}
 }
+
+func TestRingAddingANodeTakesKeysOnlyOntoIt(t *testing.T) {
+	three := NewRing([]string{"agg-1", "agg-2", "agg-3"}, 0)
+	four := NewRing([]string{"agg-1", "agg-2", "agg-3", "agg-4"}, 0)
+	moved := 0
+	for k := 0; k < 10000; k++ {
+		h := HashKeyString(fmt.Sprintf("device-%d", k))
+		before, after := three.Lookup(h, nil), four.Lookup(h, nil)
+		if before != after {
+			if after != 3 {
+				t.Fatalf("key %d moved from node %d to node %d, not to the new node", k, before, after)
+			}
+			moved++
+		}
+	}
+	// About a quarter of the keys go to the new node.
+	if moved < 2000 || moved > 3000 {
+		t.Errorf("%d of 10000 keys moved to the fourth node, want about 2500", moved)
+	}
+}
