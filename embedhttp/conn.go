@@ -44,6 +44,8 @@ type conn struct {
 	zbuf     []byte
 	authBuf  [512]byte
 	requests int
+	charged  int // bytes booked against Server.MaxBufferBytes
+	zBooked  int // the part of charged that is zbuf
 
 	readDL   time.Time // deadlines as last set, to skip setting the same again
 	writeDL  time.Time
@@ -62,6 +64,7 @@ func (s *Server) serveConn(nc net.Conn, remote netip.AddrPort) {
 	c.srv, c.raw, c.nc, c.remote = s, nc, nc, remote
 	c.pos, c.end, c.requests, c.forceClose, c.inHandler, c.unreadBody = 0, 0, 0, false, false, false
 	c.readDL, c.writeDL = time.Time{}, time.Time{}
+	c.charged, c.zBooked = 0, 0
 	if c.buf == nil {
 		c.buf = make([]byte, initialBufSize)
 	}
@@ -76,6 +79,7 @@ func (s *Server) serveConn(nc net.Conn, remote netip.AddrPort) {
 			}
 		}
 		c.nc.Close()
+		c.refund(c.charged)
 		s.track(c, false)
 		s.stats.active.Add(-1)
 		if s.Hooks.ConnClosed != nil {
@@ -99,6 +103,7 @@ func (s *Server) serveConn(nc net.Conn, remote netip.AddrPort) {
 }
 
 func (c *conn) release() {
+	c.refund(c.charged)
 	c.srv, c.raw, c.nc = nil, nil, nil
 	c.req.reset()
 	c.req.ctx, c.req.c = nil, nil
@@ -161,8 +166,8 @@ func (c *conn) serveRequest() bool {
 		if c.end >= s.MaxHeaderBytes {
 			return c.fail(431)
 		}
-		if c.end == len(c.buf) {
-			c.grow(min(2*len(c.buf), s.MaxHeaderBytes+initialBufSize))
+		if c.end == len(c.buf) && !c.grow(min(2*len(c.buf), s.MaxHeaderBytes+initialBufSize)) {
+			return c.fail(503)
 		}
 		if !c.readMore() {
 			return false
@@ -220,8 +225,8 @@ func (c *conn) serveRequest() bool {
 			}
 			if c.end == len(c.buf) {
 				c.end = c.chunk.compact(c.buf, c.end)
-				if c.end == len(c.buf) {
-					c.grow(2 * len(c.buf))
+				if c.end == len(c.buf) && !c.grow(2*len(c.buf)) {
+					return c.fail(503)
 				}
 			}
 			if !c.readMore() {
@@ -238,8 +243,8 @@ func (c *conn) serveRequest() bool {
 		for c.end < need {
 			// Grow with what arrives, not with what is announced: a client claiming
 			// 4 MiB and sending nothing costs no 4 MiB.
-			if c.end == len(c.buf) {
-				c.grow(min(need, 2*len(c.buf)))
+			if c.end == len(c.buf) && !c.grow(min(need, 2*len(c.buf))) {
+				return c.fail(503)
 			}
 			if !c.readMore() {
 				return false
@@ -380,17 +385,41 @@ func (c *conn) readMore() bool {
 
 // grow replaces the buffer with one of n bytes holding the same data. Slices already
 // handed out keep pointing into the old one, which stays valid.
-func (c *conn) grow(n int) {
+// It returns false when Server.MaxBufferBytes would be exceeded.
+func (c *conn) grow(n int) bool {
 	if n <= len(c.buf) {
-		return
+		return true
+	}
+	if !c.charge(n - len(c.buf)) {
+		return false
 	}
 	nb := make([]byte, n)
 	copy(nb, c.buf[:c.end])
 	c.buf = nb
+	return true
+}
+
+// charge books n more buffered request bytes against Server.MaxBufferBytes.
+func (c *conn) charge(n int) bool {
+	s := c.srv
+	if s.bufBytes.Add(int64(n)) > s.MaxBufferBytes {
+		s.bufBytes.Add(-int64(n))
+		return false
+	}
+	c.charged += n
+	return true
+}
+
+// refund returns up to n booked bytes.
+func (c *conn) refund(n int) {
+	n = min(n, c.charged)
+	c.charged -= n
+	c.srv.bufBytes.Add(-int64(n))
 }
 
 func (c *conn) shrink() {
 	if len(c.buf) > keepBufMax && c.end <= initialBufSize {
+		c.refund(len(c.buf) - initialBufSize)
 		nb := make([]byte, initialBufSize)
 		copy(nb, c.buf[:c.end])
 		c.buf = nb
@@ -399,6 +428,8 @@ func (c *conn) shrink() {
 		c.resp.body = nil
 	}
 	if cap(c.zbuf) > keepBufMax {
+		c.refund(c.zBooked)
+		c.zBooked = 0
 		c.zbuf = nil
 	}
 	if cap(c.out) > keepBufMax && len(c.out) == 0 {
@@ -536,6 +567,13 @@ func (c *conn) gunzip(body []byte) ([]byte, int) {
 	for {
 		if len(out) == cap(out) {
 			out = append(out, 0)[:len(out)]
+		}
+		if cap(out) > c.zBooked {
+			if !c.charge(cap(out) - c.zBooked) {
+				c.zbuf = out[:0]
+				return nil, 503
+			}
+			c.zBooked = cap(out)
 		}
 		n, err := c.zr.Read(out[len(out):cap(out)])
 		out = out[:len(out)+n]

@@ -638,3 +638,51 @@ func TestFromHTTPSeesDecodedBody(t *testing.T) {
 		t.Fatalf("adapter saw %s", body)
 	}
 }
+
+func TestMaxBufferBytesSharedAcrossConnections(t *testing.T) {
+	hold := make(chan struct{})
+	entered := make(chan struct{})
+	closed := make(chan struct{}, 3)
+	s := start(t, &Server{MaxBufferBytes: 200 << 10, MaxBodyBytes: 1 << 20, Hooks: Hooks{
+		ConnClosed: func(netip.AddrPort, int) { closed <- struct{}{} },
+	}, Handler: HandlerFunc(func(w *Response, r *Request) {
+		if string(r.Path()) == "/hold" {
+			close(entered)
+			<-hold
+		}
+		w.Write(appendInt(nil, len(r.Body())))
+	})})
+	body := strings.Repeat("b", 150<<10)
+	a := dial(t, s)
+	go io.WriteString(a.nc, post("/hold", body))
+	<-entered // a's 150 KiB are held while its handler runs
+	if got := s.Stats().BufferBytes; got < 100<<10 {
+		t.Fatalf("BufferBytes = %d while holding 150 KiB", got)
+	}
+	b := dial(t, s)
+	go io.WriteString(b.nc, post("/other", body))
+	resp, _ := b.read("POST")
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("over the shared budget: %d %v", resp.StatusCode, resp.Header)
+	}
+	close(hold)
+	if _, got := a.read("POST"); got != "153600" {
+		t.Fatalf("holder got %q", got)
+	}
+	c := dial(t, s)
+	go io.WriteString(c.nc, post("/other", body))
+	if resp, got := c.read("POST"); resp.StatusCode != 200 || got != "153600" {
+		t.Fatalf("after release: %d %q", resp.StatusCode, got)
+	}
+	// Small requests never touch the budget.
+	c.send(post("/small", "x"))
+	c.read("POST")
+	a.nc.Close()
+	c.nc.Close()
+	for i := 0; i < 3; i++ {
+		<-closed
+	}
+	if got := s.Stats().BufferBytes; got != 0 {
+		t.Fatalf("BufferBytes = %d after every connection closed", got)
+	}
+}

@@ -81,6 +81,11 @@ type Server struct {
 	MaxDecompressedBytes int64 // gzip body once inflated; over it: 413
 	MaxRequestsPerConn   int   // the Nth request's response closes the connection; 0: no limit
 	MaxConns             int   // open connections; over it new ones get 503 and close
+	// MaxBufferBytes bounds the request bytes all connections together hold beyond
+	// their first 4 KiB each (bodies, big heads, inflated gzip); a request that would
+	// pass it gets 503 with Retry-After and its connection closes. Default:
+	// 4 × (MaxBodyBytes + MaxDecompressedBytes).
+	MaxBufferBytes int64
 
 	ReadTimeout  time.Duration // from a request's first byte to its last; slowloris defence
 	IdleTimeout  time.Duration // keep-alive wait for the next request
@@ -110,6 +115,7 @@ type Server struct {
 	mu          sync.Mutex
 	conns       map[*conn]struct{}
 	authHeader  []byte // prebuilt 401 response head
+	bufBytes    atomic.Int64
 	stats       statCounters
 	started     bool
 }
@@ -128,6 +134,7 @@ type Stats struct {
 	BadRequests   int64 // requests answered 4xx/5xx by the server itself
 	Timeouts      int64 // connections cut by a read timeout
 	Panics        int64 // handler panics recovered (the connection was closed)
+	BufferBytes   int64 // request bytes held now against MaxBufferBytes
 }
 
 // Stats returns the current counters.
@@ -141,6 +148,7 @@ func (s *Server) Stats() Stats {
 		BadRequests:   s.stats.badRequests.Load(),
 		Timeouts:      s.stats.timeouts.Load(),
 		Panics:        s.stats.panics.Load(),
+		BufferBytes:   s.bufBytes.Load(),
 	}
 }
 
@@ -156,6 +164,9 @@ func (s *Server) setDefaults() {
 	}
 	if s.MaxDecompressedBytes <= 0 {
 		s.MaxDecompressedBytes = DefaultMaxDecompressedBytes
+	}
+	if s.MaxBufferBytes <= 0 {
+		s.MaxBufferBytes = 4 * (s.MaxBodyBytes + s.MaxDecompressedBytes)
 	}
 	if s.MaxConns <= 0 {
 		s.MaxConns = DefaultMaxConns

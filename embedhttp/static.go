@@ -56,8 +56,12 @@ var errorResponses = func() map[int]errorResponse {
 	m := map[int]errorResponse{}
 	for _, code := range []int{400, 401, 403, 404, 408, 413, 415, 417, 431, 500, 501, 503, 505} {
 		body := statusText(code) + "\n"
+		extra := ""
+		if code == 503 {
+			extra = "Retry-After: 1\r\n"
+		}
 		m[code] = errorResponse{
-			head: []byte("HTTP/1.1 " + strconv.Itoa(code) + " " + statusText(code) + "\r\n" +
+			head: []byte("HTTP/1.1 " + strconv.Itoa(code) + " " + statusText(code) + "\r\n" + extra +
 				"Content-Type: text/plain; charset=utf-8\r\n" +
 				"Content-Length: " + strconv.Itoa(len(body)) + "\r\n" +
 				"Connection: close\r\n"),
