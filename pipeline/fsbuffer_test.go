@@ -70,6 +70,10 @@ func TestFilesystemBacklogSurvivesRestart(t *testing.T) {
 				t.Fatal("no chunk left on disk for the output that is down")
 			}
 
+			if sync == SyncNormal {
+				// The backlog stays on disk and is read back chunk by chunk.
+				opts.Storage.BacklogMemLimit = 1
+			}
 			e2 := NewEngine(opts)
 			e2.AddInput(InputSpec{Plugin: "test", Filesystem: true, Input: idleInput{}})
 			up2 := newCollect(n)
@@ -77,6 +81,9 @@ func TestFilesystemBacklogSurvivesRestart(t *testing.T) {
 			e2.AddOutput(OutputSpec{Plugin: "up", Alias: "up", Match: "*", Output: up2, RetryLimit: RetryForever})
 			e2.AddOutput(OutputSpec{Plugin: "down", Alias: "down", Match: "*", Output: down2, RetryLimit: RetryForever})
 			startEngine(t, e2)
+			if sm := e2.StorageMetrics(); sync == SyncNormal && sm.ChunksUp != 0 {
+				t.Errorf("backlog over backlog.mem_limit loaded up: %+v", sm)
+			}
 			down2.waitAll(t, 10*time.Second)
 			e2.Stop(context.Background())
 			down2.checkOnce(t, n)
