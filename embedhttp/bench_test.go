@@ -24,7 +24,7 @@ import (
 // "inmem" drives one keep-alive connection over an in-memory net.Conn (parser, framing
 // and handler only); "loopback" runs real TCP on 127.0.0.1 with 8 keep-alive clients in
 // a child process, so its CPU time (server-cpu-ns/op, req/cpu-s) and allocs/op are the
-// server's alone.
+// server's alone; "loopback-pipelined16" has each client send 16 requests per write.
 // The "ratio" entries report how many times cheaper a request is on embedhttp than on
 // net/http, from the latest runs before them: wall ns/op for inmem (one goroutine),
 // server CPU ns/op for loopback.
@@ -130,34 +130,40 @@ func BenchmarkSmallPOST(b *testing.B) {
 	})
 	b.Run("inmem/ratio", func(b *testing.B) { ratio(b, "inmem/nethttp", "inmem/embedhttp") })
 
-	b.Run("loopback/embedhttp", func(b *testing.B) {
-		s := start(b, &Server{Handler: ourPOST})
-		cost["loopback/embedhttp"] = loopback(b, s.ListenAddr().String())
-	})
-	b.Run("loopback/nethttp", func(b *testing.B) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv := &http.Server{Handler: stdPOST}
-		go srv.Serve(ln)
-		defer srv.Shutdown(context.Background())
-		cost["loopback/nethttp"] = loopback(b, ln.Addr().String())
-	})
-	b.Run("loopback/ratio", func(b *testing.B) { ratio(b, "loopback/nethttp", "loopback/embedhttp") })
+	for _, lb := range []struct {
+		name  string
+		depth int
+	}{{"loopback", 1}, {"loopback-pipelined16", 16}} {
+		b.Run(lb.name+"/embedhttp", func(b *testing.B) {
+			s := start(b, &Server{Handler: ourPOST})
+			cost[lb.name+"/embedhttp"] = loopback(b, s.ListenAddr().String(), lb.depth)
+		})
+		b.Run(lb.name+"/nethttp", func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := &http.Server{Handler: stdPOST}
+			go srv.Serve(ln)
+			defer srv.Shutdown(context.Background())
+			cost[lb.name+"/nethttp"] = loopback(b, ln.Addr().String(), lb.depth)
+		})
+		b.Run(lb.name+"/ratio", func(b *testing.B) { ratio(b, lb.name+"/nethttp", lb.name+"/embedhttp") })
+	}
 }
 
 // loopback drives addr with 8 keep-alive clients running in a child process (this
 // test binary, see TestLoopbackClientProcess), so the CPU time and allocations
 // measured here are the server's alone.
-func loopback(b *testing.B, addr string) (cpuPerReq float64) {
+func loopback(b *testing.B, addr string, depth int) (cpuPerReq float64) {
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	cmd := exec.Command(exe, "-test.run=^TestLoopbackClientProcess$")
-	cmd.Env = append(os.Environ(), "EMBEDHTTP_BENCH_ADDR="+addr, "EMBEDHTTP_BENCH_N="+strconv.Itoa(b.N), "EMBEDHTTP_BENCH_CONNS=8")
+	cmd.Env = append(os.Environ(), "EMBEDHTTP_BENCH_ADDR="+addr, "EMBEDHTTP_BENCH_N="+strconv.Itoa(b.N), "EMBEDHTTP_BENCH_CONNS=8",
+		"EMBEDHTTP_BENCH_PIPELINE="+strconv.Itoa(depth))
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	b.ResetTimer()
 	cpu0 := processCPU()
@@ -184,6 +190,11 @@ func TestLoopbackClientProcess(t *testing.T) {
 	}
 	n, _ := strconv.Atoi(os.Getenv("EMBEDHTTP_BENCH_N"))
 	conns, _ := strconv.Atoi(os.Getenv("EMBEDHTTP_BENCH_CONNS"))
+	depth, _ := strconv.Atoi(os.Getenv("EMBEDHTTP_BENCH_PIPELINE"))
+	if depth > 1 {
+		pipelinedClients(t, addr, int64(n), conns, depth)
+		return
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for i := 0; i < conns; i++ {
@@ -233,6 +244,11 @@ func (c *benchClient) roundTrip(req []byte) error {
 	if _, err := c.nc.Write(req); err != nil {
 		return err
 	}
+	return c.readOne()
+}
+
+// readOne reads one 201 response.
+func (c *benchClient) readOne() error {
 	for {
 		data := c.buf[c.start:c.end]
 		if i := bytes.Index(data, crlfcrlf); i >= 0 {
@@ -268,4 +284,41 @@ func (c *benchClient) roundTrip(req []byte) error {
 		}
 		c.end += n
 	}
+}
+
+// pipelinedClients sends depth requests per write and then reads their responses.
+func pipelinedClients(t *testing.T, addr string, n int64, conns, depth int) {
+	batch := bytes.Repeat(smallPOST, depth)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := newBenchClient(addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.nc.Close()
+			for {
+				first := next.Add(int64(depth)) - int64(depth)
+				if first >= n {
+					return
+				}
+				k := int(min(int64(depth), n-first))
+				if _, err := c.nc.Write(batch[:k*len(smallPOST)]); err != nil {
+					t.Error(err)
+					return
+				}
+				for j := 0; j < k; j++ {
+					if err := c.readOne(); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

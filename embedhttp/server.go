@@ -28,7 +28,9 @@ type HandlerFunc func(w *Response, r *Request)
 func (f HandlerFunc) Serve(w *Response, r *Request) { f(w, r) }
 
 // Hooks are the server's stage hooks, after Monkey's plugin stages. Every hook is
-// optional and runs on the connection's goroutine: keep them fast.
+// optional. ConnAccepted runs on the accept loop, the others on the connection's
+// goroutine, concurrently for different connections: keep them fast and safe for
+// concurrent use.
 type Hooks struct {
 	// ConnAccepted runs after the allow/deny lists passed; false closes the connection
 	// at once, without a response.
