@@ -42,8 +42,7 @@
 //   - topic_key (default "topic"): the record gets the message's topic under this key,
 //     unless the payload has that key already. "off" (or "none") leaves it out.
 //   - tag_from_topic on|off (default on), and the common tag key, decide each record's
-//     tag:
-//     with tag_from_topic on, the tag is PREFIX.TOPIC with the topic's '/' turned into '.',
+//     tag. With tag_from_topic on, the tag is PREFIX.TOPIC with the topic's '/' turned into '.',
 //     where PREFIX is the instance's tag, or "mqtt" when no tag is set: sensors/room1/temp
 //     becomes mqtt.sensors.room1.temp. (A tag equal to the instance's name or alias counts
 //     as not set.) A tag holding $TOPIC or $TOPIC[N] is a template instead: $TOPIC is
@@ -51,6 +50,8 @@
 //     has fewer levels), so "iot.$TOPIC[1]" tags sensors/room1/temp as iot.room1. (Not
 //     ${topic}: the configuration expands ${...} as a variable first.) With
 //     tag_from_topic off and no template every record gets the instance's tag.
+//   - listen, buffer_size: Fluent Bit's in_mqtt keys; set, they are an error explaining
+//     the difference, so a configuration written for it does not load silently wrong.
 //
 // Delivery. Messages are acknowledged (QoS 1 PUBACK, QoS 2 PUBREC) only after all their
 // records are in the engine's buffer: a crash or a stop before that leaves them
