@@ -686,3 +686,25 @@ func TestMaxBufferBytesSharedAcrossConnections(t *testing.T) {
 		t.Fatalf("BufferBytes = %d after every connection closed", got)
 	}
 }
+
+func TestShutdownDeadlineWithStuckHandler(t *testing.T) {
+	stuck := make(chan struct{})
+	entered := make(chan struct{})
+	s := &Server{Addr: "127.0.0.1:0", Handler: HandlerFunc(func(w *Response, r *Request) {
+		close(entered)
+		<-stuck
+	})}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer close(stuck)
+	c := dial(t, s)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != context.DeadlineExceeded {
+		t.Fatalf("Shutdown = %v, want the deadline error", err)
+	}
+	c.expectClosed()
+}

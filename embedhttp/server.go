@@ -301,8 +301,9 @@ func (s *Server) closeListeners() {
 }
 
 // Shutdown stops accepting, closes idle connections, lets requests in progress finish
-// (their responses close the connection) and returns when every connection is gone,
-// or closes them all when ctx ends first and returns ctx's error.
+// (their responses close the connection) and returns when every connection is gone.
+// When ctx ends first it closes them all and returns ctx's error at once, without
+// waiting for handlers that have not returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.started {
 		return nil
@@ -327,13 +328,14 @@ loop:
 		case <-done:
 			break loop
 		case <-ctx.Done():
+			// Out of time: close every connection and return. A handler that does
+			// not return keeps its goroutine until it does (as with net/http).
 			err = ctx.Err()
 			s.mu.Lock()
 			for c := range s.conns {
 				c.raw.Close()
 			}
 			s.mu.Unlock()
-			<-done
 			break loop
 		case <-tick.C:
 		}
