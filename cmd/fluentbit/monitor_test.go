@@ -284,3 +284,44 @@ func TestReloadThroughTheAPIAndPortInUse(t *testing.T) {
 		t.Fatalf("exit code %d", code)
 	}
 }
+
+// The http input keeps its port across SIGHUP: records posted before and after the
+// reload all land in the file.
+func TestHTTPInputAcrossReload(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := filepath.Join(dir, "agent.conf")
+	body := fmt.Sprintf("[SERVICE]\n    flush 0.2\n[INPUT]\n    name http\n    listen 127.0.0.1\n    port %d\n[OUTPUT]\n    name file\n    match *\n    path %s\n    file out.log\n    format plain\n", port, dir)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, "-c", cfg)
+	p.waitLog("fluentbit-go started", 1)
+	url := fmt.Sprintf("http://127.0.0.1:%d/t", port)
+	postOK := func(payload string) {
+		t.Helper()
+		resp, err := http.Post(url, "application/json", strings.NewReader(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			t.Fatalf("POST %s: %d", payload, resp.StatusCode)
+		}
+	}
+	postOK(`{"n":1}`)
+	p.signal(syscall.SIGHUP)
+	p.waitLog(`msg="configuration reloaded"`, 1)
+	postOK(`{"n":2}`)
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "out.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != "{\"n\":1}\n{\"n\":2}\n" {
+		t.Fatalf("file: %q", data)
+	}
+}
