@@ -1,0 +1,5 @@
+//go:build race
+
+package embedhttp
+
+const raceEnabled = true
