@@ -35,7 +35,7 @@ func BenchmarkHandle(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(smallRecord)))
 	for i := 0; i < b.N; i++ {
-		if rep := in.handle("POST", "/app.log", "application/json", "", smallRecord); rep.status != 201 {
+		if rep := in.handle("POST", "/app.log", "application/json", "", "", smallRecord); rep.status != 201 {
 			b.Fatal(rep)
 		}
 	}

@@ -58,7 +58,11 @@ func (in *Input) serveEmbedRequest(w *embedhttp.Response, r *embedhttp.Request) 
 		ct = string(b)
 	}
 	// The server has already de-chunked and gunzipped the body.
-	in.writeEmbed(w, in.handle("POST", in.pathString(r.Path()), ct, "", r.Body()))
+	remote := ""
+	if in.AddRemoteAddr {
+		remote = remoteAddr(string(r.Header("X-Forwarded-For")), r.RemoteAddr().Addr().String())
+	}
+	in.writeEmbed(w, in.handle("POST", in.pathString(r.Path()), ct, "", remote, r.Body()))
 }
 
 // maxCachedPaths bounds the path strings kept, so that clients sending ever new paths

@@ -38,8 +38,9 @@ var (
 const maxBatch = 256 << 10
 
 // handle answers one request whose body has been read whole. body is only read during the
-// call. contentEncoding is "" when the server already decoded it.
-func (in *Input) handle(method, path, contentType, contentEncoding string, body []byte) reply {
+// call. contentEncoding is "" when the server already decoded it. remote is the client's
+// address for add_remote_addr ("" when the key is off).
+func (in *Input) handle(method, path, contentType, contentEncoding, remote string, body []byte) reply {
 	if method != "POST" {
 		return replyMethod
 	}
@@ -68,7 +69,7 @@ func (in *Input) handle(method, path, contentType, contentEncoding string, body 
 			transcoders.Put(tr)
 		}
 	}()
-	tr.tagKey, tr.now = in.TagKey, time.Now()
+	tr.tagKey, tr.now, tr.remoteAddr = in.TagKey, time.Now(), remote
 	if f == formatForm {
 		err = tr.form(body)
 	} else {
@@ -85,6 +86,15 @@ func (in *Input) handle(method, path, contentType, contentEncoding string, body 
 		return reply{status: 500, msg: "error: " + err.Error() + "\n"}
 	}
 	return reply{status: in.SuccessCode}
+}
+
+// remoteAddr is the client's address for add_remote_addr: the first address of
+// X-Forwarded-For when the request came through a proxy, else the peer's.
+func remoteAddr(forwardedFor, peer string) string {
+	if first, _, _ := strings.Cut(forwardedFor, ","); strings.TrimSpace(first) != "" {
+		return strings.TrimSpace(first)
+	}
+	return peer
 }
 
 var transcoders = sync.Pool{New: func() any { return &transcoder{out: make([]byte, 0, 4096)} }}
@@ -156,7 +166,15 @@ func (in *Input) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 	} else if err != nil {
 		rep = reply{status: 400, msg: "error: reading the body: " + err.Error() + "\n"}
 	} else {
-		rep = in.handle(r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding"), body.Bytes())
+		remote := ""
+		if in.AddRemoteAddr {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				host = r.RemoteAddr
+			}
+			remote = remoteAddr(r.Header.Get("X-Forwarded-For"), host)
+		}
+		rep = in.handle(r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding"), remote, body.Bytes())
 		bodyPool.Put(body)
 	}
 	h := w.Header()

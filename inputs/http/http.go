@@ -21,9 +21,11 @@
 //   - success_header: "Name value", a header added to every successful response; repeat
 //     the key for more.
 //   - tls on|off, tls.crt_file, tls.key_file: serve HTTPS with this certificate and key.
-//   - tls.verify, tls.ca_file, tls.debug, tls.vhost, http2, add_remote_addr: accepted so Fluent
-//     Bit configs load; tls.verify and tls.ca_file have no meaning for a server here, the
-//     others no effect yet.
+//   - add_remote_addr on|off: add a REMOTE_ADDR key to every record, the first address of
+//     the X-Forwarded-For header, or the client's address when there is none (default off).
+//   - tls.verify, tls.ca_file, tls.debug, tls.vhost, http2: accepted so Fluent Bit configs
+//     load; tls.verify and tls.ca_file have no meaning for a server here, the others no
+//     effect yet.
 //   - server: which HTTP server serves the input: "embedhttp" (default, this project's
 //     own) or "net/http" (Go's). A benchmarking knob; Fluent Bit has no such key.
 //

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -526,5 +527,28 @@ func testChunkedAndExpectContinue(t *testing.T, server string) {
 	r.Body.Close()
 	if r.StatusCode != 201 || s.rec.Len() != 2 {
 		t.Fatalf("after 100 Continue: %d, %d records", r.StatusCode, s.rec.Len())
+	}
+}
+
+func TestAddRemoteAddr(t *testing.T) { forServers(t, testAddRemoteAddr) }
+
+func testAddRemoteAddr(t *testing.T, server string) {
+	s := serve(t, "server", server, "add_remote_addr", "on", "tag_key", "k14")
+	// 15 keys plus REMOTE_ADDR: the map header grows past fixmap.
+	var keys []string
+	for i := 0; i < 15; i++ {
+		keys = append(keys, fmt.Sprintf(`"k%d":"v%d"`, i, i))
+	}
+	post(t, s.url+"/a", "application/json", []byte("{"+strings.Join(keys, ",")+"}"), "X-Forwarded-For", "10.1.2.3, 10.0.0.1")
+	post(t, s.url+"/b", "application/x-www-form-urlencoded", []byte("m=x"))
+	recs := s.rec.Records()
+	if len(recs) != 2 {
+		t.Fatalf("%d records", len(recs))
+	}
+	if got := recs[0].Event.Record["REMOTE_ADDR"]; got != "10.1.2.3" || len(recs[0].Event.Record) != 16 || recs[0].Tag != "v14" {
+		t.Errorf("proxied JSON: REMOTE_ADDR %v, %d keys, tag %q", got, len(recs[0].Event.Record), recs[0].Tag)
+	}
+	if got := recs[1].Event.Record["REMOTE_ADDR"]; got != "127.0.0.1" {
+		t.Errorf("direct form: REMOTE_ADDR %v", got)
 	}
 }

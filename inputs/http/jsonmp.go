@@ -30,6 +30,8 @@ type transcoder struct {
 	recs   []recEntry // one per record, in order
 	tagKey string
 	now    time.Time
+	// remoteAddr, when set, is added to every record as REMOTE_ADDR (add_remote_addr).
+	remoteAddr string
 }
 
 // recEntry is one record's entry in out and, with tag_key, where its tag value is.
@@ -47,6 +49,9 @@ func (t *transcoder) form(body []byte) error {
 	rec, err := parseForm(body)
 	if err != nil {
 		return err
+	}
+	if t.remoteAddr != "" {
+		rec["REMOTE_ADDR"] = t.remoteAddr
 	}
 	if t.out, err = event.AppendEntry(t.out, &event.Event{Time: t.now, Record: rec}); err != nil {
 		return err
@@ -253,6 +258,11 @@ func (t *transcoder) object(depth int, r *recEntry) error {
 			return t.errSyntax("after object key:value pair")
 		}
 		t.pos++
+	}
+	if r != nil && t.remoteAddr != "" {
+		t.out = msgp.AppendString(t.out, "REMOTE_ADDR")
+		t.out = msgp.AppendString(t.out, t.remoteAddr)
+		n++
 	}
 	grew := t.fixHeader(hdr, n, 0x80, 0xde, 0xdf)
 	if r != nil && r.hasTag {
