@@ -19,7 +19,8 @@
 //     (YAML upstream_servers) in the configuration file this key is written in. Nodes may
 //     set tls, tls.*, shared_key, empty_shared_key, self_hostname, username and password of
 //     their own; what they leave out comes from the output's keys.
-//   - tag TAG: send under this tag instead of the chunk's.
+//   - tag TAG: send under this fixed tag instead of the chunk's (a record accessor, $key,
+//     is refused rather than sent as it is written).
 //   - time_as_integer on|off (off): times as integer seconds (Fluentd v0.12); entries are
 //     re-encoded as [seconds, record], metadata dropped, as Fluent Bit does. Only then are
 //     entries re-encoded: otherwise a chunk's bytes go out as they are.
@@ -183,6 +184,11 @@ func (o *Output) SetProperties(props []config.Property) error {
 func (o *Output) Validate() error {
 	if o.Port < 1 || o.Port > 65535 {
 		return config.KeyErrorf("port", "%d: want 1 to 65535", o.Port)
+	}
+	if strings.Contains(o.Tag, "$") {
+		// Fluent Bit may expand a record accessor here, per record; sending "$key"
+		// literally would be a silent surprise.
+		return config.KeyErrorf("tag", "%q: record accessors in the tag are not supported; give a fixed tag", o.Tag)
 	}
 	switch strings.ToLower(strings.TrimSpace(o.ForwardMode)) {
 	case "", "packed", "packedforward", "packed_forward":

@@ -589,6 +589,7 @@ func TestValidateErrors(t *testing.T) {
 		{[]string{"tls.crt_file /x"}, "go together"},
 		{[]string{"upstream /nonexistent/upstream.conf"}, "no such file"},
 		{[]string{"hots x"}, `did you mean "host"`},
+		{[]string{"tag $namespace"}, `key "tag"`},
 	} {
 		_, err := configure(tc.kv...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
