@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,5 +78,19 @@ pipeline:
 		if !got[int64(i)] {
 			t.Fatalf("record %d lost (have %s records)", i, strconv.Itoa(len(evs)))
 		}
+	}
+}
+
+// A wrong upstream is a configuration error with the file and line of the key, found
+// when the configuration loads (so --dry-run reports it).
+func TestBadUpstreamIsAConfigError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.conf")
+	text := "[OUTPUT]\n    Name     forward\n    Match    *\n    Upstream nowhere\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := fluentbit.NewFromFile(path)
+	if err == nil || !strings.Contains(err.Error(), path+":4") || !strings.Contains(err.Error(), `"nowhere"`) {
+		t.Fatalf("err = %v, want one at %s:4 about the upstream", err, path)
 	}
 }
