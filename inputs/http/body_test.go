@@ -13,7 +13,11 @@ import (
 // decodeBody runs the input's body reading (the transcoder) and decodes the entries it
 // made, with the tag each record gets ("" for the path's).
 func decodeBody(f bodyFormat, body []byte, tagKey string) ([]map[string]any, []string, error) {
-	tr := &transcoder{tagKey: tagKey, now: time.Unix(1700000000, 5)}
+	return decodeBodyFrom(f, body, tagKey, "")
+}
+
+func decodeBodyFrom(f bodyFormat, body []byte, tagKey, remote string) ([]map[string]any, []string, error) {
+	tr := &transcoder{tagKey: tagKey, now: time.Unix(1700000000, 5), remoteAddr: remote}
 	var err error
 	if f == formatForm {
 		err = tr.form(body)
@@ -193,7 +197,11 @@ func FuzzParseBody(f *testing.F) {
 		if form {
 			fm = formatForm
 		}
-		recs, tags, err := decodeBody(fm, body, "tag")
+		remote := "" // some runs check add_remote_addr too
+		if len(path)%3 == 0 {
+			remote = "10.0.0.1"
+		}
+		recs, tags, err := decodeBodyFrom(fm, body, "tag", remote)
 		if err != nil && strings.Contains(err.Error(), "damaged entry") {
 			t.Fatal(err)
 		}
@@ -215,6 +223,9 @@ func FuzzParseBody(f *testing.F) {
 		}
 		// Compare as the engine stores them: through msgpack.
 		for i := range want {
+			if remote != "" {
+				want[i]["REMOTE_ADDR"] = remote
+			}
 			ev, _, derr := event.ReadEntry(mustEntry(t, want[i]))
 			if derr != nil {
 				t.Fatal(derr)
