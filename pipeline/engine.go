@@ -278,6 +278,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	var inited []any
 	fail := func(kind, name string, sec *config.Section, err error) error {
+		if e.store != nil {
+			_ = e.store.Close()
+		}
 		for i := len(inited) - 1; i >= 0; i-- {
 			if c, ok := inited[i].(Closer); ok {
 				_ = c.Close(ctx)
@@ -445,6 +448,7 @@ wait:
 		e.log.Info("undelivered chunks kept in storage for the next start", "chunks", kept, "records", keptRecords, "path", e.store.Dir())
 	}
 	if e.store != nil {
+		_ = e.store.Close()
 		e.log.Info("storage closed", "fsyncs", e.store.Fsyncs())
 	}
 	return left

@@ -15,6 +15,7 @@ func FuzzLoad(f *testing.F) {
 	for i := 0; i < 3; i++ {
 		dir := f.TempDir()
 		st, _ := Open(Options{Dir: dir})
+		defer st.Close()
 		c, _ := st.Create("s", "app.log")
 		for j := 0; j <= i; j++ {
 			c.Append(entry(f, j), 1)
@@ -38,6 +39,7 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer st.Close()
 		got, err := st.Load()
 		if err != nil {
 			t.Fatal(err)

@@ -75,11 +75,13 @@ type Store struct {
 	opts Options
 	log  *slog.Logger
 	seq  atomic.Uint64
+	lock *os.File
 
 	fsyncs atomic.Uint64
 }
 
-// Open makes the directory if needed and returns the store.
+// Open makes the directory if needed, locks it (one agent per directory; Close unlocks)
+// and returns the store.
 func Open(opts Options) (*Store, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("storage: no storage.path")
@@ -90,7 +92,22 @@ func Open(opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{opts: opts, log: opts.Logger}, nil
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{opts: opts, log: opts.Logger, lock: lock}, nil
+}
+
+// Close releases the store's directory for another Open (the next engine of a reload).
+// Chunk files stay as they are.
+func (s *Store) Close() error {
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.Close()
+	s.lock = nil
+	return err
 }
 
 // Dir returns the store's directory.
@@ -465,7 +482,7 @@ func (s *Store) Load() ([]*Loaded, error) {
 	var out []*Loaded
 	for _, st := range streams {
 		if !st.IsDir() {
-			continue
+			continue // .lock
 		}
 		dir := filepath.Join(s.opts.Dir, st.Name())
 		ents, err := os.ReadDir(dir)

@@ -47,6 +47,7 @@ func open(t *testing.T, dir string) (*Store, *logBuf) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s, lb
 }
 
@@ -87,6 +88,7 @@ func TestRoundTripAndAcks(t *testing.T) {
 	if err := f.Ack("http.0"); err != nil {
 		t.Fatal(err)
 	}
+	s.Close()
 	s2, _ := open(t, dir)
 	got, err := s2.Load()
 	if err != nil {
@@ -141,7 +143,9 @@ func TestTornTail(t *testing.T) {
 			if err := os.WriteFile(f.Path(), tc.damage(b), 0o640); err != nil {
 				t.Fatal(err)
 			}
-			s2, lb := open(t, dir)
+			s.Close()
+			s.Close()
+	s2, lb := open(t, dir)
 			got, err := s2.Load()
 			if err != nil {
 				t.Fatal(err)
@@ -164,6 +168,7 @@ func TestTornTail(t *testing.T) {
 			}
 			// The file was cut back: appending frames after a restart is not needed, but a
 			// second load finds no damage.
+			s2.Close()
 			s3, _ := open(t, dir)
 			again, _ := s3.Load()
 			if len(again) != 1 || !again[0].Damage.none() {
@@ -183,6 +188,7 @@ func TestDamageInTheMiddleCostsOneFrame(t *testing.T) {
 	frame := frameHeader + len(entry(t, 0))
 	b[hdr+4*frame+frameHeader+3] ^= 0x55
 	os.WriteFile(f.Path(), b, 0o640)
+	s.Close()
 	s2, _ := open(t, dir)
 	got, _ := s2.Load()
 	if len(got) != 1 || got[0].Records != 9 || got[0].Damage.SkippedFrames != 1 {
@@ -204,6 +210,7 @@ func TestBadHeaderSetAside(t *testing.T) {
 	empty, _ := s.Create("in.0", "x")
 	empty.Seal(false)
 	os.Truncate(empty.Path(), 3)
+	s.Close()
 	s2, lb := open(t, dir)
 	got, _ := s2.Load()
 	if len(got) != 0 {
@@ -263,4 +270,18 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 	f.Seal(false)
+}
+
+func TestOneStorePerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := open(t, dir)
+	if _, err := Open(Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "in use by another agent") {
+		t.Fatalf("second Open of a locked directory: %v", err)
+	}
+	s.Close()
+	s2, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s2.Close()
 }
