@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"runtime"
@@ -163,6 +164,12 @@ func (s *Server) setDefaults() {
 	}
 	if s.MaxBodyBytes <= 0 {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.MaxBodyBytes > math.MaxInt/4 { // 32-bit targets: buffer offsets are ints
+		s.MaxBodyBytes = math.MaxInt / 4
+	}
+	if s.MaxDecompressedBytes > math.MaxInt/4 {
+		s.MaxDecompressedBytes = math.MaxInt / 4
 	}
 	if s.MaxDecompressedBytes <= 0 {
 		s.MaxDecompressedBytes = DefaultMaxDecompressedBytes
