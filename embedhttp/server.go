@@ -175,7 +175,11 @@ func (s *Server) setDefaults() {
 		s.MaxDecompressedBytes = DefaultMaxDecompressedBytes
 	}
 	if s.MaxBufferBytes <= 0 {
-		s.MaxBufferBytes = 4 * (s.MaxBodyBytes + s.MaxDecompressedBytes)
+		if sum := s.MaxBodyBytes + s.MaxDecompressedBytes; sum < math.MaxInt64/4 {
+			s.MaxBufferBytes = 4 * sum
+		} else {
+			s.MaxBufferBytes = math.MaxInt64
+		}
 	}
 	if s.MaxConns <= 0 {
 		s.MaxConns = DefaultMaxConns
