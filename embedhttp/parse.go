@@ -169,7 +169,7 @@ func (r *Request) noteHeader(name, value []byte) int {
 			r.hostCount++
 		}
 	case 6:
-		if asciiEqualFold(name, "expect") {
+		if asciiEqualFold(name, "expect") && r.minor == 1 { // HTTP/1.0 has no Expect
 			if !asciiEqualFold(value, "100-continue") {
 				return 417
 			}

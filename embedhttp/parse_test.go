@@ -20,6 +20,7 @@ func TestParseHeadFields(t *testing.T) {
 		{"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", "OPTIONS", "*", "", 1, -1, false, false},
 		{"GET / HTTP/1.0\r\n\r\n", "GET", "/", "", 0, -1, false, true},
 		{"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET", "/", "", 0, -1, false, false},
+		{"GET / HTTP/1.0\r\nExpect: whatever\r\n\r\n", "GET", "/", "", 0, -1, false, true},
 	} {
 		var r Request
 		n, code := parseHead([]byte(tc.in+"NEXT"), &r, 10)
