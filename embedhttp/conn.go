@@ -88,8 +88,8 @@ func (s *Server) serveConn(nc net.Conn, remote netip.AddrPort) {
 		c.release()
 		s.wg.Done()
 	}()
-	if s.TLSConfig != nil {
-		tc := tls.Server(nc, s.TLSConfig)
+	if s.tlsConfig != nil {
+		tc := tls.Server(nc, s.tlsConfig)
 		tc.SetDeadline(time.Now().Add(s.ReadTimeout))
 		if err := tc.HandshakeContext(s.ctx); err != nil {
 			s.Logger.Debug("embedhttp: TLS handshake", "remote", remote.String(), "err", err)

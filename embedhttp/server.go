@@ -119,6 +119,7 @@ type Server struct {
 	conns       map[*conn]struct{}
 	authHeader  []byte // prebuilt 401 response head
 	bufBytes    atomic.Int64
+	tlsConfig   *tls.Config // TLSConfig with ALPN set to http/1.1
 	stats       statCounters
 	started     bool
 }
@@ -258,6 +259,12 @@ func (s *Server) prepare() error {
 		return errors.New("embedhttp: Server.Handler is nil")
 	}
 	s.setDefaults()
+	if s.TLSConfig != nil {
+		// We speak HTTP/1.1 only: never let ALPN pick h2 (a config shared with a
+		// net/http server may list it).
+		s.tlsConfig = s.TLSConfig.Clone()
+		s.tlsConfig.NextProtos = []string{"http/1.1"}
+	}
 	var err error
 	if s.allow, err = ParsePrefixes(s.AllowCIDRs); err != nil {
 		return err
@@ -426,7 +433,7 @@ func (s *Server) admit(remote netip.AddrPort) bool {
 func (s *Server) rejectOverload(nc net.Conn) {
 	// Best effort and bounded: never let a full server block its accept loop.
 	nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	if s.TLSConfig == nil {
+	if s.tlsConfig == nil {
 		r := errorResponses[503]
 		b := make([]byte, 0, 256)
 		b = append(b, r.head...)
