@@ -1,6 +1,9 @@
 package embedhttp
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestHotPathAllocatesNothing guards the zero-allocation claim: a keep-alive
 // connection serving 1000 small POSTs (and a chunked one) costs no allocation per
@@ -25,5 +28,22 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 	}
 	if st := s.Stats(); st.BadRequests != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestResponseHeadersAllocateNothing(t *testing.T) {
+	var w Response
+	w.reset()
+	long := []byte(strings.Repeat("v", 100))
+	w.AddHeaderBytes("X-Long", long) // grow the buffer once
+	allocs := testing.AllocsPerRun(100, func() {
+		w.reset()
+		w.AddHeader("Content-Type", "application/json")
+		w.AddHeaderBytes("X-Long", long)
+		w.AddHeaderInt("X-Count", 12345)
+		w.WriteString("ok")
+	})
+	if allocs != 0 && !raceEnabled {
+		t.Errorf("%.1f allocations per response", allocs)
 	}
 }

@@ -41,6 +41,10 @@ func TestCurlInterop(t *testing.T) {
 	if !strings.Contains(verbose, "GET /a 0") || !strings.Contains(verbose, "GET /b 0") || !strings.Contains(strings.ToLower(verbose), "re-using existing connection") {
 		t.Errorf("keep-alive with curl:\n%s", verbose)
 	}
+	// curl --http2 on cleartext asks to upgrade to h2c; we stay on HTTP/1.1.
+	if got := curl(t, "--http2", "-u", "u:p", url+"/h2c"); got != "GET /h2c 0\n" {
+		t.Errorf("h2c upgrade request: %q", got)
+	}
 	// A 2 MiB body: curl sends Expect: 100-continue and waits for our 100.
 	big := filepath.Join(dir, "big")
 	if err := os.WriteFile(big, []byte(strings.Repeat("0123456789abcdef", 2<<16)), 0o600); err != nil {

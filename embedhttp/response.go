@@ -52,7 +52,7 @@ func (w *Response) AddHeader(name, value string) {
 
 // AddHeaderBytes is AddHeader with a []byte value.
 func (w *Response) AddHeaderBytes(name string, value []byte) {
-	if !validHeaderName(name) || !validHeaderValue(string(value)) {
+	if !validHeaderName(name) || !validHeaderValue(value) {
 		return
 	}
 	w.hdr = append(w.hdr, name...)
@@ -123,7 +123,7 @@ func validHeaderName(name string) bool {
 	return true
 }
 
-func validHeaderValue(v string) bool {
+func validHeaderValue[T string | []byte](v T) bool {
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if (c < 0x20 && c != '\t') || c == 0x7f {
