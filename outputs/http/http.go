@@ -432,6 +432,9 @@ func (o *Output) payloadNote(p []byte) string {
 	return ": " + strings.TrimSpace(string(p))
 }
 
+// maxRetryAfter is the longest Retry-After taken, in seconds (30 days).
+const maxRetryAfter = 30 * 24 * 3600
+
 // retryAfter reads a Retry-After value: delay seconds or an HTTP date.
 func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
@@ -442,7 +445,9 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 		if s < 0 {
 			return 0, false
 		}
-		return time.Duration(s) * time.Second, true
+		// Cap before multiplying: a huge value must not overflow into a negative wait
+		// (the engine caps the wait at scheduler.cap anyway).
+		return time.Duration(min(s, maxRetryAfter)) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		d := t.Sub(now)
