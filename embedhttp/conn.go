@@ -83,7 +83,7 @@ func (s *Server) serveConn(nc net.Conn, remote netip.AddrPort) {
 		s.track(c, false)
 		s.stats.active.Add(-1)
 		if s.Hooks.ConnClosed != nil {
-			s.Hooks.ConnClosed(remote, c.requests)
+			s.safeHook(func() { s.Hooks.ConnClosed(remote, c.requests) })
 		}
 		c.release()
 		s.wg.Done()

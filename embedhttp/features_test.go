@@ -708,3 +708,27 @@ func TestShutdownDeadlineWithStuckHandler(t *testing.T) {
 	}
 	c.expectClosed()
 }
+
+func TestPanickingHooksAreContained(t *testing.T) {
+	var calls atomic.Int32
+	s := start(t, &Server{Hooks: Hooks{
+		ConnAccepted: func(netip.AddrPort) bool {
+			if calls.Add(1) == 1 {
+				panic("accept hook bug")
+			}
+			return true
+		},
+		ConnClosed: func(netip.AddrPort, int) { panic("close hook bug") },
+	}})
+	first := dial(t, s)
+	first.expectClosed() // its hook panicked: refused, server alive
+	c := dial(t, s)
+	c.send(post("/", "x"))
+	if _, body := c.read("POST"); body != "POST / 1\nx" {
+		t.Fatalf("after hook panics: %q", body)
+	}
+	c.nc.Close()
+	if s.Stats().Panics < 1 {
+		t.Errorf("panics = %d", s.Stats().Panics)
+	}
+}

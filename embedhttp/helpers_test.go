@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -20,6 +21,9 @@ func start(t testing.TB, s *Server) *Server {
 	}
 	if s.Handler == nil {
 		s.Handler = echoHandler()
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) // panics are expected here
 	}
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)

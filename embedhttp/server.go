@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -424,10 +425,24 @@ func (s *Server) admit(remote netip.AddrPort) bool {
 			return false
 		}
 	}
-	if s.Hooks.ConnAccepted != nil && !s.Hooks.ConnAccepted(remote) {
-		return false
+	if s.Hooks.ConnAccepted != nil {
+		ok := false
+		s.safeHook(func() { ok = s.Hooks.ConnAccepted(remote) })
+		return ok
 	}
 	return true
+}
+
+// safeHook runs a hook outside a connection's own recovery (the accept loop, the
+// connection's last rites): a panic is logged and counted, never fatal.
+func (s *Server) safeHook(f func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.stats.panics.Add(1)
+			s.Logger.Error("embedhttp: panic in a hook", "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
 }
 
 func (s *Server) rejectOverload(nc net.Conn) {
