@@ -1,6 +1,7 @@
 // Package pipeline is the engine: the plugin interfaces and their registry, the router that
-// matches tags to outputs, the memory buffer of chunks with per-input backpressure, the flush
-// scheduler with retries, and per-instance metrics. It knows no plugin by name; plugins know
+// matches tags to outputs, the memory buffer of chunks with per-input backpressure, the
+// filesystem buffer (storage.type filesystem, files through package pipeline/storage), the
+// flush scheduler with retries, and per-instance metrics. It knows no plugin by name; plugins know
 // its small interfaces. It does not parse configuration files (package config does) nor
 // serve HTTP.
 package pipeline
@@ -29,6 +30,11 @@ type Input interface {
 // over mem_buf_limit) and return once the records are in the buffer, or ErrStopped when
 // the engine shuts down first. A listener that prefers to refuse work (HTTP 503) checks
 // Paused first.
+//
+// With filesystem storage they never block for memory: they return once the records are
+// written to their chunk file (and fsynced, with storage.sync full), or an error wrapping
+// ErrStorage when that failed (the records were not accepted); Paused then reports true
+// for a second.
 type Emitter interface {
 	Emit(tag string, ev event.Event) error
 	// EmitRaw takes n already-encoded msgpack entries, e.g. from the forward protocol. When no
