@@ -129,7 +129,7 @@ func (a *Agent) PeakRSS() int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
 	if err != nil {
 		if a.usage != nil {
-			return a.usage.Maxrss * 1024
+			return int64(a.usage.Maxrss) * 1024
 		}
 		return 0
 	}

@@ -461,8 +461,11 @@ func readValue(b []byte, depth int) (any, []byte, error) {
 		return v, rest, wrapMsgp(err)
 	case msgp.ExtensionType, msgp.TimeType:
 		if typ, err := peekExtType(b); err == nil && typ == EventTimeExtType {
-			t, rest, err := ReadTime(b)
-			return t, rest, err
+			if t, rest, err := ReadTime(b); err == nil {
+				return t, rest, nil
+			}
+			// Inside a record, an ext 0 that is not a valid EventTime (a bad length, too
+			// many nanoseconds) is kept as it came rather than failing the record.
 		}
 		var e rawExt
 		typ, err := peekExtType(b)

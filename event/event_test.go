@@ -231,3 +231,19 @@ func FuzzReadEntry(f *testing.F) {
 		_ = AppendJSON(nil, ev.Record)
 	})
 }
+
+func TestNestedBadEventTimeKeptAsExt(t *testing.T) {
+	// [EventTime(1,0), {"t": ext0 with 2e9 ns}]: the record value is kept as an Ext, and
+	// ReadEntry agrees with SkipEntry that the entry is whole.
+	b := []byte{0x92, 0xd7, 0x00, 0, 0, 0, 1, 0, 0, 0, 0, 0x81, 0xa1, 't', 0xd7, 0x00, 0, 0, 0, 1, 0x77, 0x35, 0x94, 0x00}
+	ev, rest, err := ReadEntry(b)
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("ReadEntry: %v (rest %d)", err, len(rest))
+	}
+	if x, ok := ev.Record["t"].(Ext); !ok || x.Type != 0 || len(x.Data) != 8 {
+		t.Fatalf("nested bad EventTime: %#v", ev.Record["t"])
+	}
+	if _, err := SkipEntry(b); err != nil {
+		t.Fatalf("SkipEntry: %v", err)
+	}
+}
