@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -415,4 +416,28 @@ func TestTotalLimitSizeUnderLongOutage(t *testing.T) {
 	t.Logf("chunk files peaked at %d bytes under a 1M limit, with %d records ingested", maxDisk, total)
 	p.signal(syscall.SIGTERM)
 	p.wait()
+}
+
+// TestStorageConfigErrors: storage mistakes are configuration errors with file, line and
+// key, found by --dry-run.
+func TestStorageConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"service:\n  storage.path: /tmp/x\n  storage.sync: sometimes\npipeline:\n  outputs:\n    - name: null\n      match: '*'\n",
+			`c.yaml:3: key "storage.sync": bad storage.sync "sometimes": want normal or full`},
+		{"pipeline:\n  inputs:\n    - name: dummy\n      storage.type: filesystem\n  outputs:\n    - name: null\n      match: '*'\n",
+			`c.yaml:4: key "storage.type": storage.type filesystem needs storage.path`},
+		{"service:\n  storage.path: /tmp/x\npipeline:\n  inputs:\n    - name: dummy\n      storage.type: memrb\n  outputs:\n    - name: null\n      match: '*'\n",
+			`c.yaml:6: key "storage.type": bad storage.type "memrb"`},
+		{"service:\n  storage.path: /tmp/x\npipeline:\n  outputs:\n    - name: http\n      match: '*'\n      storage.total_limit_size: lots\n",
+			`c.yaml:7: key "storage.total_limit_size": bad size "lots"`},
+	} {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(tc.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(binary, "--dry-run", "-c", path).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("got %v: %s\nwant %s", err, out, tc.want)
+		}
+	}
 }
