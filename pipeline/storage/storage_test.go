@@ -145,7 +145,7 @@ func TestTornTail(t *testing.T) {
 			}
 			s.Close()
 			s.Close()
-	s2, lb := open(t, dir)
+			s2, lb := open(t, dir)
 			got, err := s2.Load()
 			if err != nil {
 				t.Fatal(err)
