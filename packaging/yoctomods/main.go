@@ -107,7 +107,7 @@ func generate() ([]byte, error) {
 	built := map[string]bool{}
 	for _, arch := range []string{"amd64", "arm64", "arm"} {
 		cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}}@{{.Version}}{{end}}{{end}}", "./cmd/fluentbit")
-		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0")
 		out, err := cmd.Output()
 		if err != nil {
 			return nil, fmt.Errorf("go list -deps (%s): %w", arch, err)
