@@ -233,7 +233,11 @@ func (e *Engine) AddFilter(s FilterSpec) {
 	}
 	f.log = e.log.With("filter", f.name)
 	if r, ok := s.Filter.(Reemitter); ok {
-		f.emitter = e.AddInput(InputSpec{Plugin: "emitter", Alias: "emitter_for_" + f.name,
+		alias := "emitter_for_" + f.name
+		if n, ok := s.Filter.(EmitterNamer); ok && n.EmitterInputName() != "" {
+			alias = n.EmitterInputName()
+		}
+		f.emitter = e.AddInput(InputSpec{Plugin: "emitter", Alias: alias,
 			MemBufLimit: r.EmitterMemBufLimit(), Input: idleInput{}})
 	}
 	e.filters = append(e.filters, f)
@@ -615,8 +619,26 @@ func (in *inputInst) run(ctx context.Context) {
 // storage, whether a chunk write failed (disk full) in the last second.
 func (in *inputInst) Paused() bool {
 	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.pausedLocked()
+	p := in.pausedLocked()
+	var sealed []*chunk
+	// An input that asks before emitting (a listener answering 503, a reader that stops
+	// reading) is paused and resumed here, as one blocked in Emit is in appendEntries:
+	// counted, logged, and its open chunks handed to the outputs at once.
+	switch {
+	case p && !in.fs && !in.paused && in.e.state.Load() < stateStopping:
+		in.paused = true
+		in.pauses.Add(1)
+		in.log.Info("paused: mem_buf_limit reached", "buffered", in.buffered, "limit", in.limit)
+		sealed = in.sealAllLocked()
+	case !p && in.paused:
+		in.paused = false
+		in.log.Info("resumed", "buffered", in.buffered)
+	}
+	in.mu.Unlock()
+	for _, c := range sealed {
+		in.e.dispatch(c)
+	}
+	return p
 }
 
 // storagePause is how long a filesystem input reports Paused after a failed write.

@@ -508,3 +508,36 @@ func TestReemitterRecordsEnterThePipelineAgain(t *testing.T) {
 		t.Fatalf("emitter input metrics: %+v", m.Inputs)
 	}
 }
+
+// An input that asks Paused before emitting (as a listener answering 503 does) gets the
+// same handling as one blocked in Emit: the pause is counted and its open chunks go to the
+// outputs at once, not at the next flush tick, so the pause ends.
+func TestPausedQueryHandsOpenChunksToOutputs(t *testing.T) {
+	opts := fastOpts()
+	opts.Flush = time.Hour
+	e := NewEngine(opts)
+	em := e.AddInput(InputSpec{Plugin: "test", MemBufLimit: 256, Input: idleInput{}})
+	e.AddOutput(OutputSpec{Plugin: "null", Match: "*", Output: OutputFunc(func(context.Context, *Chunk) error { return nil })})
+	startEngine(t, e)
+	i := 0
+	for ; !em.Paused(); i++ {
+		if i == 1000 {
+			t.Fatal("never paused")
+		}
+		if err := em.Emit("app", rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := e.Metrics().Inputs[0]; m.Pauses != 1 {
+		t.Fatalf("pauses %d, want 1", m.Pauses)
+	}
+	// With flush an hour, only the pause can have sent the records to the output.
+	deadline := time.Now().Add(30 * time.Second)
+	for e.Metrics().Outputs[0].ProcRecords != uint64(i) || em.Paused() {
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d of %d, paused %v", e.Metrics().Outputs[0].ProcRecords, i, em.Paused())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	e.Stop(context.Background())
+}

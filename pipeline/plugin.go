@@ -102,6 +102,12 @@ type Reemitter interface {
 	EmitterMemBufLimit() int64
 }
 
+// EmitterNamer is implemented by a Reemitter that names its internal input (rewrite_tag's
+// emitter_name). An empty name keeps "emitter_for_<filter name>".
+type EmitterNamer interface {
+	EmitterInputName() string
+}
+
 // Initializer is implemented by plugins that need to set up (open files, validate fields)
 // before running. An error stops the agent from starting.
 type Initializer interface {

@@ -22,8 +22,8 @@
 //     configuration is read. A missing key or group renders as nothing; numbers and
 //     booleans render as text. KEEP (true/false, mandatory) keeps the original record
 //     under its old tag as well.
-//   - emitter_name NAME: accepted for Fluent Bit compatibility; the engine names the
-//     internal input "emitter_for_<filter name>", so set the filter's alias to choose it.
+//   - emitter_name NAME: the name of the internal input in logs and metrics (default
+//     "emitter_for_<filter name>").
 //   - emitter_mem_buf_limit SIZE (default 10M): the internal input's mem_buf_limit. When
 //     it is full, emitting blocks, which pauses the input whose record is being
 //     re-emitted: backpressure, never a drop.
@@ -122,6 +122,9 @@ func init() {
 func New() *RewriteTag {
 	return &RewriteTag{MemBufLimit: DefaultEmitterMemBufLimit, EmitterStorageType: "memory"}
 }
+
+// EmitterInputName tells the engine the internal input's name (emitter_name).
+func (r *RewriteTag) EmitterInputName() string { return r.EmitterName }
 
 // EmitterMemBufLimit tells the engine the internal input's mem_buf_limit.
 func (r *RewriteTag) EmitterMemBufLimit() int64 { return int64(r.MemBufLimit) }

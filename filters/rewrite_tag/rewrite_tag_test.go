@@ -327,3 +327,18 @@ func TestRewriteTagHugeRecord(t *testing.T) {
 		t.Fatalf("emitted %d records", len(got))
 	}
 }
+
+func TestEmitterNameNamesTheInternalInput(t *testing.T) {
+	f := New()
+	if err := pipeline.Configure(f, []config.Property{
+		{Key: "rule", Value: "$k ^a$ new.$k false"},
+		{Key: "emitter_name", Value: "re_emitted"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e := pipeline.NewEngine(pipeline.Options{})
+	e.AddFilter(pipeline.FilterSpec{Plugin: "rewrite_tag", Match: "*", Filter: f})
+	if m := e.Metrics(); len(m.Inputs) != 1 || m.Inputs[0].Name != "re_emitted" {
+		t.Fatalf("inputs: %+v", m.Inputs)
+	}
+}
