@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
@@ -202,6 +203,7 @@ type Agent struct {
 	cfg     *config.Config
 	service Service
 	eng     *pipeline.Engine
+	current atomic.Pointer[pipeline.Engine] // eng, for Metrics without waiting on mu (held through a Reload)
 	lib     *libInput
 	started bool
 	ctx     context.Context
@@ -219,6 +221,7 @@ func New(cfg *config.Config, opts ...Option) (*Agent, error) {
 		return nil, err
 	}
 	a.cfg, a.service, a.eng, a.lib = cfg, svc, eng, lib
+	a.current.Store(a.eng)
 	return a, nil
 }
 
@@ -329,17 +332,15 @@ func (a *Agent) PushEvent(tag string, ev event.Event) error {
 }
 
 // Metrics returns the counters of every plugin instance.
+// It does not wait for a Reload in progress: until the new pipeline is in place it
+// reports the one being replaced.
 func (a *Agent) Metrics() Metrics {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.eng.Metrics()
+	return a.current.Load().Metrics()
 }
 
 // StorageMetrics returns the filesystem storage's chunk counts (for the monitoring API).
 func (a *Agent) StorageMetrics() pipeline.StorageMetrics {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.eng.StorageMetrics()
+	return a.current.Load().StorageMetrics()
 }
 
 // Stop stops the inputs, flushes what is buffered within the grace period (or until ctx is
@@ -372,6 +373,7 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	}
 	if !a.started {
 		a.cfg, a.service, a.eng, a.lib = cfg, svc, eng, lib
+		a.current.Store(a.eng)
 		return nil
 	}
 	// Initialise the new plugins first: if that fails the old pipeline keeps running.
@@ -383,6 +385,7 @@ func (a *Agent) Reload(cfg *config.Config) error {
 		if berr == nil && old.Start(a.ctx) == nil {
 			old.Adopt(left)
 			a.eng, a.lib = old, oldLib
+			a.current.Store(a.eng)
 		}
 		return fmt.Errorf("fluentbit: reload: %w", err)
 	}
@@ -391,6 +394,7 @@ func (a *Agent) Reload(cfg *config.Config) error {
 			"chunks", len(un), "records", countRecords(un))
 	}
 	a.cfg, a.service, a.eng, a.lib = cfg, svc, eng, lib
+	a.current.Store(a.eng)
 	a.opts.logger.Info("configuration reloaded", "carried_chunks", len(left), "carried_records", countRecords(left))
 	return nil
 }
