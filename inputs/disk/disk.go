@@ -35,7 +35,6 @@ package disk
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +43,6 @@ import (
 	godisk "github.com/shirou/gopsutil/v3/disk"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
-	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/inputs/internal/metric"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -100,15 +98,8 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 			return err
 		}
 	}
-	return metric.Every(ctx, in.interval, func(ctx context.Context, now time.Time) error {
-		rec := in.collect(in.host.Context(ctx))
-		if rec == nil {
-			return nil
-		}
-		if err := emit.Emit("", event.Event{Time: now, Record: rec}); err != nil {
-			return fmt.Errorf("disk: emit: %w", err)
-		}
-		return nil
+	return metric.EmitEvery(ctx, emit, in.interval, "disk", func(ctx context.Context) map[string]any {
+		return in.collect(in.host.Context(ctx))
 	})
 }
 

@@ -33,7 +33,6 @@ package mem
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -41,7 +40,6 @@ import (
 	"github.com/shirou/gopsutil/v3/process"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
-	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/inputs/internal/metric"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -110,14 +108,9 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 			return err
 		}
 	}
-	return metric.Every(ctx, in.interval, func(ctx context.Context, _ time.Time) error {
-		now := time.Now()
-		rec := in.sample(in.env(ctx))
-		if len(rec) == 0 {
-			return nil
-		}
-		if err := emit.Emit("", event.Event{Time: now, Record: rec}); err != nil {
-			return fmt.Errorf("mem: emit: %w", err)
+	return metric.EmitEvery(ctx, emit, in.interval, "mem", func(ctx context.Context) map[string]any {
+		if rec := in.sample(in.env(ctx)); len(rec) > 0 {
+			return rec
 		}
 		return nil
 	})

@@ -47,7 +47,6 @@ import (
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
-	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/inputs/internal/metric"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -127,15 +126,8 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 			return err
 		}
 	}
-	return metric.Every(ctx, in.interval, func(ctx context.Context, now time.Time) error {
-		rec := in.collect(in.host.Context(ctx))
-		if rec == nil {
-			return nil
-		}
-		if err := emit.Emit("", event.Event{Time: now, Record: rec}); err != nil {
-			return fmt.Errorf("netif: emit: %w", err)
-		}
-		return nil
+	return metric.EmitEvery(ctx, emit, in.interval, "netif", func(ctx context.Context) map[string]any {
+		return in.collect(in.host.Context(ctx))
 	})
 }
 

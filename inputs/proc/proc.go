@@ -40,7 +40,6 @@ package proc
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -50,7 +49,6 @@ import (
 	"github.com/shirou/gopsutil/v3/process"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
-	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/inputs/internal/metric"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -120,15 +118,8 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 			return err
 		}
 	}
-	return metric.Every(ctx, in.interval, func(ctx context.Context, now time.Time) error {
-		rec := in.collect(in.host.Context(ctx))
-		if rec == nil {
-			return nil
-		}
-		if err := emit.Emit("", event.Event{Time: now, Record: rec}); err != nil {
-			return fmt.Errorf("proc: emit: %w", err)
-		}
-		return nil
+	return metric.EmitEvery(ctx, emit, in.interval, "proc", func(ctx context.Context) map[string]any {
+		return in.collect(in.host.Context(ctx))
 	})
 }
 

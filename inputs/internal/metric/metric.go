@@ -7,6 +7,7 @@ package metric
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/shirou/gopsutil/v3/common"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -153,4 +155,20 @@ func Every(ctx context.Context, period time.Duration, collect func(ctx context.C
 			}
 		}
 	}
+}
+
+// EmitEvery emits, once per period, the record collect returns (nothing when it returns
+// nil), stamped with the tick's time, until ctx is done or the engine stops. plugin names
+// the input in emit errors.
+func EmitEvery(ctx context.Context, emit pipeline.Emitter, period time.Duration, plugin string, collect func(ctx context.Context) map[string]any) error {
+	return Every(ctx, period, func(ctx context.Context, now time.Time) error {
+		rec := collect(ctx)
+		if rec == nil {
+			return nil
+		}
+		if err := emit.Emit("", event.Event{Time: now, Record: rec}); err != nil {
+			return fmt.Errorf("%s: emit: %w", plugin, err)
+		}
+		return nil
+	})
 }
