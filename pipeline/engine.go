@@ -430,7 +430,20 @@ wait:
 		select {
 		case <-e.progress:
 		case <-grace.C:
-			e.log.Warn("grace period over with chunks undelivered", "chunks", n)
+			// Chunks on disk are safe: the next start delivers them. Only memory is lost.
+			inMemory := 0
+			e.liveMu.Lock()
+			for c := range e.live {
+				if c.file == nil {
+					inMemory++
+				}
+			}
+			e.liveMu.Unlock()
+			if inMemory > 0 {
+				e.log.Warn("grace period over with chunks undelivered", "chunks", n, "in_memory", inMemory)
+			} else {
+				e.log.Info("grace period over; undelivered chunks stay on disk for the next start", "chunks", n)
+			}
 			break wait
 		case <-ctx.Done():
 			break wait
