@@ -16,6 +16,13 @@ type PropertySetter interface {
 	SetProperties(props []config.Property) error
 }
 
+// ConfigAware is implemented by plugins that look up other sections of the configuration
+// they were configured from (the forward output finds its [UPSTREAM] there). The engine
+// calls SetConfig before decoding the plugin's keys.
+type ConfigAware interface {
+	SetConfig(cfg *config.Config)
+}
+
 // Validator is implemented by plugins that check their decoded keys without side effects
 // (parse a JSON value, compile a regex, check a range). Configure calls Validate right
 // after decoding, so mistakes are reported by New and by the daemon's --dry-run, with the
@@ -80,28 +87,31 @@ func split(kind string, props []config.Property) (common map[string]config.Prope
 // registry and decoding their properties. Errors name the file, line and key.
 func (e *Engine) AddConfigured(cfg *config.Config) error {
 	for _, s := range cfg.Outputs {
-		if err := e.addOutputSection(s); err != nil {
+		if err := e.addOutputSection(cfg, s); err != nil {
 			return err
 		}
 	}
 	for _, s := range cfg.Filters {
-		if err := e.addFilterSection(s); err != nil {
+		if err := e.addFilterSection(cfg, s); err != nil {
 			return err
 		}
 	}
 	for _, s := range cfg.Inputs {
-		if err := e.addInputSection(s); err != nil {
+		if err := e.addInputSection(cfg, s); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (e *Engine) addInputSection(s *config.Section) error {
+func (e *Engine) addInputSection(cfg *config.Config, s *config.Section) error {
 	p, ok := NewInput(strings.ToLower(s.Name))
 	if !ok {
 		in, _, _ := Plugins()
 		return config.SectionErrorf(s, "unknown input plugin %q (available: %s)", s.Name, strings.Join(in, ", "))
+	}
+	if ca, ok := p.(ConfigAware); ok {
+		ca.SetConfig(cfg)
 	}
 	common, rest := split("input", s.Props)
 	spec := InputSpec{Plugin: strings.ToLower(s.Name), Input: p, Section: s}
@@ -142,11 +152,14 @@ func (e *Engine) addInputSection(s *config.Section) error {
 	return nil
 }
 
-func (e *Engine) addFilterSection(s *config.Section) error {
+func (e *Engine) addFilterSection(cfg *config.Config, s *config.Section) error {
 	p, ok := NewFilter(strings.ToLower(s.Name))
 	if !ok {
 		_, f, _ := Plugins()
 		return config.SectionErrorf(s, "unknown filter plugin %q (available: %s)", s.Name, strings.Join(f, ", "))
+	}
+	if ca, ok := p.(ConfigAware); ok {
+		ca.SetConfig(cfg)
 	}
 	common, rest := split("filter", s.Props)
 	spec := FilterSpec{Plugin: strings.ToLower(s.Name), Filter: p, Section: s}
@@ -164,11 +177,14 @@ func (e *Engine) addFilterSection(s *config.Section) error {
 	return nil
 }
 
-func (e *Engine) addOutputSection(s *config.Section) error {
+func (e *Engine) addOutputSection(cfg *config.Config, s *config.Section) error {
 	p, ok := NewOutput(strings.ToLower(s.Name))
 	if !ok {
 		_, _, o := Plugins()
 		return config.SectionErrorf(s, "unknown output plugin %q (available: %s)", s.Name, strings.Join(o, ", "))
+	}
+	if ca, ok := p.(ConfigAware); ok {
+		ca.SetConfig(cfg)
 	}
 	common, rest := split("output", s.Props)
 	spec := OutputSpec{Plugin: strings.ToLower(s.Name), Output: p, RetryLimit: RetryForever, Workers: 1, Section: s}

@@ -141,6 +141,7 @@ type Output struct {
 	// programs that build the output themselves.
 	Nodes []upstream.Node `conf:"-"`
 
+	cfg      *config.Config // the configuration the output came from (SetConfig)
 	packed   bool
 	gzip     bool
 	mode     upstream.Mode
@@ -153,6 +154,10 @@ type Output struct {
 	bal      *upstream.Balancer
 	pools    []*pool
 }
+
+// SetConfig gives the output the configuration it came from, where it looks up the
+// upstream section its upstream key names.
+func (o *Output) SetConfig(cfg *config.Config) { o.cfg = cfg }
 
 // New returns an Output with Fluent Bit's defaults.
 func New() *Output {
@@ -262,9 +267,18 @@ func (o *Output) Validate() error {
 	case o.UnixPath != "":
 		o.nodes = []upstream.Node{{Name: o.UnixPath, Host: o.UnixPath}}
 	case o.Upstream != "":
-		u, err := upstream.Resolve(o.Upstream, o.UpstreamFrom)
-		if err != nil {
-			return config.KeyErrorf("upstream", "%v", err)
+		// An upstream section of the configuration the output came from (which may have
+		// been built in memory by a program), else a file or a section of the file the
+		// key was written in.
+		var u *upstream.Upstream
+		var err error
+		if o.cfg != nil {
+			u, err = upstream.Find(o.cfg.Other, strings.TrimSpace(o.Upstream))
+		}
+		if u == nil {
+			if u, err = upstream.Resolve(o.Upstream, o.UpstreamFrom); err != nil {
+				return config.KeyErrorf("upstream", "%v", err)
+			}
 		}
 		o.nodes = u.Nodes
 	default:
