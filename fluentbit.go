@@ -203,7 +203,8 @@ type Agent struct {
 	cfg     *config.Config
 	service Service
 	eng     *pipeline.Engine
-	current atomic.Pointer[pipeline.Engine] // eng, for Metrics without waiting on mu (held through a Reload)
+	current atomic.Pointer[pipeline.Engine]
+	reloads atomic.Int64 // successful Reloads // eng, for Metrics without waiting on mu (held through a Reload)
 	lib     *libInput
 	started bool
 	ctx     context.Context
@@ -331,6 +332,9 @@ func (a *Agent) PushEvent(tag string, ev event.Event) error {
 	}
 }
 
+// Reloads returns how many times Reload replaced the configuration.
+func (a *Agent) Reloads() int { return int(a.reloads.Load()) }
+
 // Metrics returns the counters of every plugin instance.
 // It does not wait for a Reload in progress: until the new pipeline is in place it
 // reports the one being replaced.
@@ -395,6 +399,7 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	}
 	a.cfg, a.service, a.eng, a.lib = cfg, svc, eng, lib
 	a.current.Store(a.eng)
+	a.reloads.Add(1)
 	a.opts.logger.Info("configuration reloaded", "carried_chunks", len(left), "carried_records", countRecords(left))
 	return nil
 }

@@ -22,7 +22,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -300,9 +299,8 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		return 1
 	}
 	reloadReq := make(chan chan error)
-	var reloads atomic.Int64
 	if svc.HTTPServer {
-		stop, err := startMonitor(ctx, agent, svc, log, &reloads, reloadReq)
+		stop, err := startMonitor(ctx, agent, svc, log, reloadReq)
 		if err != nil {
 			fmt.Fprintf(stderr, "fluentbit: monitoring API: %v\n", err)
 			agent.Stop(ctx)
@@ -320,7 +318,6 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 			log.Error("reload failed; keeping the running configuration", "err", err)
 			return err
 		}
-		reloads.Add(1)
 		if nsvc := agent.Service(); nsvc.HTTPServer != svc.HTTPServer || nsvc.HTTPListen != svc.HTTPListen || nsvc.HTTPPort != svc.HTTPPort {
 			log.Warn("reload: http_server, http_listen and http_port changes take effect at the next start")
 		}
@@ -383,10 +380,10 @@ var processStart = time.Now()
 // /api/v2/reload asks the main loop for a reload (with hot_reload on), as Fluent Bit's
 // does; GET tells how many reloads were done.
 func startMonitor(ctx context.Context, agent *fluentbit.Agent, svc fluentbit.Service, log *slog.Logger,
-	reloads *atomic.Int64, reloadReq chan<- chan error) (stop func(), err error) {
+	reloadReq chan<- chan error) (stop func(), err error) {
 	mon := monitor.New(monitor.Options{
 		Metrics: agent.Metrics, Start: processStart, Version: fluentbit.Version,
-		Reloads:     func() int { return int(reloads.Load()) },
+		Reloads:     agent.Reloads,
 		HealthCheck: svc.HealthCheck, HCErrorsCount: svc.HCErrorsCount,
 		HCRetryFailureCount: svc.HCRetryFailureCount, HCPeriod: time.Duration(svc.HCPeriod) * time.Second,
 		StorageMetrics: svc.StorageMetrics, Storage: agent.StorageMetrics,
@@ -397,7 +394,7 @@ func startMonitor(ctx context.Context, agent *fluentbit.Agent, svc fluentbit.Ser
 		w.Header().Set("Content-Type", "application/json")
 		switch r.Method {
 		case "GET", "HEAD":
-			fmt.Fprintf(w, `{"hot_reload_count":%d}`, reloads.Load())
+			fmt.Fprintf(w, `{"hot_reload_count":%d}`, agent.Reloads())
 		case "POST", "PUT":
 			if !agent.Service().HotReload {
 				w.WriteHeader(400)

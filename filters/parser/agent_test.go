@@ -34,6 +34,9 @@ func init() {
 // A whole agent from a classic configuration whose parsers_file is relative to it, as the
 // daemon loads it: the parser filter finds the file's parser and the record comes out parsed.
 func TestAgentLoadsParsersFile(t *testing.T) {
+	captured.Lock()
+	captured.evs = nil // a fresh capture per run (go test -count=N)
+	captured.Unlock()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "parsers.conf"), []byte(`
 [PARSER]
