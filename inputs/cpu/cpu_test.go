@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math"
 	"os"
@@ -16,22 +15,14 @@ import (
 
 	gocpu "github.com/shirou/gopsutil/v3/cpu"
 
-	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 // decode decodes props into a fresh registered instance, as the engine does.
 func decode(props ...string) (*Input, error) {
-	p, ok := pipeline.NewInput("cpu")
-	if !ok {
-		return nil, errors.New("cpu is not registered")
-	}
-	var ps []config.Property
-	for i := 0; i+1 < len(props); i += 2 {
-		ps = append(ps, config.Property{Key: props[i], Value: props[i+1], File: "test.conf", Line: i/2 + 1})
-	}
-	if err := pipeline.Configure(p, ps); err != nil {
+	p, err := pipelinetest.NewInput("cpu", props...)
+	if err != nil {
 		return nil, err
 	}
 	return p.(*Input), nil

@@ -28,15 +28,8 @@ func configured(t testing.TB, props ...string) *Input {
 }
 
 func newConfigured(props ...string) (*Input, error) {
-	p, ok := pipeline.NewInput("dummy")
-	if !ok {
-		return nil, errors.New("dummy is not registered")
-	}
-	var ps []config.Property
-	for i := 0; i+1 < len(props); i += 2 {
-		ps = append(ps, config.Property{Key: props[i], Value: props[i+1], File: "test.conf", Line: i/2 + 1})
-	}
-	if err := pipeline.Configure(p, ps); err != nil {
+	p, err := pipelinetest.NewInput("dummy", props...)
+	if err != nil {
 		return nil, err
 	}
 	in := p.(*Input)

@@ -10,21 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 func decode(props ...string) (*Input, error) {
-	p, ok := pipeline.NewInput("serial")
-	if !ok {
-		return nil, errors.New("serial is not registered")
-	}
-	var ps []config.Property
-	for i := 0; i+1 < len(props); i += 2 {
-		ps = append(ps, config.Property{Key: props[i], Value: props[i+1], File: "test.conf", Line: i/2 + 1})
-	}
-	if err := pipeline.Configure(p, ps); err != nil {
+	p, err := pipelinetest.NewInput("serial", props...)
+	if err != nil {
 		return nil, err
 	}
 	return p.(*Input), nil

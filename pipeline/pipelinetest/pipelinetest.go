@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -225,4 +226,23 @@ func (l *Logs) Count(level slog.Level) int {
 		}
 	}
 	return n
+}
+
+// NewInput makes a fresh instance of the registered input name and configures it from
+// key, value pairs as the engine would (pipeline.Configure, Validate included). The
+// properties are placed in "test.conf", one per line from line 1, so errors can be
+// checked for their place.
+func NewInput(name string, kv ...string) (pipeline.Input, error) {
+	p, ok := pipeline.NewInput(name)
+	if !ok {
+		return nil, fmt.Errorf("pipelinetest: input %q is not registered", name)
+	}
+	var ps []config.Property
+	for i := 0; i+1 < len(kv); i += 2 {
+		ps = append(ps, config.Property{Key: kv[i], Value: kv[i+1], File: "test.conf", Line: i/2 + 1})
+	}
+	if err := pipeline.Configure(p, ps); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
