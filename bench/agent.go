@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -22,6 +23,8 @@ type Env struct {
 	Agent   string
 	Records int
 	Dir     string
+	Peer    *Peer  // when set, the run drives this peer agent instead of ours
+	Profile string // when set, our agent writes a CPU profile of its run here
 
 	procs []*Agent
 }
@@ -34,30 +37,57 @@ type Agent struct {
 	lines  chan string
 	done   chan struct{}
 	usage  *syscall.Rusage
+	peer   bool // a peer agent: it logs no totals
 }
 
-// StartAgent writes config (YAML) into the run's directory and starts the agent on it.
-// The agent logs at info level; its log lines can be awaited with WaitLog.
+// StartAgent writes config (YAML, or Fluent Bit's classic format when it starts with a
+// section header) into the run's directory and starts the agent on it. The agent's log
+// lines can be awaited with WaitLog.
 func (e *Env) StartAgent(config string) (*Agent, error) {
 	path := filepath.Join(e.Dir, "agent.yaml")
+	if strings.HasPrefix(strings.TrimSpace(config), "[") {
+		path = filepath.Join(e.Dir, "agent.conf")
+	}
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		return nil, err
 	}
-	a := &Agent{cmd: exec.Command(e.Agent, "-c", path), lines: make(chan string, 1024), done: make(chan struct{})}
-	a.cmd.Stdout = nil
+	cmd := exec.Command(e.Agent, "-c", path)
+	if e.Profile != "" {
+		cmd.Env = append(os.Environ(), "FLUENTBIT_CPUPROFILE="+e.Profile)
+	}
+	a, err := e.start(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.WaitLog("fluentbit-go started", 30*time.Second); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// start starts cmd with its standard output and error captured as its log.
+func (e *Env) start(cmd *exec.Cmd) (*Agent, error) {
+	a := &Agent{cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{})}
 	pipe, err := a.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
 	}
+	a.cmd.Stdout = a.cmd.Stderr // peers log to standard output
 	if err := a.cmd.Start(); err != nil {
 		return nil, err
 	}
 	e.procs = append(e.procs, a)
 	go func() {
 		sc := bufio.NewScanner(pipe)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			a.mu.Lock()
 			a.stderr.WriteString(sc.Text() + "\n")
+			if a.stderr.Len() > 4<<20 { // keep the log bounded: the last 2 MB
+				tail := append([]byte(nil), a.stderr.Bytes()[a.stderr.Len()-2<<20:]...)
+				a.stderr.Reset()
+				a.stderr.Write(tail)
+			}
 			a.mu.Unlock()
 			select {
 			case a.lines <- sc.Text():
@@ -70,9 +100,6 @@ func (e *Env) StartAgent(config string) (*Agent, error) {
 		}
 		close(a.done)
 	}()
-	if err := a.WaitLog("fluentbit-go started", 30*time.Second); err != nil {
-		return nil, err
-	}
 	return a, nil
 }
 
@@ -143,7 +170,8 @@ func (a *Agent) PeakRSS() int64 {
 
 var stoppedRE = regexp.MustCompile(`msg=stopped records_in=(\d+) records_out=(\d+) records_dropped=(\d+)`)
 
-// Stop sends SIGTERM, waits for the agent to exit and returns the totals it logged.
+// Stop sends SIGTERM, waits for the agent to exit and returns the totals it logged
+// (-1, -1 for a peer, which logs none we read).
 func (a *Agent) Stop() (in, out int, err error) {
 	_ = a.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -152,6 +180,9 @@ func (a *Agent) Stop() (in, out int, err error) {
 		_ = a.cmd.Process.Kill()
 		<-a.done
 		return 0, 0, errors.New("agent did not stop within 60s")
+	}
+	if a.peer {
+		return -1, -1, nil
 	}
 	m := stoppedRE.FindStringSubmatch(a.Log())
 	if m == nil {
