@@ -262,7 +262,7 @@ func main() {
 			if peer == nil {
 				ours = &r
 			} else if ours != nil && !ours.failed {
-				note = strings.TrimSpace(note + "; " + ratioNote(ours.res, r.res))
+				note = strings.TrimPrefix(strings.TrimSpace(note+"; "+ratioNote(ours.res, r.res)), "; ")
 			}
 			m := r.res
 			emit("| %s | %s | %s | %s | %s | %s | %s |\n", r.label(), si(m.RecordsPerSec()), num(m.CPUPerMillion(), 2),
