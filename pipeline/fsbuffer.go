@@ -94,7 +94,10 @@ func (e *Engine) sealFile(c *chunk) {
 	if err := c.file.Seal(true); err != nil {
 		e.log.Error("storage: sealing a chunk failed; its records stay in memory for delivery", "err", err)
 	}
-	over := c.in != nil && c.in.limit > 0 && c.in.bufferedNow() > c.in.limit
+	// A chunk stays up only if a whole open chunk still fits beside it under mem_buf_limit:
+	// chunks up that fill the limit would have appendFile seal the open chunk at every
+	// batch, each batch a chunk file of its own (an fsync, a flush attempt).
+	over := c.in != nil && c.in.limit > 0 && c.in.bufferedNow()+int64(e.opts.ChunkLimit) > c.in.limit
 	if !over && e.upChunks.Add(1) <= int64(e.opts.Storage.MaxChunksUp) {
 		c.up = true
 		return
