@@ -53,6 +53,41 @@ func (f *framer) scan(buf []byte, max int) (int, error) {
 		if f.pos >= len(buf) {
 			return 0, nil
 		}
+		// Most values are scalars whose first byte gives their length (fixstr keys,
+		// integers, floats, EventTimes). A run of them inside a container, whole in buf,
+		// is passed with the counts in locals, written back once: the general path below
+		// one value at a time, with the same size check.
+		if d := len(f.stack); d > 0 {
+			pos, left, pending := f.pos, f.stack[d-1], f.pending
+			for pos < len(buf) {
+				n := int(scalarLen[buf[pos]])
+				if n == 0 || n > len(buf)-pos {
+					break
+				}
+				if uint64(pos+n)+pending-uint64(d) > uint64(max) {
+					f.pos, f.pending, f.stack[d-1] = pos, pending, left
+					return 0, ErrTooLarge
+				}
+				pos += n
+				pending--
+				left--
+				if left == 0 {
+					break
+				}
+			}
+			f.pos, f.pending, f.stack[d-1] = pos, pending, left
+			if left == 0 {
+				// The container is whole: a value of its parent.
+				f.stack = f.stack[:d-1]
+				if f.valueDone() {
+					return f.pos, nil
+				}
+				continue
+			}
+			if f.pos >= len(buf) {
+				return 0, nil
+			}
+		}
 		hdr, payload, items, err := header(buf[f.pos:])
 		if err != nil {
 			return 0, err
@@ -100,6 +135,20 @@ func (f *framer) valueDone() bool {
 		f.stack = f.stack[:n-1] // the container is whole: a value of its parent
 	}
 }
+
+// scalarLen is the whole length of a msgpack value from its first byte, for the values
+// that first byte tells: nil, booleans, integers, floats, fixstr, fixext and the empty
+// fixmap and fixarray; 0 for the others, which header decodes. It is built from header
+// itself, so the two cannot disagree: given only the first byte, header reports a value
+// with a length field as cut short (hdr 0).
+var scalarLen = func() (t [256]uint8) {
+	for c := range t {
+		if hdr, payload, items, err := header([]byte{byte(c)}); err == nil && hdr == 1 && items == 0 {
+			t[c] = uint8(1 + payload)
+		}
+	}
+	return t
+}()
 
 // header decodes the msgpack header at b[0]: its length, the payload bytes that follow it
 // (strings, binaries, extensions, fixed-size numbers) and the items a container holds (map
