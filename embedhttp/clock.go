@@ -2,6 +2,7 @@ package embedhttp
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -22,6 +23,43 @@ func (c *clock) set(now time.Time) {
 }
 
 func (c *clock) get() []byte { return *c.date.Load() }
+
+// sharedClock is the one clock every server in the process reads: one goroutine and one
+// wakeup a second however many servers run (the agent runs one per http input and one
+// for the monitoring API), which an idle agent should not multiply.
+var sharedClock struct {
+	mu    sync.Mutex
+	users int
+	c     clock
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+// acquireClock returns the shared clock, starting it for its first user.
+func acquireClock() *clock {
+	sharedClock.mu.Lock()
+	defer sharedClock.mu.Unlock()
+	if sharedClock.users == 0 {
+		sharedClock.c.set(time.Now())
+		ctx, cancel := context.WithCancel(context.Background())
+		sharedClock.stop, sharedClock.done = cancel, make(chan struct{})
+		go sharedClock.c.run(ctx, sharedClock.done)
+	}
+	sharedClock.users++
+	return &sharedClock.c
+}
+
+// releaseClock stops the shared clock once its last user is gone, and waits for it, so a
+// stopped server leaves no goroutine behind.
+func releaseClock() {
+	sharedClock.mu.Lock()
+	defer sharedClock.mu.Unlock()
+	sharedClock.users--
+	if sharedClock.users == 0 {
+		sharedClock.stop()
+		<-sharedClock.done
+	}
+}
 
 // run refreshes the date until ctx is done.
 func (c *clock) run(ctx context.Context, done chan<- struct{}) {

@@ -20,8 +20,8 @@
 //
 // How it works: Workers accept loops each own a listener on the shared port
 // (SO_REUSEPORT on Linux; one listener elsewhere), and every connection runs on its own
-// goroutine over Go's netpoller (epoll), which is the event loop. A clock goroutine
-// keeps the formatted Date value. Each connection owns one input buffer, reused for
+// goroutine over Go's netpoller (epoll), which is the event loop. One clock goroutine,
+// shared by every server in the process, keeps the formatted Date value. Each connection owns one input buffer, reused for
 // its life: heads are parsed in place, chunked bodies are de-chunked in place, and the
 // Request hands out slices of that buffer. Responses queue in an output buffer while
 // pipelined requests remain buffered and go out in one write. A small keep-alive POST

@@ -110,11 +110,11 @@ type Server struct {
 
 	allow, deny []netip.Prefix
 	lns         []net.Listener
-	clock       clock
+	clock       *clock // the shared clock, held from run until Shutdown
+	released    atomic.Bool
 	ctx         context.Context
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
-	clockDone   chan struct{}
 	shutting    atomic.Bool
 	mu          sync.Mutex
 	conns       map[*conn]struct{}
@@ -245,12 +245,12 @@ func (s *Server) Start(ctx context.Context) error {
 		s.wg.Add(1)
 		go s.acceptLoop(ln)
 	}
-	go func() {
-		<-s.ctx.Done()
+	// AfterFunc rather than a goroutine parked on Done: nothing waits while the server runs.
+	context.AfterFunc(s.ctx, func() {
 		if !s.shutting.Load() {
 			s.Shutdown(context.Background()) // the caller's ctx ended: stop like Shutdown
 		}
-	}()
+	})
 	return nil
 }
 
@@ -293,9 +293,7 @@ func (s *Server) run(ctx context.Context) {
 	s.started = true
 	s.conns = make(map[*conn]struct{})
 	s.ctx, s.cancel = context.WithCancel(ctx)
-	s.clock.set(time.Now())
-	s.clockDone = make(chan struct{})
-	go s.clock.run(s.ctx, s.clockDone)
+	s.clock = acquireClock()
 }
 
 // ListenAddr returns the address the server listens on, nil before Start. Use it to
@@ -360,7 +358,9 @@ loop:
 		}
 	}
 	s.cancel()
-	<-s.clockDone
+	if s.released.CompareAndSwap(false, true) { // Shutdown may run more than once
+		releaseClock()
+	}
 	return err
 }
 
