@@ -1,6 +1,7 @@
 // Package mem reports memory and swap usage as records, like Fluent Bit's mem input, and
 // optionally one process's resident memory. It reads the operating system's counters
-// through gopsutil; it does not report per-process breakdowns beyond that one process.
+// through sysinfo(2) on Linux, as Fluent Bit does, and gopsutil elsewhere (and for the
+// process); it does not report per-process breakdowns beyond that one process.
 //
 //	[INPUT]
 //	    Name          mem
@@ -121,6 +122,17 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 func (in *Input) sample(ctx context.Context) map[string]any {
 	rec := in.rec
 	clear(rec)
+	// On Linux one sysinfo(2) call gives all four (tests point procRoot at a fake /proc,
+	// which only gopsutil reads).
+	if in.procRoot == "" {
+		if total, free, stotal, sfree, ok := sysMemory(); ok && total > 0 {
+			free, sfree = min(free, total), min(sfree, stotal)
+			rec["Mem.total"], rec["Mem.used"], rec["Mem.free"] = total, total-free, free
+			rec["Swap.total"], rec["Swap.used"], rec["Swap.free"] = stotal, stotal-sfree, sfree
+			in.sampleProc(ctx, rec)
+			return rec
+		}
+	}
 	// gopsutil reports a missing /proc/meminfo as zero memory rather than an error.
 	if vm, err := gomem.VirtualMemoryWithContext(ctx); err != nil || vm.Total == 0 {
 		in.warn.Once("mem", "memory usage is not available on this platform", "err", err)
@@ -134,6 +146,12 @@ func (in *Input) sample(ctx context.Context) map[string]any {
 		total, free := sw.Total/1024, min(sw.Free/1024, sw.Total/1024)
 		rec["Swap.total"], rec["Swap.used"], rec["Swap.free"] = total, total-free, free
 	}
+	in.sampleProc(ctx, rec)
+	return rec
+}
+
+// sampleProc adds the process's resident size to rec when pid is set.
+func (in *Input) sampleProc(ctx context.Context, rec map[string]any) {
 	if in.proc != nil {
 		if mi, err := in.proc.MemoryInfoWithContext(ctx); err != nil {
 			in.warn.Once("pid", "cannot read the process's memory; will keep trying", "pid", in.PID, "err", err)
@@ -141,7 +159,6 @@ func (in *Input) sample(ctx context.Context) map[string]any {
 			rec["proc_bytes"], rec["proc_hr"] = mi.RSS, humanSize(mi.RSS)
 		}
 	}
-	return rec
 }
 
 // humanSize formats bytes as Fluent Bit's in_mem does: "512 b" below 1K, else two decimals

@@ -267,3 +267,34 @@ func TestStopsWhenEngineStops(t *testing.T) {
 		t.Fatal("Run kept going after Emit returned ErrStopped")
 	}
 }
+
+// On Linux the system fields come from sysinfo(2): the same counters as /proc/meminfo's
+// (totals compared exactly; free memory moves between the two reads), with no garbage
+// left per sample beyond the boxed numbers.
+func TestSysinfoMatchesMeminfo(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("sysinfo(2) is Linux's")
+	}
+	var logs pipelinetest.Logs
+	in := configured(t, &logs)
+	rec := in.sample(context.Background())
+	raw, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Skip("no /proc/meminfo:", err)
+	}
+	meminfo := map[string]uint64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			n, _ := strconv.ParseUint(f[1], 10, 64)
+			meminfo[strings.TrimSuffix(f[0], ":")] = n
+		}
+	}
+	for key, field := range map[string]string{"Mem.total": "MemTotal", "Swap.total": "SwapTotal"} {
+		if got, want := num(t, rec, key), meminfo[field]; got != want {
+			t.Errorf("%s = %d kB, /proc/meminfo %s = %d kB", key, got, field, want)
+		}
+	}
+	if allocs := testing.AllocsPerRun(20, func() { in.sample(context.Background()) }); allocs > 6 {
+		t.Errorf("a sample allocates %.0f times, want at most the 6 boxed numbers", allocs)
+	}
+}
