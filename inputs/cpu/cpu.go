@@ -1,6 +1,7 @@
 // Package cpu reports CPU usage as records, like Fluent Bit's cpu input: the whole system
-// and each core, or one process. It reads the operating system's counters through
-// gopsutil; it does not report load averages, frequencies or temperatures.
+// and each core, or one process. It reads /proc/stat itself where there is one (Linux)
+// and the operating system's counters through gopsutil elsewhere and for a process; it
+// does not report load averages, frequencies or temperatures.
 //
 //	[INPUT]
 //	    Name          cpu
@@ -59,6 +60,8 @@ type Input struct {
 	ncpu     int // online cores, for the system-wide and per-process averages
 	proc     *process.Process
 	procRoot string // tests: read this directory instead of /proc
+	stat     statReader
+	spare    []core // the cores of the reading before last, reused by the next
 	keys     map[string]*[3]string
 	rec      map[string]any // reused: the engine encodes it before Emit returns
 	inited   bool
@@ -93,8 +96,13 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 	in.keys = map[string]*[3]string{}
 	in.rec = map[string]any{}
 	ctx = in.env(ctx)
+	in.stat = statReader{path: metric.ProcPath(ctx, "stat")}
 	in.ncpu = runtime.NumCPU()
-	if cores, err := gocpu.TimesWithContext(ctx, true); err == nil && len(cores) > 0 {
+	if _, _, cores, err := in.stat.read(nil); err == nil {
+		if len(cores) > 0 {
+			in.ncpu = len(cores)
+		}
+	} else if cores, err := gocpu.TimesWithContext(ctx, true); err == nil && len(cores) > 0 {
 		in.ncpu = len(cores)
 	}
 	in.proc = nil
@@ -125,7 +133,7 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 	return metric.Every(ctx, in.interval, func(ctx context.Context, _ time.Time) error {
 		cur := in.sample(in.env(ctx))
 		rec := in.record(prev, cur)
-		prev = cur
+		in.spare, prev = prev.cores, cur
 		if rec == nil {
 			return nil
 		}
@@ -164,6 +172,17 @@ func (in *Input) sample(ctx context.Context) snapshot {
 		s.ok, s.total = true, times{user: t.User, system: t.System}
 		return s
 	}
+	if in.stat.path != "" {
+		total, totalOK, cores, err := in.stat.read(in.spare[:0])
+		in.spare = nil
+		if err == nil {
+			if len(cores) == 0 {
+				in.warn.Once("percpu", "per-core CPU times are not available on this platform")
+			}
+			s.ok, s.total, s.cores = totalOK, total, cores
+			return in.fillTotal(s, nil)
+		}
+	}
 	cores, err := gocpu.TimesWithContext(ctx, true)
 	if err != nil || len(cores) == 0 {
 		in.warn.Once("percpu", "per-core CPU times are not available on this platform", "err", err)
@@ -172,9 +191,17 @@ func (in *Input) sample(ctx context.Context) snapshot {
 		s.cores = append(s.cores, core{name: c.CPU, times: times{user: c.User + c.Nice, system: c.System}})
 	}
 	all, err := gocpu.TimesWithContext(ctx, false)
-	switch {
-	case err == nil && len(all) > 0:
+	if err == nil && len(all) > 0 {
 		s.ok, s.total = true, times{user: all[0].User + all[0].Nice, system: all[0].System}
+	}
+	return in.fillTotal(s, err)
+}
+
+// fillTotal sums the cores into the totals where the platform gives only those, and logs
+// once when there is neither.
+func (in *Input) fillTotal(s snapshot, err error) snapshot {
+	switch {
+	case s.ok:
 	case len(s.cores) > 0:
 		// Totals are the sum of the cores where the platform gives only those.
 		s.ok = true
