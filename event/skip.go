@@ -103,7 +103,19 @@ var fixedLen = func() (t [256]uint8) {
 // headers declare, and a container declaring more values than bytes remain is refused
 // at once.
 func skipValue(b []byte, i int) int {
-	var stack [maxDepth]int
+	// Go zeroes a stack array on every call: a short one does for nearly every record,
+	// and only a deeply nested one is walked again with room for maxDepth levels.
+	var short [8]int
+	if end := walkValue(b, i, short[:]); end >= 0 {
+		return end
+	}
+	var deep [maxDepth]int
+	return max(walkValue(b, i, deep[:]), 0)
+}
+
+// walkValue is skipValue with the stack it is given; it returns -1 when the value nests
+// deeper than that stack holds.
+func walkValue(b []byte, i int, stack []int) int {
 	depth := 0 // open containers
 	left := 1  // values still expected at this level
 	for {
@@ -186,6 +198,9 @@ func skipValue(b []byte, i int) int {
 				// value's depth of 1.
 				if depth+2 > maxDepth {
 					return 0
+				}
+				if depth >= len(stack) {
+					return -1
 				}
 				stack[depth] = left - 1 // this container counts as done at its level
 				depth++

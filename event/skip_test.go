@@ -87,10 +87,11 @@ func TestSkipEntryFastRefusesBadEntries(t *testing.T) {
 	}
 }
 
-// TestSkipEntryDepthBoundary nests arrays around the maxDepth the slow walk allows: the
-// fast walk must draw the line at the same place (or leave it to the slow walk).
+// TestSkipEntryDepthBoundary nests arrays around the fast walk's short stack (8 levels)
+// and around the maxDepth the slow walk allows: the fast walk must take the first and
+// draw the line at the same place as the slow walk (or leave it to the slow walk).
 func TestSkipEntryDepthBoundary(t *testing.T) {
-	for levels := maxDepth - 3; levels <= maxDepth+1; levels++ {
+	for _, levels := range []int{6, 7, 8, 9, 10, 20, maxDepth - 3, maxDepth - 2, maxDepth - 1, maxDepth, maxDepth + 1} {
 		for _, inner := range [][]byte{{0xc0}, {0x90}, {0x80}} {
 			b := []byte{0x92, 0x01, 0x81, 0xa1, 'k'}
 			for i := 0; i < levels; i++ {
@@ -98,6 +99,9 @@ func TestSkipEntryDepthBoundary(t *testing.T) {
 			}
 			b = append(b, inner...)
 			agreeSkip(t, b)
+			if levels <= 20 && skipEntryFast(b) != len(b) {
+				t.Errorf("%d levels: the fast walk leaves a good entry to the slow one", levels)
+			}
 		}
 	}
 }
