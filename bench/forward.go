@@ -45,54 +45,69 @@ func init() {
 	})
 }
 
-// forwardRecords is the default run: with fewer records the flush interval, not the
-// CPU, bounds the figure.
-const forwardRecords = 3_000_000
+// forwardRecords is the default run: with fewer records the flush interval (the last
+// partial chunk waits for it), not the CPU, bounds the figure.
+const forwardRecords = 20_000_000
 
 // forwardBatch is how many records the load generator puts in one message.
 const forwardBatch = 1000
 
-// runForward runs one scenario run. Through the agent, it runs forwardPairs pairs of a
-// direct pass and an agent pass of the same size, back to back, and reports the agent
-// pass of the median pair by ratio: the note gives the agent's throughput as a share of
-// the direct ceiling measured moments before, so a busy machine moves both alike.
+// runForward runs one scenario run. Through the agent, it runs forwardPairs triples of
+// passes of the same size back to back: direct (generator -> sink), relay (generator -> a
+// bare byte relay -> sink: the same three hops as through the agent, doing nothing but
+// copying bytes) and the agent, and reports the agent pass of the median triple: the note
+// gives the agent's throughput as a share of both ceilings measured moments before, so a
+// busy machine moves all three alike.
 func runForward(env *Env, viaAgent bool, outputExtra string) (Result, error) {
 	if !viaAgent {
-		return forwardPass(env, false, "")
+		return forwardPass(env, passDirect, "")
 	}
-	type pair struct {
-		agent   Result
-		ceiling float64
-		ratio   float64
+	type triple struct {
+		agent          Result
+		direct, relay  float64
+		ratio, ratioRe float64
 	}
-	var pairs []pair
+	var ts []triple
 	for i := 0; i < forwardPairs; i++ {
-		ceiling, err := forwardPass(env, false, "")
+		direct, err := forwardPass(env, passDirect, "")
 		if err != nil {
 			return Result{}, fmt.Errorf("direct pass: %w", err)
 		}
-		res, err := forwardPass(env, true, outputExtra)
+		relay, err := forwardPass(env, passRelay, "")
+		if err != nil {
+			return Result{}, fmt.Errorf("relay pass: %w", err)
+		}
+		res, err := forwardPass(env, passAgent, outputExtra)
 		if err != nil {
 			return res, err
 		}
-		pairs = append(pairs, pair{res, ceiling.RecordsPerSec(), res.RecordsPerSec() / ceiling.RecordsPerSec()})
+		ts = append(ts, triple{res, direct.RecordsPerSec(), relay.RecordsPerSec(),
+			res.RecordsPerSec() / direct.RecordsPerSec(), res.RecordsPerSec() / relay.RecordsPerSec()})
 	}
-	slices.SortFunc(pairs, func(a, b pair) int { return cmp.Compare(a.ratio, b.ratio) })
+	slices.SortFunc(ts, func(a, b triple) int { return cmp.Compare(a.ratio, b.ratio) })
 	var all []string
-	for _, p := range pairs {
-		all = append(all, fmt.Sprintf("%.0f%%", 100*p.ratio))
+	for _, t := range ts {
+		all = append(all, fmt.Sprintf("%.0f%%", 100*t.ratio))
 	}
-	m := pairs[len(pairs)/2]
+	m := ts[len(ts)/2]
 	res := m.agent
-	res.Note = strings.TrimSpace(fmt.Sprintf("%s %.0f%% of direct (%.0f records/s); pairs %s", res.Note,
-		100*m.ratio, m.ceiling, strings.Join(all, " ")))
+	res.Note = strings.TrimSpace(fmt.Sprintf("%s %.0f%% of direct (%s records/s; runs %s), %.0f%% of a bare byte relay (%s records/s)", res.Note,
+		100*m.ratio, si(m.direct), strings.Join(all, " "), 100*m.ratioRe, si(m.relay)))
 	return res, nil
 }
 
-// forwardPairs is how many direct/agent pairs one agent run measures.
+// forwardPairs is how many direct/relay/agent triples one agent run measures.
 const forwardPairs = 3
 
-func forwardPass(env *Env, viaAgent bool, outputExtra string) (Result, error) {
+type passKind int
+
+const (
+	passDirect passKind = iota // generator -> sink
+	passRelay                  // generator -> byte relay -> sink
+	passAgent                  // generator -> agent -> sink
+)
+
+func forwardPass(env *Env, kind passKind, outputExtra string) (Result, error) {
 	sk, err := startSink(env.Records)
 	if err != nil {
 		return Result{}, err
@@ -100,7 +115,15 @@ func forwardPass(env *Env, viaAgent bool, outputExtra string) (Result, error) {
 	defer sk.close()
 	target := sk.addr()
 	var a *Agent
-	if viaAgent {
+	switch kind {
+	case passRelay:
+		r, err := startRelay(sk.addr())
+		if err != nil {
+			return Result{}, err
+		}
+		defer r.close()
+		target = r.ln.Addr().String()
+	case passAgent:
 		port, err := FreePort()
 		if err != nil {
 			return Result{}, err
@@ -274,4 +297,54 @@ func (s *sink) close() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+}
+
+// relay copies bytes both ways between each accepted connection and the sink: the
+// cheapest possible thing in the agent's place (io.Copy between TCP sockets splices in the
+// kernel on Linux).
+type relay struct {
+	ln net.Listener
+	wg sync.WaitGroup
+	mu sync.Mutex
+	cs []net.Conn
+}
+
+func startRelay(to string) (*relay, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &relay{ln: ln}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", to)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			r.mu.Lock()
+			r.cs = append(r.cs, c, up)
+			r.mu.Unlock()
+			r.wg.Add(2)
+			go func() { defer r.wg.Done(); _, _ = io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
+			go func() { defer r.wg.Done(); _, _ = io.Copy(c, up) }()
+		}
+	}()
+	return r, nil
+}
+
+func (r *relay) close() {
+	_ = r.ln.Close()
+	r.mu.Lock()
+	for _, c := range r.cs {
+		_ = c.Close()
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
 }
