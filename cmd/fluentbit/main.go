@@ -22,6 +22,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -388,6 +389,34 @@ func startMonitor(ctx context.Context, agent *fluentbit.Agent, svc fluentbit.Ser
 		HCRetryFailureCount: svc.HCRetryFailureCount, HCPeriod: time.Duration(svc.HCPeriod) * time.Second,
 		StorageMetrics: svc.StorageMetrics, Storage: agent.StorageMetrics,
 	})
+	// Like the monitor's own router, this one is built at the first request: registering
+	// patterns at start would cost an agent nobody scrapes resident memory (see monitor.New).
+	mux := sync.OnceValue(func() *http.ServeMux { return monitorMux(mon, agent, reloadReq) })
+	srv := &embedhttp.Server{
+		Addr:    net.JoinHostPort(svc.HTTPListen, strconv.Itoa(svc.HTTPPort)),
+		Handler: embedhttp.FromHTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { mux().ServeHTTP(w, r) })),
+		Workers: 1, // a few scrapes a minute: one accept loop is plenty
+		Logger:  log,
+	}
+	if err := srv.Start(ctx); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); mon.Run(runCtx) }()
+	log.Info("monitoring API listening", "addr", srv.ListenAddr().String())
+	return func() {
+		cancel()
+		<-done
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer scancel()
+		srv.Shutdown(sctx)
+	}, nil
+}
+
+// monitorMux routes the monitoring API: the monitor, and /api/v2/reload, which asks the
+// main loop for a reload.
+func monitorMux(mon *monitor.Monitor, agent *fluentbit.Agent, reloadReq chan<- chan error) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/", mon)
 	mux.HandleFunc("/api/v2/reload", func(w http.ResponseWriter, r *http.Request) {
@@ -418,24 +447,5 @@ func startMonitor(ctx context.Context, agent *fluentbit.Agent, svc fluentbit.Ser
 			w.WriteHeader(405)
 		}
 	})
-	srv := &embedhttp.Server{
-		Addr:    net.JoinHostPort(svc.HTTPListen, strconv.Itoa(svc.HTTPPort)),
-		Handler: embedhttp.FromHTTP(mux),
-		Workers: 1, // a few scrapes a minute: one accept loop is plenty
-		Logger:  log,
-	}
-	if err := srv.Start(ctx); err != nil {
-		return nil, err
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); mon.Run(runCtx) }()
-	log.Info("monitoring API listening", "addr", srv.ListenAddr().String())
-	return func() {
-		cancel()
-		<-done
-		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer scancel()
-		srv.Shutdown(sctx)
-	}, nil
+	return mux
 }
