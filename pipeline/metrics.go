@@ -46,7 +46,18 @@ type Metrics struct {
 
 // Metrics returns a snapshot of the counters. It is cheap and safe to call at any time.
 func (e *Engine) Metrics() Metrics {
+	// Sized up front: the monitor reads this every second, and growing by append made
+	// most of an idle agent's garbage after the inputs' own.
 	var m Metrics
+	if n := len(e.inputs); n > 0 {
+		m.Inputs = make([]InputMetrics, 0, n)
+	}
+	if n := len(e.filters); n > 0 {
+		m.Filters = make([]FilterMetrics, 0, n)
+	}
+	if n := len(e.outputs); n > 0 {
+		m.Outputs = make([]OutputMetrics, 0, n)
+	}
 	for _, in := range e.inputs {
 		in.mu.Lock()
 		buffered, paused := in.buffered, in.pausedLocked()
