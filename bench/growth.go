@@ -38,7 +38,7 @@ import (
 func init() {
 	addReport(&Report{
 		Name: "memory-growth",
-		Desc: "output down: RSS flat at mem_buf_limit, disk bounded at storage.total_limit_size (about 4 minutes)",
+		Desc: "output down: RSS flat at mem_buf_limit, disk bounded at storage.total_limit_size (about 5 minutes)",
 		Run:  runGrowth,
 	})
 }
@@ -64,13 +64,13 @@ type growthPhase struct {
 	// flows: the heap grows only by the garbage of retries and of the sampler's requests,
 	// some tens of KB/s, so the first GC cycle after the buffer fills can be two minutes
 	// away and RSS creeps until then (10 MB goal reached at 111 s in one run). Go forces a
-	// cycle every 2 minutes: running past that shows where RSS levels off instead of a
+	// cycle every 2 minutes: running a minute past that shows RSS level off instead of a
 	// creep that a shorter table cannot tell from a leak.
 	minDur time.Duration
 }
 
 var growthPhases = []growthPhase{
-	{name: "memory buffer, retry forever", retryLimit: "no_limits", minDur: 130 * time.Second},
+	{name: "memory buffer, retry forever", retryLimit: "no_limits", minDur: 180 * time.Second},
 	{name: "memory buffer, retry_limit 1", retryLimit: "1"},
 	{name: "filesystem buffer, retry forever", retryLimit: "no_limits", fs: true},
 }
@@ -123,7 +123,7 @@ func runGrowth(o *Options) (string, error) {
 			return "", fmt.Errorf("%s: %w", ph.name, err)
 		}
 		verdict, bad := growthVerdict(ph, samples, idle)
-		fmt.Fprintf(&md, "\n*%s, %v.* %s\n\n%s\n%s\n", ph.name, d, growthSetup(ph), growthTable(ph, samples, 10), verdict)
+		fmt.Fprintf(&md, "\n*%s, %v.* %s\n\n%s\n%s\n", ph.name, d, growthSetup(ph), growthTable(ph, samples, 12), verdict)
 		if bad != "" {
 			failures = append(failures, ph.name+": "+bad)
 			fmt.Fprintf(os.Stderr, "bench: memory-growth: %s: %s; agent log (end):\n%s\n", ph.name, bad, growthTail(log, 3000))
@@ -178,8 +178,8 @@ func growthSetup(ph growthPhase) string {
 		s += " Chunks are dropped after one retry, so records keep flowing through the buffer."
 	} else if !ph.fs {
 		s += " Nothing may be dropped: the input must pause at `mem_buf_limit` and stay paused. Nothing flows, so the heap " +
-			"grows only by the garbage of retries and of the sampling: the phase runs past Go's forced GC (every 2 minutes) " +
-			"to show where RSS levels off."
+			"grows only by the garbage of retries and of the sampling: the phase runs a minute past Go's forced GC (at " +
+			"most 2 minutes apart) to show where RSS levels off."
 	}
 	if ph.fs {
 		s = fmt.Sprintf("`storage.type filesystem`, `storage.total_limit_size %dM`, `retry_limit %s`: the input is never paused; "+
