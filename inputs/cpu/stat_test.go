@@ -16,14 +16,17 @@ import (
 
 // The reader agrees with gopsutil's cpu.Times, which it replaces on Linux, line for line:
 // totals, cores in order, malformed core lines skipped, the first non-core line ending
-// the cores, and a file larger than the first buffer (a 64-core machine).
+// the cores, and a file larger than the first buffer (a 192-core machine).
 func TestStatReaderAgreesWithGopsutil(t *testing.T) {
 	var big strings.Builder
 	big.WriteString("cpu  123456 789 45678 9999999 100 0 55 7 0 0\n")
-	for i := range 64 {
+	for i := range 192 {
 		fmt.Fprintf(&big, "cpu%d %d %d %d 99999 1 0 2 0 0 0\n", i, 1000+i*37, i, 500+i*11)
 	}
 	big.WriteString("intr 1 2 3\n")
+	if big.Len() <= 4096 {
+		t.Fatalf("the many-core file is %d bytes: not larger than the first buffer", big.Len())
+	}
 	for name, stat := range map[string]string{
 		"three cores": "", // testdata/threecores
 		"many cores":  big.String(),
