@@ -64,13 +64,14 @@ type growthPhase struct {
 	// flows: the heap grows only by the garbage of retries and of the sampler's requests,
 	// some tens of KB/s, so the first GC cycle after the buffer fills can be two minutes
 	// away and RSS creeps until then (10 MB goal reached at 111 s in one run). Go forces a
-	// cycle every 2 minutes: running a minute past that shows RSS level off instead of a
-	// creep that a shorter table cannot tell from a leak.
+	// cycle every 2 minutes: running 20 s past that shows RSS level off instead of a creep
+	// that a shorter table cannot tell from a leak (and keeps the whole bench command
+	// within its 10 minutes).
 	minDur time.Duration
 }
 
 var growthPhases = []growthPhase{
-	{name: "memory buffer, retry forever", retryLimit: "no_limits", minDur: 180 * time.Second},
+	{name: "memory buffer, retry forever", retryLimit: "no_limits", minDur: 140 * time.Second},
 	{name: "memory buffer, retry_limit 1", retryLimit: "1"},
 	{name: "filesystem buffer, retry forever", retryLimit: "no_limits", fs: true},
 }
@@ -90,7 +91,7 @@ type growthSample struct {
 }
 
 func runGrowth(o *Options) (string, error) {
-	dur, idleWait := 45*time.Second, 2*time.Second
+	dur, idleWait := 35*time.Second, 2*time.Second
 	if o.Quick {
 		dur, idleWait = 4*time.Second, 500*time.Millisecond
 	}

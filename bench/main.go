@@ -6,7 +6,7 @@
 // reports that are not throughput: the idle footprint (RSS after 10 s on the packaged
 // configuration, binary size per target) and the memory-growth run (output down).
 //
-//	go run ./bench                                   # everything, about 6 minutes
+//	go run ./bench                                   # everything, about 8 minutes
 //	go run ./bench -readme README.md -svg docs/bench.svg   # and write the results there
 //	go run ./bench -scenario dummy-null,http-null -records 200000
 //	go run ./bench -list
