@@ -179,8 +179,8 @@ func growthSetup(ph growthPhase) string {
 		s += " Chunks are dropped after one retry, so records keep flowing through the buffer."
 	} else if !ph.fs {
 		s += " Nothing may be dropped: the input must pause at `mem_buf_limit` and stay paused. Nothing flows, so the heap " +
-			"grows only by the garbage of retries and of the sampling: the phase runs a minute past Go's forced GC (at " +
-			"most 2 minutes apart) to show where RSS levels off."
+			"grows only by the garbage of retries and of the sampling until the first GC cycle: the phase runs past Go's " +
+			"forced GC (at most 2 minutes apart) to show where RSS levels off."
 	}
 	if ph.fs {
 		s = fmt.Sprintf("`storage.type filesystem`, `storage.total_limit_size %dM`, `retry_limit %s`: the input is never paused; "+
