@@ -72,16 +72,19 @@ func growthSamples(n int, rss func(i int) int64, set func(i int, s *growthSample
 func TestGrowthVerdict(t *testing.T) {
 	flat := func(i int) int64 { return 18<<20 + int64(i%3)<<18 }
 	mem, fs := growthPhases[0], growthPhases[2]
-	if v, bad := growthVerdict(mem, growthSamples(90, flat, nil), 11<<20); bad != "" || !strings.HasPrefix(v, "**Bounded:**") {
+	if v, bad := growthVerdict(mem, growthSamples(90, flat, nil), 11<<20, true); bad != "" || !strings.HasPrefix(v, "**Bounded:**") {
 		t.Errorf("flat run: %q, %q", v, bad)
 	}
 	// A leak of 100 KB a sample: 9 MB over the run.
 	leak := func(i int) int64 { return 18<<20 + int64(i)*100<<10 }
-	if _, bad := growthVerdict(mem, growthSamples(90, leak, nil), 11<<20); !strings.Contains(bad, "RSS grew") {
+	if _, bad := growthVerdict(mem, growthSamples(90, leak, nil), 11<<20, false); bad != "" {
+		t.Errorf("a quick run judged RSS: %s", bad)
+	}
+	if _, bad := growthVerdict(mem, growthSamples(90, leak, nil), 11<<20, true); !strings.Contains(bad, "RSS grew") {
 		t.Errorf("leaking run: %q", bad)
 	}
 	dropped := func(i int, s *growthSample) { s.dropped = 1 }
-	if _, bad := growthVerdict(mem, growthSamples(90, flat, dropped), 11<<20); !strings.Contains(bad, "dropped with retry_limit no_limits") {
+	if _, bad := growthVerdict(mem, growthSamples(90, flat, dropped), 11<<20, true); !strings.Contains(bad, "dropped with retry_limit no_limits") {
 		t.Errorf("retry forever dropping: %q", bad)
 	}
 	overDisk := func(i int, s *growthSample) {
@@ -90,11 +93,11 @@ func TestGrowthVerdict(t *testing.T) {
 			s.disk++
 		}
 	}
-	if _, bad := growthVerdict(fs, growthSamples(90, flat, overDisk), 11<<20); !strings.Contains(bad, "disk reached") {
+	if _, bad := growthVerdict(fs, growthSamples(90, flat, overDisk), 11<<20, true); !strings.Contains(bad, "disk reached") {
 		t.Errorf("disk over its bound: %q", bad)
 	}
 	overBuf := func(i int, s *growthSample) { s.buffered = growthMemBufLimit + dummyMaxBatch + 1 }
-	if _, bad := growthVerdict(mem, growthSamples(90, flat, overBuf), 11<<20); !strings.Contains(bad, "buffered") {
+	if _, bad := growthVerdict(mem, growthSamples(90, flat, overBuf), 11<<20, true); !strings.Contains(bad, "buffered") {
 		t.Errorf("buffer over mem_buf_limit: %q", bad)
 	}
 }
