@@ -981,10 +981,13 @@ func (o *outputInst) flush(ctx context.Context, t *task) {
 	}
 	t.attempts++
 	if o.retryLimit >= 0 && t.attempts > o.retryLimit {
-		o.retriesFailed.Add(1)
-		o.droppedRecords.Add(uint64(c.Records))
-		o.log.Error("chunk dropped: retry_limit reached", "tag", c.Tag, "records", c.Records, "retries", t.attempts-1, "err", err)
+		// Release first, count after: whoever sees retries_failed go up (the monitoring
+		// API, a test) then also sees the chunk's memory given back.
+		records := c.Records
+		o.log.Error("chunk dropped: retry_limit reached", "tag", c.Tag, "records", records, "retries", t.attempts-1, "err", err)
 		o.finish(t)
+		o.droppedRecords.Add(uint64(records))
+		o.retriesFailed.Add(1)
 		return
 	}
 	o.retries.Add(1)
