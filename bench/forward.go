@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -122,7 +121,7 @@ func forwardPass(env *Env, kind passKind, outputExtra string) (Result, error) {
 			return Result{}, err
 		}
 		defer r.close()
-		target = r.ln.Addr().String()
+		target = r.addr()
 	case passAgent:
 		port, err := FreePort()
 		if err != nil {
@@ -228,123 +227,48 @@ func loadgen(addr string, n int) error {
 
 // sink counts the records of every forward message it receives and acks those that ask.
 type sink struct {
-	ln     net.Listener
+	*tcpServer
 	target int64
 	count  atomic.Int64
 	done   chan struct{}
 	once   sync.Once
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  []net.Conn
 }
 
 func startSink(target int) (*sink, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s := &sink{target: int64(target), done: make(chan struct{})}
+	srv, err := listenTCP(func(_ *tcpServer, c net.Conn) {
+		serveForward(c, "sink", func(m *forward.Message) {
+			if s.count.Add(int64(m.Count)) >= s.target {
+				s.once.Do(func() { close(s.done) })
+			}
+		})
+	})
 	if err != nil {
 		return nil, err
 	}
-	s := &sink{ln: ln, target: int64(target), done: make(chan struct{})}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns = append(s.conns, c)
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.serve(c)
-			}()
-		}
-	}()
+	s.tcpServer = srv
 	return s, nil
-}
-
-func (s *sink) addr() string { return s.ln.Addr().String() }
-
-func (s *sink) serve(c net.Conn) {
-	defer c.Close()
-	dec := forward.NewDecoder(c, forward.Limits{ChunkSize: 4 << 20, MaxSize: 64 << 20})
-	for {
-		m, err := dec.Next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				fmt.Printf("bench: sink: %v\n", err)
-			}
-			return
-		}
-		if m.Options.Chunk != "" {
-			if _, err := c.Write(forward.AppendAck(nil, m.Options.Chunk)); err != nil {
-				return
-			}
-		}
-		if s.count.Add(int64(m.Count)) >= s.target {
-			s.once.Do(func() { close(s.done) })
-		}
-	}
-}
-
-func (s *sink) close() {
-	_ = s.ln.Close()
-	s.mu.Lock()
-	for _, c := range s.conns {
-		_ = c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
 }
 
 // relay copies bytes both ways between each accepted connection and the sink: the
 // cheapest possible thing in the agent's place (io.Copy between TCP sockets splices in the
 // kernel on Linux).
-type relay struct {
-	ln net.Listener
-	wg sync.WaitGroup
-	mu sync.Mutex
-	cs []net.Conn
-}
+type relay struct{ *tcpServer }
 
 func startRelay(to string) (*relay, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := listenTCP(func(s *tcpServer, c net.Conn) {
+		up, err := net.Dial("tcp", to)
+		if err != nil {
+			c.Close()
+			return
+		}
+		s.track(up)
+		s.spawn(func() { _, _ = io.Copy(c, up) })
+		_, _ = io.Copy(up, c)
+		_ = up.(*net.TCPConn).CloseWrite() // the sink sees the end; acks still flow back
+	})
 	if err != nil {
 		return nil, err
 	}
-	r := &relay{ln: ln}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", to)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			r.mu.Lock()
-			r.cs = append(r.cs, c, up)
-			r.mu.Unlock()
-			r.wg.Add(2)
-			go func() { defer r.wg.Done(); _, _ = io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
-			go func() { defer r.wg.Done(); _, _ = io.Copy(c, up) }()
-		}
-	}()
-	return r, nil
-}
-
-func (r *relay) close() {
-	_ = r.ln.Close()
-	r.mu.Lock()
-	for _, c := range r.cs {
-		_ = c.Close()
-	}
-	r.mu.Unlock()
-	r.wg.Wait()
+	return &relay{srv}, nil
 }

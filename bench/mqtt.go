@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -60,7 +59,7 @@ func runMQTTForward(env *Env) (Result, error) {
 		return Result{}, err
 	}
 	defer sk.close()
-	_, sinkPort, _ := net.SplitHostPort(sk.ln.Addr().String())
+	_, sinkPort, _ := net.SplitHostPort(sk.addr())
 	a, err := env.StartAgent(fmt.Sprintf(`
 service:
   flush: %s
@@ -284,13 +283,11 @@ func mqttPublish(c paho.Client, p, n int, deadline time.Time) error {
 // latencySink receives forward messages, decodes every record and keeps, for each record
 // id seen the first time, the latency from its sent_ns to the arrival of its message.
 type latencySink struct {
-	ln     net.Listener
+	*tcpServer
 	done   chan struct{} // closed once every id in [0, n) has arrived
 	probed chan struct{} // closed at the first probe record
-	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	conns  []net.Conn
+	mu     sync.Mutex // guards what follows
 	seen   []bool
 	unique int             // ids seen
 	dups   int             // records whose id was seen before
@@ -303,61 +300,28 @@ type latencySink struct {
 }
 
 func startLatencySink(n int) (*latencySink, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s := &latencySink{done: make(chan struct{}), probed: make(chan struct{}),
+		seen: make([]bool, n), lat: make([]time.Duration, 0, n)}
+	srv, err := listenTCP(func(_ *tcpServer, c net.Conn) {
+		serveForward(c, "mqtt sink", func(m *forward.Message) {
+			// One arrival time for the message: its records came in together.
+			now := time.Now()
+			s.mu.Lock()
+			err := event.Entries(m.Entries, func(ev event.Event) error {
+				s.record(ev.Record, now)
+				return nil
+			})
+			s.mu.Unlock()
+			if err != nil {
+				fmt.Printf("bench: mqtt sink: %v\n", err)
+			}
+		})
+	})
 	if err != nil {
 		return nil, err
 	}
-	s := &latencySink{ln: ln, done: make(chan struct{}), probed: make(chan struct{}),
-		seen: make([]bool, n), lat: make([]time.Duration, 0, n)}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns = append(s.conns, c)
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.serve(c)
-			}()
-		}
-	}()
+	s.tcpServer = srv
 	return s, nil
-}
-
-func (s *latencySink) serve(c net.Conn) {
-	defer c.Close()
-	dec := forward.NewDecoder(c, forward.Limits{ChunkSize: 4 << 20, MaxSize: 64 << 20})
-	for {
-		m, err := dec.Next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				fmt.Printf("bench: mqtt sink: %v\n", err)
-			}
-			return
-		}
-		// One arrival time for the message: its records came in together.
-		now := time.Now()
-		s.mu.Lock()
-		err = event.Entries(m.Entries, func(ev event.Event) error {
-			s.record(ev.Record, now)
-			return nil
-		})
-		s.mu.Unlock()
-		if err != nil {
-			fmt.Printf("bench: mqtt sink: %v\n", err)
-		}
-		if m.Options.Chunk != "" {
-			if _, err := c.Write(forward.AppendAck(nil, m.Options.Chunk)); err != nil {
-				return
-			}
-		}
-	}
 }
 
 // record accounts for one record; s.mu is held.
@@ -396,31 +360,6 @@ func (s *latencySink) uniqueCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.unique
-}
-
-// drain stops accepting and waits (up to timeout) for the open connections to reach their
-// end, which they do once the agent has exited.
-func (s *latencySink) drain(timeout time.Duration) {
-	_ = s.ln.Close()
-	drained := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(drained)
-	}()
-	select {
-	case <-drained:
-	case <-time.After(timeout):
-	}
-}
-
-func (s *latencySink) close() {
-	_ = s.ln.Close()
-	s.mu.Lock()
-	for _, c := range s.conns {
-		_ = c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
 }
 
 // asInt64 reads an integer that went JSON -> record -> msgpack -> record.
