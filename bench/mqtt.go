@@ -85,40 +85,12 @@ pipeline:
 		return Result{}, err
 	}
 
-	brokerURL := "tcp://127.0.0.1:" + strconv.Itoa(brokerPort)
-	pubs := make([]paho.Client, mqttPublishers)
-	for i := range pubs {
-		if pubs[i], err = mqttConnect(brokerURL, fmt.Sprintf("bench-pub-%d", i)); err != nil {
-			return Result{}, err
-		}
-		defer pubs[i].Disconnect(100)
-	}
-	// The agent logs "connected" before its SUBSCRIBE is acknowledged, and the broker drops
-	// what is published to a topic nobody subscribes to yet: publish probes until one
-	// reaches the sink, so the load starts on a working path.
-	if err := mqttProbe(pubs[0], sk); err != nil {
+	var agentCPU0, brokerCPU0, selfCPU0 time.Duration
+	start, published, err := mqttLoad(brokerPort, sk, env.Records, func() {
+		agentCPU0, brokerCPU0, selfCPU0 = a.CPU(), broker.CPU(), procCPU(os.Getpid())
+	})
+	if err != nil {
 		return Result{}, fmt.Errorf("%w\nagent log:\n%s", err, a.Log())
-	}
-
-	timeout := 30*time.Second + time.Duration(env.Records)*time.Millisecond // at least 1k records/s
-	deadline := time.Now().Add(timeout)
-	agentCPU0, brokerCPU0, selfCPU0 := a.CPU(), broker.CPU(), procCPU(os.Getpid())
-	start := time.Now()
-	pubErr := make(chan error, mqttPublishers)
-	for p, c := range pubs {
-		go func() { pubErr <- mqttPublish(c, p, env.Records, deadline) }()
-	}
-	for range pubs {
-		if err := <-pubErr; err != nil {
-			return Result{}, fmt.Errorf("publisher: %w (the sink has %d of %d records)", err, sk.uniqueCount(), env.Records)
-		}
-	}
-	published := time.Since(start)
-	select {
-	case <-sk.done:
-	case <-time.After(time.Until(deadline)):
-		return Result{}, fmt.Errorf("the sink got %d of %d records within %v (all published in %v)",
-			sk.uniqueCount(), env.Records, timeout, published.Round(time.Millisecond))
 	}
 	agentCPU, brokerCPU, selfCPU := a.CPU()-agentCPU0, broker.CPU()-brokerCPU0, procCPU(os.Getpid())-selfCPU0
 	res := Result{AgentCPU: agentCPU, PeakRSS: a.PeakRSS()}
@@ -222,6 +194,46 @@ func mqttConnect(url, id string) (paho.Client, error) {
 	return c, nil
 }
 
+// mqttLoad connects the publishers, publishes probes until one reaches sk (the broker
+// drops what is published before the subscriber's SUBSCRIBE is acknowledged, so the load
+// starts on a working path), then has them publish n records and waits until sk has every
+// one. before runs just before the load starts, to read CPU counters. It returns when the
+// load started and how long publishing took.
+func mqttLoad(brokerPort int, sk *latencySink, n int, before func()) (start time.Time, published time.Duration, err error) {
+	brokerURL := "tcp://127.0.0.1:" + strconv.Itoa(brokerPort)
+	pubs := make([]paho.Client, mqttPublishers)
+	for i := range pubs {
+		if pubs[i], err = mqttConnect(brokerURL, fmt.Sprintf("bench-pub-%d", i)); err != nil {
+			return start, 0, err
+		}
+		defer pubs[i].Disconnect(100)
+	}
+	if err := mqttProbe(pubs[0], sk); err != nil {
+		return start, 0, err
+	}
+	timeout := 30*time.Second + time.Duration(n)*time.Millisecond // at least 1k records/s
+	deadline := time.Now().Add(timeout)
+	before()
+	start = time.Now()
+	pubErr := make(chan error, mqttPublishers)
+	for p, c := range pubs {
+		go func() { pubErr <- mqttPublish(c, p, n, deadline) }()
+	}
+	for range pubs {
+		if err := <-pubErr; err != nil {
+			return start, 0, fmt.Errorf("publisher: %w (%d of %d records arrived)", err, sk.uniqueCount(), n)
+		}
+	}
+	published = time.Since(start)
+	select {
+	case <-sk.done:
+		return start, published, nil
+	case <-time.After(time.Until(deadline)):
+		return start, published, fmt.Errorf("%d of %d records arrived within %v (all published in %v)",
+			sk.uniqueCount(), n, timeout, published.Round(time.Millisecond))
+	}
+}
+
 // mqttProbe publishes a probe record every 100 ms until the sink has one (30 s at most).
 func mqttProbe(c paho.Client, sk *latencySink) error {
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -236,7 +248,7 @@ func mqttProbe(c paho.Client, sk *latencySink) error {
 		case <-sk.probed:
 			return nil
 		case <-timeout:
-			return errors.New("no probe record reached the sink within 30s: the agent did not subscribe or forward")
+			return errors.New("no probe record arrived within 30s: the subscriber did not subscribe (or the agent did not forward)")
 		case <-tick.C:
 		}
 	}

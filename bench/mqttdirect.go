@@ -36,8 +36,7 @@ func runMQTTDirect(env *Env) (Result, error) {
 		return Result{}, err
 	}
 	defer sk.close()
-	brokerURL := "tcp://127.0.0.1:" + strconv.Itoa(brokerPort)
-	sub, err := mqttConnect(brokerURL, "bench-direct-sub")
+	sub, err := mqttConnect("tcp://127.0.0.1:"+strconv.Itoa(brokerPort), "bench-direct-sub")
 	if err != nil {
 		return Result{}, err
 	}
@@ -60,34 +59,12 @@ func runMQTTDirect(env *Env) (Result, error) {
 		return Result{}, fmt.Errorf("subscribe: %v", tok.Error())
 	}
 
-	pubs := make([]paho.Client, mqttPublishers)
-	for i := range pubs {
-		if pubs[i], err = mqttConnect(brokerURL, fmt.Sprintf("bench-pub-%d", i)); err != nil {
-			return Result{}, err
-		}
-		defer pubs[i].Disconnect(100)
-	}
-	if err := mqttProbe(pubs[0], sk); err != nil {
+	var brokerCPU0, selfCPU0 time.Duration
+	start, published, err := mqttLoad(brokerPort, sk, env.Records, func() {
+		brokerCPU0, selfCPU0 = broker.CPU(), procCPU(os.Getpid())
+	})
+	if err != nil {
 		return Result{}, err
-	}
-	timeout := 30*time.Second + time.Duration(env.Records)*time.Millisecond
-	deadline := time.Now().Add(timeout)
-	brokerCPU0, selfCPU0 := broker.CPU(), procCPU(os.Getpid())
-	start := time.Now()
-	pubErr := make(chan error, mqttPublishers)
-	for p, c := range pubs {
-		go func() { pubErr <- mqttPublish(c, p, env.Records, deadline) }()
-	}
-	for range pubs {
-		if err := <-pubErr; err != nil {
-			return Result{}, fmt.Errorf("publisher: %w (the subscriber has %d of %d records)", err, sk.uniqueCount(), env.Records)
-		}
-	}
-	published := time.Since(start)
-	select {
-	case <-sk.done:
-	case <-time.After(time.Until(deadline)):
-		return Result{}, fmt.Errorf("the subscriber got %d of %d records within %v", sk.uniqueCount(), env.Records, timeout)
 	}
 	brokerCPU, selfCPU := broker.CPU()-brokerCPU0, procCPU(os.Getpid())-selfCPU0
 	if _, _, err := broker.Stop(); err != nil {
