@@ -153,19 +153,45 @@ func (a *Agent) CPU() time.Duration {
 
 // PeakRSS returns the agent's resident-set high-water mark in bytes (VmHWM).
 func (a *Agent) PeakRSS() int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+	data, err := a.procStatus()
 	if err != nil {
 		if a.usage != nil {
 			return int64(a.usage.Maxrss) * 1024
 		}
 		return 0
 	}
-	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(data)
-	if m == nil {
+	return statusBytes(data, "VmHWM")
+}
+
+// RSS returns the agent's resident set size now, in bytes (VmRSS), or 0 once it exited.
+func (a *Agent) RSS() int64 {
+	data, err := a.procStatus()
+	if err != nil {
 		return 0
 	}
-	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
-	return kb * 1024
+	return statusBytes(data, "VmRSS")
+}
+
+// procStatus reads the agent's /proc/PID/status.
+func (a *Agent) procStatus() ([]byte, error) {
+	return os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+}
+
+// statusBytes reads a "Key:   N kB" line of /proc/PID/status, in bytes (0 if absent).
+func statusBytes(status []byte, key string) int64 {
+	for _, l := range bytes.Split(status, []byte("\n")) {
+		k, v, ok := bytes.Cut(l, []byte(":"))
+		if !ok || string(k) != key {
+			continue
+		}
+		f := bytes.Fields(v)
+		if len(f) != 2 || string(f[1]) != "kB" {
+			return 0
+		}
+		n, _ := strconv.ParseInt(string(f[0]), 10, 64)
+		return n * 1024
+	}
+	return 0
 }
 
 var stoppedRE = regexp.MustCompile(`msg=stopped records_in=(\d+) records_out=(\d+) records_dropped=(\d+)`)

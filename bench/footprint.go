@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,12 +97,12 @@ func runFootprint(o *Options) (string, error) {
 			return "", fmt.Errorf("agent exited while idle:\n%s", a.Log())
 		case <-time.After(wait): // the measurement is "RSS after 10 s": time is the point
 		}
-		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+		st, err := a.procStatus()
 		if err != nil {
 			env.cleanup()
 			return "", err
 		}
-		samples = append(samples, sample{statusKB(st, "VmRSS"), statusKB(st, "RssAnon"), statusKB(st, "RssFile")})
+		samples = append(samples, sample{statusBytes(st, "VmRSS"), statusBytes(st, "RssAnon"), statusBytes(st, "RssFile")})
 		_, _, err = a.Stop()
 		env.cleanup()
 		if err != nil {
@@ -112,9 +111,9 @@ func runFootprint(o *Options) (string, error) {
 	}
 	slices.SortFunc(samples, func(x, y sample) int { return int(x.rss - y.rss) })
 	m := samples[len(samples)/2]
-	mb := func(kb int64) string { return fmt.Sprintf("%.1f", float64(kb)/1024) }
+	mb := func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
 	verdict := "within"
-	if float64(m.rss)/1024 > idleTargetMB {
+	if float64(m.rss)/(1<<20) > idleTargetMB {
 		verdict = "**above**"
 	}
 	fmt.Fprintf(&b, "**Idle footprint** (packaged configuration, stripped linux/amd64 binary, RSS %v after start, median of 3):\n\n", wait)
@@ -127,14 +126,4 @@ func runFootprint(o *Options) (string, error) {
 		}
 	}
 	return b.String(), nil
-}
-
-// statusKB reads a "Key:   N kB" line of /proc/PID/status.
-func statusKB(status []byte, key string) int64 {
-	m := regexp.MustCompile(`(?m)^` + key + `:\s+(\d+) kB`).FindSubmatch(status)
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.ParseInt(string(m[1]), 10, 64)
-	return n
 }

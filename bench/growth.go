@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -406,32 +405,6 @@ func growthSpread(n, k int) []int {
 		}
 	}
 	return idx
-}
-
-// RSS returns the agent's resident set size now, in bytes (VmRSS), or 0 once it exited.
-func (a *Agent) RSS() int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	return growthStatusBytes(data, "VmRSS")
-}
-
-// growthStatusBytes reads a "Key:   N kB" line of /proc/PID/status, in bytes.
-func growthStatusBytes(status []byte, key string) int64 {
-	for _, l := range bytes.Split(status, []byte("\n")) {
-		k, v, ok := bytes.Cut(l, []byte(":"))
-		if !ok || string(k) != key {
-			continue
-		}
-		f := bytes.Fields(v)
-		if len(f) != 2 || string(f[1]) != "kB" {
-			return 0
-		}
-		n, _ := strconv.ParseInt(string(f[0]), 10, 64)
-		return n * 1024
-	}
-	return 0
 }
 
 // scrapeProm reads a Prometheus text page and sums each metric's samples over their

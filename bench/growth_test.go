@@ -47,12 +47,12 @@ func TestGrowthSpreadKeepsFirstAndLast(t *testing.T) {
 	}
 }
 
-func TestGrowthStatusBytes(t *testing.T) {
+func TestStatusBytes(t *testing.T) {
 	status := []byte("Name:\tfluentbit\nVmHWM:\t   20000 kB\nVmRSS:\t   17800 kB\n")
-	if got := growthStatusBytes(status, "VmRSS"); got != 17800*1024 {
+	if got := statusBytes(status, "VmRSS"); got != 17800*1024 {
 		t.Errorf("VmRSS = %d", got)
 	}
-	if got := growthStatusBytes(status, "RssAnon"); got != 0 {
+	if got := statusBytes(status, "RssAnon"); got != 0 {
 		t.Errorf("missing key = %d, want 0", got)
 	}
 }
