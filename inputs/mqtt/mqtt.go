@@ -91,7 +91,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
-	"github.com/fluentbit-go/fluentbit-go/inputs/mqtt/mqttconn"
+	"github.com/fluentbit-go/fluentbit-go/internal/mqttconn"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 

@@ -60,7 +60,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/event/accessor"
-	"github.com/fluentbit-go/fluentbit-go/inputs/mqtt/mqttconn"
+	"github.com/fluentbit-go/fluentbit-go/internal/mqttconn"
 	"github.com/fluentbit-go/fluentbit-go/outputs/internal/render"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
