@@ -22,9 +22,10 @@
 //   - shared_key, empty_shared_key on|off, self_hostname (default localhost),
 //     security.users "name password" (repeatable): the handshake (HELO, PING, PONG).
 //     When shared_key is set or empty_shared_key is on, every connection must pass it.
-//   - tls on|off, tls.crt_file, tls.key_file: serve over TLS. tls.verify, tls.ca_file,
-//     tls.debug and tls.vhost are accepted so Fluent Bit configs load; with tls.ca_file
-//     and tls.verify on, clients must present a certificate signed by that CA.
+//   - tls on|off, tls.crt_file, tls.key_file: serve over TLS. With tls.ca_file or
+//     tls.ca_path and tls.verify on (the default), clients must present a certificate
+//     signed by one of those CAs (see package internal/tlsconf). tls.debug and tls.vhost
+//     are accepted so Fluent Bit configs load.
 //
 // All four carrier modes are accepted, with Fluent Bit's v2 entries [[time, metadata],
 // record] kept as they came. Entries are put into the buffer as they came on the wire
@@ -45,7 +46,6 @@ package forward
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +59,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	fwd "github.com/fluentbit-go/fluentbit-go/forward"
+	"github.com/fluentbit-go/fluentbit-go/internal/tlsconf"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -75,13 +76,8 @@ type Input struct {
 	EmptySharedKey  bool        `conf:"empty_shared_key"`
 	SelfHostname    string      `conf:"self_hostname"`
 	Users           []string    `conf:"security.users"`
-	TLS             bool        `conf:"tls"`
-	TLSCrtFile      string      `conf:"tls.crt_file"`
-	TLSKeyFile      string      `conf:"tls.key_file"`
-	TLSVerify       bool        `conf:"tls.verify"`
-	TLSCAFile       string      `conf:"tls.ca_file"`
-	TLSDebug        int         `conf:"tls.debug"`
-	TLSVhost        string      `conf:"tls.vhost"`
+
+	tlsconf.ServerSettings // tls, tls.verify, tls.debug, tls.ca_file, tls.ca_path, tls.crt_file, tls.key_file, tls.vhost
 
 	log       *slog.Logger
 	tagOver   string // the instance's tag when one was configured
@@ -111,7 +107,7 @@ func New() *Input {
 		BufferChunkSize: fwd.DefaultChunkSize,
 		BufferMaxSize:   fwd.DefaultMaxSize,
 		SelfHostname:    "localhost",
-		TLSVerify:       true,
+		ServerSettings:  tlsconf.DefaultServer(),
 	}
 }
 
@@ -157,8 +153,8 @@ func (in *Input) Validate() error {
 	if in.SharedKey != "" && in.EmptySharedKey {
 		return config.KeyErrorf("empty_shared_key", "is on while shared_key is set: use one")
 	}
-	if in.TLS && (in.TLSCrtFile == "" || in.TLSKeyFile == "") {
-		return config.KeyErrorf("tls", "tls on needs tls.crt_file and tls.key_file")
+	if err := in.ServerSettings.Validate(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -180,25 +176,11 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 	if env.Tag != "" && env.Tag != env.Name {
 		in.tagOver = env.Tag
 	}
-	if in.TLS {
-		cert, err := tls.LoadX509KeyPair(in.TLSCrtFile, in.TLSKeyFile)
-		if err != nil {
-			return config.KeyErrorf("tls.crt_file", "load certificate: %v", err)
-		}
-		in.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if in.TLSCAFile != "" && in.TLSVerify {
-			pem, err := os.ReadFile(in.TLSCAFile)
-			if err != nil {
-				return config.KeyErrorf("tls.ca_file", "%v", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return config.KeyErrorf("tls.ca_file", "no PEM certificate in %s", in.TLSCAFile)
-			}
-			in.tlsConfig.ClientCAs = pool
-			in.tlsConfig.ClientAuth = tls.RequireAndVerifyClientCert
-		}
+	tc, err := in.ServerSettings.Config()
+	if err != nil {
+		return err
 	}
+	in.tlsConfig = tc
 	return in.listen(ctx)
 }
 

@@ -22,11 +22,11 @@
 //   - success_header: "Name value", a header added to every successful response; repeat
 //     the key for more.
 //   - tls on|off, tls.crt_file, tls.key_file: serve HTTPS with this certificate and key.
+//     tls.ca_file or tls.ca_path with tls.verify on (the default): clients must present a
+//     certificate signed by one of those CAs (see package internal/tlsconf).
 //   - add_remote_addr on|off: add a REMOTE_ADDR key to every record, the first address of
 //     the X-Forwarded-For header, or the client's address when there is none (default off).
-//   - tls.verify, tls.ca_file, tls.debug, tls.vhost, http2: accepted so Fluent Bit configs
-//     load; tls.verify and tls.ca_file have no meaning for a server here, the others no
-//     effect yet.
+//   - tls.debug, tls.vhost, http2: accepted so Fluent Bit configs load; no effect yet.
 //   - server: which HTTP server serves the input: "embedhttp" (default, this project's
 //     own) or "net/http" (Go's). A benchmarking knob; Fluent Bit has no such key.
 //
@@ -65,6 +65,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/embedhttp"
+	"github.com/fluentbit-go/fluentbit-go/internal/tlsconf"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -77,16 +78,12 @@ type Input struct {
 	BufferChunkSize config.Size `conf:"buffer_chunk_size"`
 	SuccessCode     int         `conf:"successful_response_code"`
 	SuccessHeaders  []string    `conf:"success_header"`
-	TLS             bool        `conf:"tls"`
-	TLSCrtFile      string      `conf:"tls.crt_file"`
-	TLSKeyFile      string      `conf:"tls.key_file"`
-	TLSVerify       bool        `conf:"tls.verify"`
-	TLSCAFile       string      `conf:"tls.ca_file"`
-	TLSDebug        int         `conf:"tls.debug"`
-	TLSVhost        string      `conf:"tls.vhost"`
-	HTTP2           bool        `conf:"http2"`
-	AddRemoteAddr   bool        `conf:"add_remote_addr"`
-	Server          string      `conf:"server"`
+
+	tlsconf.ServerSettings // tls, tls.verify, tls.debug, tls.ca_file, tls.ca_path, tls.crt_file, tls.key_file, tls.vhost
+
+	HTTP2         bool   `conf:"http2"`
+	AddRemoteAddr bool   `conf:"add_remote_addr"`
+	Server        string `conf:"server"`
 
 	log       *slog.Logger
 	tlsConfig *tls.Config
@@ -121,7 +118,7 @@ func New() *Input {
 		BufferMaxSize:   4 << 20,
 		BufferChunkSize: 512 << 10,
 		SuccessCode:     201,
-		TLSVerify:       true,
+		ServerSettings:  tlsconf.DefaultServer(),
 		HTTP2:           true,
 		Server:          defaultServer,
 	}
@@ -156,8 +153,8 @@ func (in *Input) Validate() error {
 		}
 		in.headers = append(in.headers, [2]string{name, strings.TrimSpace(value)})
 	}
-	if in.TLS && (in.TLSCrtFile == "" || in.TLSKeyFile == "") {
-		return config.KeyErrorf("tls", "tls on needs tls.crt_file and tls.key_file")
+	if err := in.ServerSettings.Validate(); err != nil {
+		return err
 	}
 	switch strings.ToLower(in.Server) {
 	case "", ServerEmbed:
@@ -180,13 +177,11 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
 	}
-	if in.TLS {
-		cert, err := tls.LoadX509KeyPair(in.TLSCrtFile, in.TLSKeyFile)
-		if err != nil {
-			return config.KeyErrorf("tls.crt_file", "load certificate: %v", err)
-		}
-		in.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tc, err := in.ServerSettings.Config()
+	if err != nil {
+		return err
 	}
+	in.tlsConfig = tc
 	return in.open(ctx)
 }
 

@@ -37,7 +37,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{[]string{"topics", "a", "host", " "}, "host"},
 		{[]string{"topics", "a", "password", "p"}, "password"},
 		{[]string{"topics", "a", "tls.ca_file", "/x"}, "tls"},
-		{[]string{"topics", "a", "tls", "on", "tls.crt_file", "/x"}, "tls.key_file"},
+		{[]string{"topics", "a", "tls", "on", "tls.crt_file", "/x"}, "tls.crt_file"}, // the key that is there, so the error has its line
 		{[]string{"topics", "a", "keepalive", "100ms"}, "keepalive"},
 		{[]string{"topics", "a", "reconnect_max_interval", "0"}, "reconnect_max_interval"},
 		{[]string{"listen", "0.0.0.0", "port", "1883"}, "listen"},

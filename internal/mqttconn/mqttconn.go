@@ -8,7 +8,6 @@ package mqttconn
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -22,6 +21,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/internal/tlsconf"
 )
 
 // Options are the connection keys, embedded in the input's and the output's structs.
@@ -32,12 +32,7 @@ type Options struct {
 	Username string `conf:"username"`
 	Password string `conf:"password"`
 
-	TLS       bool   `conf:"tls"`
-	TLSVerify bool   `conf:"tls.verify"`
-	TLSCA     string `conf:"tls.ca_file"`
-	TLSCrt    string `conf:"tls.crt_file"`
-	TLSKey    string `conf:"tls.key_file"`
-	TLSVhost  string `conf:"tls.vhost"`
+	tlsconf.ClientSettings // tls, tls.verify, tls.ca_file, tls.ca_path, tls.crt_file, tls.key_file, tls.vhost, tls.debug
 
 	Keepalive            time.Duration `conf:"keepalive"`
 	ConnectTimeout       time.Duration `conf:"connect_timeout"`
@@ -49,7 +44,7 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		Host:                 "127.0.0.1",
-		TLSVerify:            true,
+		ClientSettings:       tlsconf.DefaultClient(),
 		Keepalive:            60 * time.Second,
 		ConnectTimeout:       10 * time.Second,
 		ReconnectMaxInterval: 30 * time.Second,
@@ -73,15 +68,10 @@ func (o *Options) Validate() error {
 		return config.KeyErrorf("connect_timeout", "%v: want more than 0", o.ConnectTimeout)
 	case o.ReconnectMaxInterval < time.Second:
 		return config.KeyErrorf("reconnect_max_interval", "%v: want 1s or more", o.ReconnectMaxInterval)
-	case !o.TLS && (o.TLSCA != "" || o.TLSCrt != "" || o.TLSKey != ""):
+	case !o.TLS && (o.TLSCAFile != "" || o.TLSCAPath != "" || o.TLSCrtFile != "" || o.TLSKeyFile != ""):
 		return config.KeyErrorf("tls", "tls.* files are set but tls is off")
-	case (o.TLSCrt == "") != (o.TLSKey == ""):
-		if o.TLSCrt == "" {
-			return config.KeyErrorf("tls.crt_file", "tls.key_file is set without tls.crt_file")
-		}
-		return config.KeyErrorf("tls.key_file", "tls.crt_file is set without tls.key_file")
 	}
-	return nil
+	return o.ClientSettings.Validate()
 }
 
 // Addr returns host:port with the default port filled in.
@@ -116,36 +106,9 @@ func DefaultClientID(kind, instance string) string {
 	return fmt.Sprintf("fbgo%016x", h.Sum64())
 }
 
-// TLSConfig loads the CA and client certificate files. It reads files: call it from Init.
-func (o *Options) TLSConfig() (*tls.Config, error) {
-	if !o.TLS {
-		return nil, nil
-	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !o.TLSVerify} //nolint:gosec // the operator's choice, documented
-	c.ServerName = o.TLSVhost
-	if c.ServerName == "" {
-		c.ServerName = o.Host
-	}
-	if o.TLSCA != "" {
-		pem, err := os.ReadFile(o.TLSCA)
-		if err != nil {
-			return nil, config.KeyErrorf("tls.ca_file", "%v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, config.KeyErrorf("tls.ca_file", "%s holds no PEM certificate", o.TLSCA)
-		}
-		c.RootCAs = pool
-	}
-	if o.TLSCrt != "" {
-		cert, err := tls.LoadX509KeyPair(o.TLSCrt, o.TLSKey)
-		if err != nil {
-			return nil, config.KeyErrorf("tls.crt_file", "%v", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
-}
+// TLSConfig loads the CA and client certificate files (see package tlsconf); nil when tls
+// is off. It reads files: call it from Init.
+func (o *Options) TLSConfig() (*tls.Config, error) { return o.ClientSettings.Config(o.Host) }
 
 // ClientOptions builds paho options from the keys: the broker, the client id (clientID,
 // already defaulted by the caller), credentials, TLS, keepalive, and automatic

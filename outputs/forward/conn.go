@@ -6,19 +6,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/tinylib/msgp/msgp"
 
-	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/forward"
 	"github.com/fluentbit-go/fluentbit-go/upstream"
 )
@@ -306,32 +302,4 @@ func putBuf(b *[]byte) {
 		*b = (*b)[:0]
 		bufPool.Put(b)
 	}
-}
-
-func loadCAs(file, dir string) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	if file != "" {
-		pem, err := os.ReadFile(file)
-		if err != nil {
-			return nil, config.KeyErrorf("tls.ca_file", "%v", err)
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, config.KeyErrorf("tls.ca_file", "%s holds no PEM certificate", file)
-		}
-	}
-	if dir != "" {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return nil, config.KeyErrorf("tls.ca_path", "%v", err)
-		}
-		for _, e := range entries {
-			if e.IsDir() {
-				continue
-			}
-			if pem, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil {
-				pool.AppendCertsFromPEM(pem)
-			}
-		}
-	}
-	return pool, nil
 }

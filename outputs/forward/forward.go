@@ -33,9 +33,10 @@
 //     connection when shared_key is set or empty_shared_key is on.
 //   - add_option "KEY VALUE": an extra string option sent with every message (repeatable;
 //     implies send_options).
-//   - tls on|off, tls.verify on|off (on), tls.ca_file, tls.ca_path, tls.crt_file,
-//     tls.key_file, tls.vhost (the server name to verify; default the host), tls.debug
-//     (accepted, no effect).
+//   - tls on|off, tls.verify on|off (on), tls.ca_file, tls.ca_path (a directory: OpenSSL
+//     hash links such as 1a2b3c4d.0 and *.pem / *.crt files; see package internal/tlsconf),
+//     tls.crt_file, tls.key_file, tls.vhost (the server name to verify; default the host),
+//     tls.debug (accepted, no effect).
 //   - net.keepalive on|off (on), net.keepalive_idle_timeout (30s),
 //     net.keepalive_max_recycle (2000): reuse connections, close idle ones, and open a new
 //     one after so many chunks.
@@ -69,7 +70,6 @@ package forward
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,6 +80,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event/accessor"
+	"github.com/fluentbit-go/fluentbit-go/internal/tlsconf"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	"github.com/fluentbit-go/fluentbit-go/upstream"
 )
@@ -90,14 +91,8 @@ func init() {
 
 // Security is the part of the settings a node of an upstream may set for itself.
 type Security struct {
-	TLS            bool   `conf:"tls"`
-	TLSVerify      bool   `conf:"tls.verify"`
-	TLSCAFile      string `conf:"tls.ca_file"`
-	TLSCAPath      string `conf:"tls.ca_path"`
-	TLSCrtFile     string `conf:"tls.crt_file"`
-	TLSKeyFile     string `conf:"tls.key_file"`
-	TLSVhost       string `conf:"tls.vhost"`
-	TLSDebug       int    `conf:"tls.debug"`
+	tlsconf.ClientSettings // tls, tls.verify, tls.debug, tls.ca_file, tls.ca_path, tls.crt_file, tls.key_file, tls.vhost
+
 	SharedKey      string `conf:"shared_key"`
 	EmptySharedKey bool   `conf:"empty_shared_key"`
 	SelfHostname   string `conf:"self_hostname"`
@@ -163,7 +158,7 @@ func (o *Output) SetConfig(cfg *config.Config) { o.cfg = cfg }
 func New() *Output {
 	return &Output{
 		Host: "127.0.0.1", Port: 24224, ForwardMode: "packed",
-		Security:            Security{TLSVerify: true},
+		Security:            Security{ClientSettings: tlsconf.DefaultClient()},
 		Keepalive:           true,
 		KeepaliveIdle:       30 * time.Second,
 		KeepaliveMaxRecycle: 2000,
@@ -290,7 +285,7 @@ func (o *Output) Validate() error {
 			return err // placed at the node's key
 		}
 		if err := checkSecurity(&sec, n.Name); err != nil {
-			return err
+			return nodeError(n, err)
 		}
 		o.security = append(o.security, sec)
 	}
@@ -300,13 +295,33 @@ func (o *Output) Validate() error {
 	return nil
 }
 
+// nodeError places a key's error (its text already naming the node) at the node's own key
+// when the node sets it; a key the node leaves out came from the output's section, where
+// the engine places it.
+func nodeError(n upstream.Node, err error) error {
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.File != "" || ce.Key == "" {
+		return err
+	}
+	for i := len(n.Props) - 1; i >= 0; i-- {
+		if strings.EqualFold(n.Props[i].Key, ce.Key) {
+			return config.Errorf(n.Props[i], "%v", ce.Err)
+		}
+	}
+	return err
+}
+
 func checkSecurity(s *Security, node string) error {
 	where := ""
 	if node != "" {
 		where = fmt.Sprintf("node %s: ", node)
 	}
-	if (s.TLSCrtFile == "") != (s.TLSKeyFile == "") {
-		return config.KeyErrorf("tls.crt_file", "%stls.crt_file and tls.key_file go together", where)
+	if err := s.ClientSettings.Validate(); err != nil {
+		var ce *config.Error
+		if where != "" && errors.As(err, &ce) {
+			return config.KeyErrorf(ce.Key, "%s%v", where, ce.Err)
+		}
+		return err
 	}
 	if s.Password != "" && s.Username == "" {
 		return config.KeyErrorf("username", "%sa password without a username", where)
@@ -342,8 +357,12 @@ func (o *Output) Init(_ context.Context, env pipeline.Env) error {
 		}
 		p.handshake = sec.SharedKey != "" || sec.EmptySharedKey
 		if sec.TLS {
-			cfg, err := tlsConfig(sec, n.Host)
+			cfg, err := sec.ClientSettings.Config(n.Host)
 			if err != nil {
+				var ce *config.Error
+				if o.Upstream != "" && errors.As(err, &ce) && ce.File == "" {
+					return nodeError(n, config.KeyErrorf(ce.Key, "node %s: %v", n.Name, ce.Err))
+				}
 				return err
 			}
 			p.tls = cfg
@@ -423,26 +442,4 @@ func (o *Output) send(ctx context.Context, i int, tag string, data []byte, n int
 		o.log.Info("node back in", "node", o.nodes[i].Name, "addr", o.pools[i].addr)
 	}
 	return nil
-}
-
-func tlsConfig(s Security, host string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, InsecureSkipVerify: !s.TLSVerify} //nolint:gosec // tls.verify off is the operator's choice
-	if s.TLSVhost != "" {
-		cfg.ServerName = s.TLSVhost
-	}
-	if s.TLSCAFile != "" || s.TLSCAPath != "" {
-		pool, err := loadCAs(s.TLSCAFile, s.TLSCAPath)
-		if err != nil {
-			return nil, err
-		}
-		cfg.RootCAs = pool
-	}
-	if s.TLSCrtFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.TLSCrtFile, s.TLSKeyFile)
-		if err != nil {
-			return nil, config.KeyErrorf("tls.crt_file", "%v", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
 }

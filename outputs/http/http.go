@@ -29,8 +29,9 @@
 //   - http_user, http_passwd: basic authentication.
 //   - compress gzip: gzip the body (Content-Encoding: gzip). "" or none: no compression.
 //   - tls on|off (default off), tls.verify on|off (default on), tls.ca_file, tls.ca_path
-//     (every *.pem / *.crt in the directory), tls.crt_file and tls.key_file (a client
-//     certificate), tls.vhost (the server name to verify and send in SNI).
+//     (a directory: OpenSSL hash links such as 1a2b3c4d.0 and *.pem / *.crt files; see
+//     package internal/tlsconf), tls.crt_file and tls.key_file (a client certificate),
+//     tls.vhost (the server name to verify and send in SNI), tls.debug (accepted, no effect).
 //   - proxy http://HOST:PORT: send through this HTTP proxy (for https, with CONNECT).
 //     Without it, no proxy is used (the environment's HTTP_PROXY is ignored, as in Fluent Bit).
 //   - gelf_timestamp_key, gelf_host_key, gelf_short_message_key (default short_message),
@@ -62,8 +63,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -72,7 +71,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,6 +78,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/internal/tlsconf"
 	"github.com/fluentbit-go/fluentbit-go/outputs/internal/render"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -90,26 +89,21 @@ func init() {
 
 // Output is the http output.
 type Output struct {
-	Host              string        `conf:"host"`
-	Port              int           `conf:"port"`
-	URI               string        `conf:"uri"`
-	Format            string        `conf:"format"`
-	JSONDateKey       string        `conf:"json_date_key"`
-	JSONDateFormat    string        `conf:"json_date_format"`
-	Headers           []string      `conf:"header"`
-	AllowDupHeaders   bool          `conf:"allow_duplicated_headers"`
-	HeaderTag         string        `conf:"header_tag"`
-	User              string        `conf:"http_user"`
-	Passwd            string        `conf:"http_passwd"`
-	Compress          string        `conf:"compress"`
-	TLS               bool          `conf:"tls"`
-	TLSVerify         bool          `conf:"tls.verify"`
-	TLSCAFile         string        `conf:"tls.ca_file"`
-	TLSCAPath         string        `conf:"tls.ca_path"`
-	TLSCrtFile        string        `conf:"tls.crt_file"`
-	TLSKeyFile        string        `conf:"tls.key_file"`
-	TLSVhost          string        `conf:"tls.vhost"`
-	TLSDebug          int           `conf:"tls.debug"`
+	Host            string   `conf:"host"`
+	Port            int      `conf:"port"`
+	URI             string   `conf:"uri"`
+	Format          string   `conf:"format"`
+	JSONDateKey     string   `conf:"json_date_key"`
+	JSONDateFormat  string   `conf:"json_date_format"`
+	Headers         []string `conf:"header"`
+	AllowDupHeaders bool     `conf:"allow_duplicated_headers"`
+	HeaderTag       string   `conf:"header_tag"`
+	User            string   `conf:"http_user"`
+	Passwd          string   `conf:"http_passwd"`
+	Compress        string   `conf:"compress"`
+
+	tlsconf.ClientSettings // tls, tls.verify, tls.debug, tls.ca_file, tls.ca_path, tls.crt_file, tls.key_file, tls.vhost
+
 	Proxy             string        `conf:"proxy"`
 	GelfTimestampKey  string        `conf:"gelf_timestamp_key"`
 	GelfHostKey       string        `conf:"gelf_host_key"`
@@ -157,7 +151,7 @@ var contentTypes = [...]string{
 func New() *Output {
 	return &Output{
 		Host: "127.0.0.1", URI: "/", Format: "msgpack", JSONDateKey: "date", JSONDateFormat: "double",
-		AllowDupHeaders: true, TLSVerify: true, GelfShortKey: "short_message",
+		AllowDupHeaders: true, ClientSettings: tlsconf.DefaultClient(), GelfShortKey: "short_message",
 		ConnectTimeout: 10 * time.Second, IOTimeout: 60 * time.Second, Keepalive: true, LogResponsePaylod: true,
 	}
 }
@@ -242,8 +236,8 @@ func (o *Output) Validate() error {
 		}
 		o.proxyURL = u
 	}
-	if (o.TLSCrtFile == "") != (o.TLSKeyFile == "") {
-		return config.KeyErrorf("tls.crt_file", "tls.crt_file and tls.key_file go together")
+	if err := o.ClientSettings.Validate(); err != nil {
+		return err
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
@@ -285,7 +279,7 @@ func (o *Output) Init(_ context.Context, env pipeline.Env) error {
 		tr.Proxy = http.ProxyURL(o.proxyURL)
 	}
 	if o.TLS {
-		tc, err := o.tlsConfig()
+		tc, err := o.ClientSettings.Config(o.Host)
 		if err != nil {
 			return err
 		}
@@ -298,44 +292,6 @@ func (o *Output) Init(_ context.Context, env pipeline.Env) error {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return nil
-}
-
-func (o *Output) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{InsecureSkipVerify: !o.TLSVerify, ServerName: o.TLSVhost, MinVersion: tls.VersionTLS12} //nolint:gosec // tls.verify off is the operator's choice
-	if tc.ServerName == "" {
-		tc.ServerName = o.Host
-	}
-	if o.TLSCAFile != "" || o.TLSCAPath != "" {
-		pool := x509.NewCertPool()
-		var files []string
-		if o.TLSCAFile != "" {
-			files = append(files, o.TLSCAFile)
-		}
-		if o.TLSCAPath != "" {
-			for _, pat := range []string{"*.pem", "*.crt"} {
-				m, _ := filepath.Glob(filepath.Join(o.TLSCAPath, pat))
-				files = append(files, m...)
-			}
-		}
-		for _, f := range files {
-			pem, err := os.ReadFile(f)
-			if err != nil {
-				return nil, config.KeyErrorf("tls.ca_file", "%v", err)
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, config.KeyErrorf("tls.ca_file", "%s: no PEM certificate", f)
-			}
-		}
-		tc.RootCAs = pool
-	}
-	if o.TLSCrtFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.TLSCrtFile, o.TLSKeyFile)
-		if err != nil {
-			return nil, config.KeyErrorf("tls.crt_file", "%v", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // Close lets idle connections go.
