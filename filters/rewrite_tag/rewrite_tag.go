@@ -15,13 +15,14 @@
 //     the first whose KEY holds a string that REGEX matches decides. KEY is a record
 //     accessor ($name, $ss['s1']['s2'], $items[0]). REGEX is Go RE2 syntax in multi-line
 //     mode, as in grep; it cannot contain spaces (write \s), as in Fluent Bit.
-//     NEW_TAG is a template: $TAG is the record's tag, $TAG[n] its n-th dot-separated part
-//     (from 0), $0 to $9 the regex match and its groups, $key or $key['sub'][0] a value of
-//     the record (a key name is letters, digits, '_' and '-', so $a.$b reads two keys);
-//     ${TAG} is accepted for $TAG. Environment variables (${HOSTNAME}) are expanded when the
-//     configuration is read. A missing key or group renders as nothing; numbers and
-//     booleans render as text. KEEP (true/false, mandatory) keeps the original record
-//     under its old tag as well.
+//     NEW_TAG is a template (package internal/template, Fluent Bit's rules): $TAG is the
+//     record's tag, $TAG[n] its n-th dot-separated part (from 0), $0 to $9 the regex match
+//     and its groups, $key or $key['sub'][0] a value of the record (a key name is letters,
+//     digits and '_': any other character ends it, so $a.$b reads two keys and $TAG-x is
+//     the tag then "-x"); ${TAG} is accepted for $TAG. Environment variables (${HOSTNAME})
+//     are expanded when the configuration is read. A missing key or group renders as
+//     nothing; a string value as it is, any other value as JSON. KEEP (true/false,
+//     mandatory) keeps the original record under its old tag as well.
 //   - emitter_name NAME: the name of the internal input in logs and metrics (default
 //     "emitter_for_<filter name>").
 //   - emitter_mem_buf_limit SIZE (default 10M): the internal input's mem_buf_limit. When
@@ -54,7 +55,6 @@ import (
 	"log/slog"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,6 +63,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/event/accessor"
+	"github.com/fluentbit-go/fluentbit-go/internal/template"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -89,26 +90,9 @@ type RewriteTag struct {
 type rule struct {
 	key  *accessor.Accessor
 	re   *regexp.Regexp
-	tmpl []part
+	tmpl *template.Template
 	keep bool
 	src  string
-}
-
-type partKind int
-
-const (
-	partLit partKind = iota
-	partTag
-	partTagIndex
-	partGroup
-	partKey
-)
-
-type part struct {
-	kind partKind
-	lit  string
-	n    int
-	key  *accessor.Accessor
 }
 
 // DefaultEmitterMemBufLimit is Fluent Bit's default emitter_mem_buf_limit, 10M.
@@ -191,7 +175,7 @@ func parseRule(s string) (rule, error) {
 	if err != nil {
 		return rule{}, err
 	}
-	tmpl, err := parseTemplate(f[2])
+	tmpl, err := template.Parse(f[2], template.Syntax{Groups: true, Keys: true})
 	if err != nil {
 		return rule{}, err
 	}
@@ -202,166 +186,10 @@ func parseRule(s string) (rule, error) {
 	return rule{key: key, re: re, tmpl: tmpl, keep: keep, src: s}, nil
 }
 
-// tagIndex reads n from "TAG[n]..." or returns -1 (then TAG[ starts a record key).
-func tagIndex(rest string) int {
-	end := strings.IndexByte(rest, ']')
-	if end < 0 {
-		return -1
-	}
-	n, err := strconv.Atoi(rest[4:end])
-	if err != nil || n < 0 {
-		return -1
-	}
-	return n
-}
-
-func isKeyByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c >= 0x80
-}
-
-// parseTemplate compiles NEW_TAG.
-func parseTemplate(s string) ([]part, error) {
-	var parts []part
-	var lit strings.Builder
-	flush := func() {
-		if lit.Len() > 0 {
-			parts = append(parts, part{kind: partLit, lit: lit.String()})
-			lit.Reset()
-		}
-	}
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '$' || i+1 >= len(s) {
-			lit.WriteByte(c)
-			i++
-			continue
-		}
-		rest := s[i+1:]
-		switch {
-		case strings.HasPrefix(rest, "{TAG}"):
-			flush()
-			parts = append(parts, part{kind: partTag})
-			i += 1 + len("{TAG}")
-		case strings.HasPrefix(rest, "TAG[") && tagIndex(rest) >= 0:
-			end := strings.IndexByte(rest, ']')
-			n := tagIndex(rest)
-			flush()
-			parts = append(parts, part{kind: partTagIndex, n: n})
-			i += 1 + end + 1
-		case strings.HasPrefix(rest, "TAG") && (len(rest) == 3 || !isKeyByte(rest[3])):
-			flush()
-			parts = append(parts, part{kind: partTag})
-			i += 1 + 3
-		case rest[0] >= '0' && rest[0] <= '9':
-			flush()
-			parts = append(parts, part{kind: partGroup, n: int(rest[0] - '0')})
-			i += 2
-		case isKeyByte(rest[0]):
-			j := 0
-			for j < len(rest) && isKeyByte(rest[j]) {
-				j++
-			}
-			// Subscripts: [...] with quoted keys or indexes.
-			for j < len(rest) && rest[j] == '[' {
-				k := j + 1
-				var q byte
-				for k < len(rest) {
-					ch := rest[k]
-					if q != 0 {
-						if ch == q {
-							if q == '\'' && k+1 < len(rest) && rest[k+1] == '\'' {
-								k += 2
-								continue
-							}
-							q = 0
-						} else if ch == '\\' && q == '"' {
-							k++
-						}
-					} else if ch == '\'' || ch == '"' {
-						q = ch
-					} else if ch == ']' {
-						break
-					}
-					k++
-				}
-				if k >= len(rest) {
-					return nil, fmt.Errorf("unterminated '[' in %q", "$"+rest)
-				}
-				j = k + 1
-			}
-			a, err := accessor.Parse("$" + rest[:j])
-			if err != nil {
-				return nil, err
-			}
-			flush()
-			parts = append(parts, part{kind: partKey, key: a})
-			i += 1 + j
-		default:
-			lit.WriteByte(c)
-			i++
-		}
-	}
-	flush()
-	if len(parts) == 0 {
-		return nil, errors.New("empty NEW_TAG")
-	}
-	return parts, nil
-}
-
 // render builds the new tag. m holds the submatch indexes of val.
 func (ru *rule) render(dst []byte, tag, val string, m []int, rec map[string]any) []byte {
-	for _, p := range ru.tmpl {
-		switch p.kind {
-		case partLit:
-			dst = append(dst, p.lit...)
-		case partTag:
-			dst = append(dst, tag...)
-		case partTagIndex:
-			dst = append(dst, tagPart(tag, p.n)...)
-		case partGroup:
-			if 2*p.n+1 < len(m) && m[2*p.n] >= 0 {
-				dst = append(dst, val[m[2*p.n]:m[2*p.n+1]]...)
-			}
-		case partKey:
-			v, ok := p.key.Get(rec)
-			if !ok {
-				continue
-			}
-			switch x := v.(type) {
-			case string:
-				dst = append(dst, x...)
-			case []byte:
-				dst = append(dst, x...)
-			case int64:
-				dst = strconv.AppendInt(dst, x, 10)
-			case uint64:
-				dst = strconv.AppendUint(dst, x, 10)
-			case int:
-				dst = strconv.AppendInt(dst, int64(x), 10)
-			case float64:
-				dst = strconv.AppendFloat(dst, x, 'g', -1, 64)
-			case bool:
-				dst = strconv.AppendBool(dst, x)
-			}
-		}
-	}
+	dst, _ = ru.tmpl.Append(dst, &template.Vars{Tag: tag, Record: rec, Subject: val, Match: m})
 	return dst
-}
-
-func tagPart(tag string, n int) string {
-	for i := 0; ; i++ {
-		j := strings.IndexByte(tag, '.')
-		if i == n {
-			if j < 0 {
-				return tag
-			}
-			return tag[:j]
-		}
-		if j < 0 {
-			return ""
-		}
-		tag = tag[j+1:]
-	}
 }
 
 func recordKey(rec map[string]any) unsafe.Pointer {

@@ -54,6 +54,10 @@ func TestRewriteTagRules(t *testing.T) {
 			"t", docRecord(), pipeline.Drop, "second"},
 		{"numbers, arrays, missing keys and groups in the template", []string{`$name (abc)-(1) n$n.$list[0].$missing.$9.${TAG}.$TAG[5] false`},
 			"a.b", docRecord(), pipeline.Drop, "n7.zero...a.b."},
+		// Fluent Bit's rule for the end of a placeholder: $TAG is matched first, and a key
+		// ends at any character but letters, digits and '_'.
+		{"$TAG-x is the tag then -x, $TAGS the tag then S", []string{`$name abc $TAG-x.$TAGS false`}, "a.b", docRecord(), pipeline.Drop, "a.b-x.a.bS"},
+		{"'-' ends a key", []string{`$name abc $n-$list[0]-$ss['s1'] false`}, "t", docRecord(), pipeline.Drop, `7-zero-{"s2":"flb"}`},
 		{"unicode", []string{`$ключ ^(.+)$ u.$1 false`}, "t", map[string]any{"ключ": "🔥"}, pipeline.Drop, "u.🔥"},
 		{"nested accessor key", []string{`$ss['s1']['s2'] ^flb$ nested false`}, "t", docRecord(), pipeline.Drop, "nested"},
 		{"nil record", []string{`$a . x false`}, "t", nil, pipeline.Keep, ""},

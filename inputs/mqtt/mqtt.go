@@ -92,6 +92,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/internal/mqttconn"
+	"github.com/fluentbit-go/fluentbit-go/internal/template"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -390,7 +391,7 @@ func (in *Input) records(topic string, payload []byte) []map[string]any {
 type tagger struct {
 	fixed  string // tag_from_topic off, no template
 	prefix string // prefix + "." + dotted topic
-	parts  []tagPart
+	tmpl   *template.Template
 	mode   int
 }
 
@@ -400,17 +401,12 @@ const (
 	tagTemplate
 )
 
-type tagPart struct {
-	lit   string
-	level int // -1: literal, -2: the whole topic, N: level N
-}
-
 // newTagger builds the tag rule. set is the configured tag ("" when not set), instance the
 // tag the engine gives the instance.
 func newTagger(set, instance string, fromTopic bool) (tagger, error) {
 	if strings.Contains(set, tagPlaceholder) {
-		parts, err := parseTagTemplate(set)
-		return tagger{mode: tagTemplate, parts: parts}, err
+		tmpl, err := template.Parse(set, template.Syntax{TagName: tagPlaceholder[1:], Sep: '/'})
+		return tagger{mode: tagTemplate, tmpl: tmpl}, err
 	}
 	if !fromTopic {
 		return tagger{mode: tagFixed, fixed: instance}, nil
@@ -426,36 +422,6 @@ func newTagger(set, instance string, fromTopic bool) (tagger, error) {
 // as a variable before a plugin sees it.
 const tagPlaceholder = "$TOPIC"
 
-func parseTagTemplate(s string) ([]tagPart, error) {
-	var parts []tagPart
-	for s != "" {
-		i := strings.Index(s, tagPlaceholder)
-		if i < 0 {
-			parts = append(parts, tagPart{lit: s, level: -1})
-			break
-		}
-		if i > 0 {
-			parts = append(parts, tagPart{lit: s[:i], level: -1})
-		}
-		s = s[i+len(tagPlaceholder):]
-		if !strings.HasPrefix(s, "[") {
-			parts = append(parts, tagPart{level: -2})
-			continue
-		}
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return nil, errors.New("$TOPIC[ without a closing ]")
-		}
-		n, err := strconv.Atoi(s[1:end])
-		if err != nil || n < 0 || n > 1000 {
-			return nil, fmt.Errorf("$TOPIC%s: want $TOPIC or $TOPIC[N] with N from 0", s[:end+1])
-		}
-		parts = append(parts, tagPart{level: n})
-		s = s[end+1:]
-	}
-	return parts, nil
-}
-
 func (t *tagger) tag(topic string) string {
 	switch t.mode {
 	case tagFixed:
@@ -464,31 +430,15 @@ func (t *tagger) tag(topic string) string {
 		return t.prefix + "." + strings.ReplaceAll(topic, "/", ".")
 	}
 	var b strings.Builder
-	for _, p := range t.parts {
-		switch {
-		case p.level == -1:
-			b.WriteString(p.lit)
-		case p.level == -2:
+	for _, p := range t.tmpl.Parts() {
+		switch p.Kind {
+		case template.Literal:
+			b.WriteString(p.Lit)
+		case template.Tag:
 			b.WriteString(strings.ReplaceAll(topic, "/", "."))
-		default:
-			b.WriteString(topicLevel(topic, p.level))
+		case template.TagPart:
+			b.WriteString(template.Split(topic, p.N, '/'))
 		}
 	}
 	return b.String()
-}
-
-func topicLevel(topic string, n int) string {
-	for i := 0; ; i++ {
-		j := strings.IndexByte(topic, '/')
-		if i == n {
-			if j < 0 {
-				return topic
-			}
-			return topic[:j]
-		}
-		if j < 0 {
-			return ""
-		}
-		topic = topic[j+1:]
-	}
 }

@@ -14,12 +14,14 @@
 //   - host (default 127.0.0.1), port (default 1883, 8883 with tls), client_id (default
 //     "fbgo" + 16 hex digits derived from the host name and the instance name, stable
 //     across restarts and distinct from the input's), username, password, tls, tls.verify,
-//     tls.ca_file, tls.crt_file, tls.key_file, tls.vhost, keepalive (60s), connect_timeout
+//     tls.ca_file, tls.ca_path, tls.crt_file, tls.key_file, tls.vhost, tls.debug, keepalive (60s), connect_timeout
 //     (10s), reconnect_max_interval (30s): as in the mqtt input.
-//   - topic: a template (default "$TAG"): $TAG is the chunk's tag, $TAG[N] its part N
-//     (split at '.', from 0; empty when there are fewer parts), as in Fluent Bit's
-//     templates, and $KEY a record accessor ($device, $meta['site']) that takes the
-//     record's value, up to the next '/' or '$' (a string as is, other values as JSON).
+//   - topic: a template (default "$TAG"; package internal/template, the rules of Fluent
+//     Bit's templates): $TAG is the chunk's tag, $TAG[N] its part N (split at '.', from 0;
+//     empty when there are fewer parts), and $KEY a record accessor ($device,
+//     $meta['site']) that takes the record's value (a string as is, other values as JSON).
+//     A key is letters, digits and '_': any other character ends it, so $device-$TAG is
+//     the key device, '-', then the tag; $TAG is matched first, so $TAGS is the tag then S.
 //     Not ${tag}: the configuration expands ${...} as a variable before the plugin sees it.
 //     '+', '#' and NUL in a value or the tag become '_' (they are not allowed in a topic
 //     one publishes to); '/' in a value makes more levels. A record without the key
@@ -50,7 +52,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,8 +60,8 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
-	"github.com/fluentbit-go/fluentbit-go/event/accessor"
 	"github.com/fluentbit-go/fluentbit-go/internal/mqttconn"
+	"github.com/fluentbit-go/fluentbit-go/internal/template"
 	"github.com/fluentbit-go/fluentbit-go/outputs/internal/render"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -77,7 +78,7 @@ type Output struct {
 	JSONDateFormat string        `conf:"json_date_format"`
 	Timeout        time.Duration `conf:"timeout"`
 
-	parts      []topicPart
+	tmpl       *template.Template
 	perRecord  bool // the topic depends on the record
 	lines      bool
 	dateKey    string
@@ -142,164 +143,47 @@ func (o *Output) Validate() error {
 	if o.Timeout <= 0 {
 		return config.KeyErrorf("timeout", "%v: want more than 0", o.Timeout)
 	}
-	parts, err := parseTopicTemplate(o.Topic)
+	tmpl, err := parseTopic(o.Topic)
 	if err != nil {
 		return config.KeyErrorf("topic", "%v", err)
 	}
-	o.parts = parts
-	o.perRecord = false
-	for _, p := range parts {
-		if p.acc != nil {
-			o.perRecord = true
-		}
-	}
+	o.tmpl = tmpl
+	o.perRecord = tmpl.HasKeys()
 	return nil
 }
 
-// topicPart is one piece of a topic template.
-type topicPart struct {
-	lit string
-	tag int // -1 literal or accessor, -2 whole tag, N: tag part N
-	acc *accessor.Accessor
-}
-
-func parseTopicTemplate(s string) ([]topicPart, error) {
+// parseTopic parses a topic template: $TAG, $TAG[N] and record keys (package
+// internal/template), with no '+', '#' or NUL in its literal text.
+func parseTopic(s string) (*template.Template, error) {
 	if s == "" {
 		return nil, errors.New("empty topic")
 	}
-	var parts []topicPart
-	lit := func(l string) error {
-		if strings.ContainsAny(l, "+#\x00") {
-			return fmt.Errorf("%q: '+', '#' and NUL are not allowed in a topic to publish to", s)
-		}
-		if l != "" {
-			parts = append(parts, topicPart{lit: l, tag: -1})
-		}
-		return nil
+	t, err := template.Parse(s, template.Syntax{Keys: true})
+	if err != nil {
+		return nil, err
 	}
-	for s != "" {
-		i := strings.IndexByte(s, '$')
-		if i < 0 {
-			if err := lit(s); err != nil {
-				return nil, err
-			}
-			break
-		}
-		if err := lit(s[:i]); err != nil {
-			return nil, err
-		}
-		s = s[i:]
-		if strings.HasPrefix(s, "$TAG[") {
-			end := strings.IndexByte(s, ']')
-			if end < 0 {
-				return nil, fmt.Errorf("%q: $TAG[ without a closing ]", s)
-			}
-			n, err := strconv.Atoi(s[5:end])
-			if err != nil || n < 0 || n > 1000 {
-				return nil, fmt.Errorf("%s: want $TAG[N] with N from 0", s[:end+1])
-			}
-			parts = append(parts, topicPart{tag: n})
-			s = s[end+1:]
-			continue
-		}
-		if strings.HasPrefix(s, "$TAG") && (len(s) == 4 || !keyByte(s[4])) {
-			parts = append(parts, topicPart{tag: -2})
-			s = s[4:]
-			continue
-		}
-		// A record accessor runs to the next '/' outside quotes.
-		end := accessorEnd(s)
-		a, err := accessor.Parse(s[:end])
-		if err != nil {
-			return nil, err
-		}
-		parts = append(parts, topicPart{tag: -1, acc: a})
-		s = s[end:]
-	}
-	return parts, nil
-}
-
-// keyByte reports whether c continues a record key after '$' ($TAGS is the key TAGS).
-func keyByte(c byte) bool {
-	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
-}
-
-func accessorEnd(s string) int {
-	var quote byte
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == '\\' && quote == '"' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == '/' || c == '$':
-			return i
+	for _, p := range t.Parts() {
+		if p.Kind == template.Literal && strings.ContainsAny(p.Lit, "+#\x00") {
+			return nil, fmt.Errorf("%q: '+', '#' and NUL are not allowed in a topic to publish to", s)
 		}
 	}
-	return len(s)
+	return t, nil
 }
 
 // topic renders the topic for one record; ok is false when a record key is missing.
+// '+', '#' and NUL from the tag or a value become '_'.
 func (o *Output) topic(dst []byte, tag string, rec map[string]any) ([]byte, bool) {
-	for _, p := range o.parts {
-		switch {
-		case p.acc != nil:
-			v, ok := p.acc.Get(rec)
-			if !ok || v == nil {
-				return dst, false
-			}
-			start := len(dst)
-			if s, isStr := v.(string); isStr {
-				dst = append(dst, s...)
-			} else {
-				dst = event.AppendJSON(dst, v)
-			}
-			for i := start; i < len(dst); i++ {
-				if c := dst[i]; c == '+' || c == '#' || c == 0 {
-					dst[i] = '_'
-				}
-			}
-		case p.tag == -1:
-			dst = append(dst, p.lit...)
-		case p.tag == -2:
-			dst = appendSafe(dst, tag)
-		default:
-			dst = appendSafe(dst, tagPart(tag, p.tag))
+	start := len(dst)
+	dst, missing := o.tmpl.Append(dst, &template.Vars{Tag: tag, Record: rec})
+	if missing {
+		return dst[:start], false
+	}
+	for i := start; i < len(dst); i++ {
+		if c := dst[i]; c == '+' || c == '#' || c == 0 {
+			dst[i] = '_'
 		}
 	}
 	return dst, true
-}
-
-func appendSafe(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '+' || c == '#' || c == 0 {
-			c = '_'
-		}
-		dst = append(dst, c)
-	}
-	return dst
-}
-
-func tagPart(tag string, n int) string {
-	for i := 0; ; i++ {
-		j := strings.IndexByte(tag, '.')
-		if i == n {
-			if j < 0 {
-				return tag
-			}
-			return tag[:j]
-		}
-		if j < 0 {
-			return ""
-		}
-		tag = tag[j+1:]
-	}
 }
 
 // Init validates the keys, loads TLS files and starts connecting in the background; a

@@ -239,7 +239,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{[]string{"topic", "a/+"}, "topic"},
 		{[]string{"topic", "a/#"}, "topic"},
 		{[]string{"topic", "$TAG[x]"}, "topic"},
-		{[]string{"topic", "a/$"}, "topic"},
+		{[]string{"topic", "a/$1"}, "topic"}, // no regex here; ("a/$" is a literal $ now, as in rewrite_tag and Fluent Bit)
 		{[]string{"topic", "a/$TAG[1"}, "topic"},
 		{[]string{"qos", "3"}, "qos"},
 		{[]string{"format", "msgpack"}, "format"},
@@ -263,7 +263,8 @@ func TestTopicTemplate(t *testing.T) {
 	}{
 		{"$TAG", "a.b.c", "a.b.c", true},
 		{"x/$TAG[0]/$TAG[2]/$TAG[7]", "a.b.c", "x/a/c/", true},
-		{"$TAGS/$TAG.x", "a", "T/a.x", true},
+		{"$TAGS/$TAG.x", "a", "aS/a.x", true},            // $TAG, then S: Fluent Bit's rule (it was the key TAGS)
+		{"$TAG-x/$device-$n", "a.b", "a.b-x/d1-5", true}, // '-' ends a key
 		{"d/$device/n/$n", "t", "d/d1/n/5", true},
 		{"$meta['site']/end", "t", "s/2/end", true},
 		{"$bad", "t", "x__", true},
@@ -286,11 +287,11 @@ func FuzzTopicTemplate(f *testing.F) {
 		f.Add(s, "a.b")
 	}
 	f.Fuzz(func(t *testing.T, tmpl, tag string) {
-		parts, err := parseTopicTemplate(tmpl)
+		tp, err := parseTopic(tmpl)
 		if err != nil {
 			return
 		}
-		o := &Output{parts: parts}
+		o := &Output{tmpl: tp}
 		got, ok := o.topic(nil, tag, map[string]any{"k": "v+", "a": map[string]any{"b/c": 1}})
 		if ok && strings.ContainsAny(string(got), "+#\x00") {
 			t.Fatalf("template %q tag %q: topic %q holds a wildcard or NUL", tmpl, tag, got)
