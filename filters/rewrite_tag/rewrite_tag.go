@@ -1,4 +1,4 @@
-// Package rewrite_tag re-emits records under a new tag chosen by rules, like Fluent Bit's
+// Package rewritetag (folder rewrite_tag) re-emits records under a new tag chosen by rules, like Fluent Bit's
 // rewrite_tag filter. Re-emitted records enter the pipeline again through an internal
 // input of the filter's own ("emitter_for_<filter name>"), so the filters and outputs that
 // match the new tag see them.
@@ -46,7 +46,7 @@
 //
 // Differences from Fluent Bit: regexes are RE2; the first guard above (Fluent Bit relies
 // on users writing Match patterns that do not match the new tags).
-package rewrite_tag
+package rewritetag
 
 import (
 	"context"
