@@ -252,12 +252,12 @@ func (a *Agent) build(cfg *config.Config) (*pipeline.Engine, Service, *libInput,
 		Storage: svc.storageOptions(),
 		Logger:  a.opts.logger,
 	})
-	// Parsers first: filters and inputs that take `parser` look theirs up when configured.
-	parsers, err := parser.Load(cfg)
-	if err != nil {
+	// Parsers first, so a broken parser definition is reported even when no plugin names
+	// it. Plugins that take `parser` build their own set from cfg (they are ConfigAware):
+	// nothing here is shared with another agent, a Check or a failed Reload.
+	if _, err := parser.Load(cfg); err != nil {
 		return nil, svc, nil, err
 	}
-	parser.Use(parsers)
 	if err := eng.AddConfigured(cfg); err != nil {
 		return nil, svc, nil, err
 	}

@@ -7,9 +7,9 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/parser"
 )
 
-// An input that takes a `parser` key resolves it once, then parses each message. The agent
-// installs the configuration's parsers with Use before it configures plugins; here the
-// set is built by hand.
+// An input that takes a `parser` key resolves it once, then parses each message. The
+// parsers are those of the configuration the plugin is built from (given to it through
+// pipeline.ConfigAware); here that configuration is written inline.
 func Example() {
 	cfg, err := config.ParseYAML("fluent-bit.yaml", []byte(`
 parsers:
@@ -27,9 +27,7 @@ parsers:
 	if err != nil {
 		panic(err)
 	}
-	parser.Use(set)
-
-	p, ok := parser.Lookup("sensor") // in the input's Validate: unknown names are config errors
+	p, ok := set.Lookup("sensor") // in the input's Validate: unknown names are config errors
 	if !ok {
 		panic("no parser")
 	}

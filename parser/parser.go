@@ -34,9 +34,12 @@
 //   - time_strict, decode_field, decode_field_as: accepted so Fluent Bit files load; no
 //     effect.
 //
-// Use from a plugin: resolve the parser by name once (parser.Lookup("apache")), then call
-// p.Parse(data) per message. The set Lookup searches is the one the agent loaded from its
-// configuration (Use); inputs and filters resolve their parser in Validate/Init.
+// Use from a plugin: the parsers a plugin may name are those of the configuration it is
+// built from. Implement pipeline.ConfigAware to be given that configuration, build its set
+// with Load, resolve the parser by name once in Validate (set.Lookup("apache"): an unknown
+// name is a configuration error), then call p.Parse(data) per message. There is no
+// process-wide set: two agents in one process, a configuration being checked and a reload
+// that fails each see only their own parsers.
 //
 // Differences from Fluent Bit: regular expressions are RE2 (no look-around or
 // back-references; such a parser is a configuration error); a time that does not match
@@ -52,7 +55,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
@@ -523,13 +525,3 @@ func Load(cfg *config.Config) (*Set, error) {
 	}
 	return set, nil
 }
-
-// current is the set Lookup searches: the agent installs the one its configuration
-// defines before it configures plugins (Use), and a reload installs the new one.
-var current atomic.Pointer[Set]
-
-// Use makes s the set that Lookup searches.
-func Use(s *Set) { current.Store(s) }
-
-// Lookup returns the parser named name from the set installed by Use.
-func Lookup(name string) (*Parser, bool) { return current.Load().Lookup(name) }

@@ -255,17 +255,15 @@ func TestLoadYAMLAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Use(set)
-	t.Cleanup(func() { Use(nil) })
-	p, ok := Lookup("kv")
+	p, ok := set.Lookup("kv")
 	if !ok {
-		t.Fatal("kv not found through the package Lookup")
+		t.Fatal("kv not found in the loaded set")
 	}
 	ev, err := p.ParseString("n=3 s=x")
 	if err != nil || ev.Record["n"] != int64(3) {
 		t.Fatalf("%v %v", ev.Record, err)
 	}
-	if _, ok := Lookup("nope"); ok {
+	if _, ok := set.Lookup("nope"); ok {
 		t.Error("found a parser that does not exist")
 	}
 

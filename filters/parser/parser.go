@@ -15,9 +15,10 @@
 //   - key_name KEY (required): the key whose string value is parsed; a record accessor
 //     ($log, $kubernetes['raw']) or a plain key.
 //   - parser NAME (repeatable, at least one): parsers tried in order; the first that
-//     reads the value wins. Names are looked up among the parsers the configuration
-//     defines ([PARSER] sections, parsers_file, YAML parsers:), when the filter is
-//     configured, so an unknown name is a configuration error.
+//     reads the value wins. Names are looked up among the parsers the filter's own
+//     configuration defines ([PARSER] sections, parsers_file, YAML parsers:), when the
+//     filter is configured, so an unknown name is a configuration error. A program that
+//     builds the filter in code sets Parsers instead.
 //   - preserve_key on|off (default off): keep key_name in the result.
 //   - reserve_data on|off (default off): keep the record's other keys beside the parsed
 //     ones (a parsed key wins over an original key of the same name).
@@ -53,9 +54,14 @@ type Filter struct {
 	// for programs that build parsers in code.
 	Parsers []*parser.Parser
 
+	cfg *config.Config // the configuration the filter is built from (SetConfig)
 	key *accessor.Accessor
 	log *slog.Logger
 }
+
+// SetConfig gives the filter the configuration it is built from: its parser names are
+// looked up among the parsers that configuration defines.
+func (f *Filter) SetConfig(cfg *config.Config) { f.cfg = cfg }
 
 func init() {
 	pipeline.RegisterFilter("parser", func() pipeline.Filter { return &Filter{} })
@@ -72,9 +78,16 @@ func (f *Filter) Validate() error {
 	}
 	f.key = a
 	if len(f.Parser) > 0 {
+		set := parser.NewSet()
+		if f.cfg != nil {
+			set, err = parser.Load(f.cfg)
+			if err != nil {
+				return err // placed at the parser's own section or parsers_file key
+			}
+		}
 		ps := make([]*parser.Parser, 0, len(f.Parser))
 		for _, name := range f.Parser {
-			p, ok := parser.Lookup(name)
+			p, ok := set.Lookup(name)
 			if !ok {
 				return config.KeyErrorf("parser", "no parser named %q is defined (define it in a [PARSER] section, a parsers_file or the YAML parsers list)", name)
 			}

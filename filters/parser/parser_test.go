@@ -10,7 +10,6 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
-	"github.com/fluentbit-go/fluentbit-go/parser"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -33,18 +32,15 @@ const parsersConf = `
     Types  n:integer
 `
 
-func useParsers(t testing.TB) {
+// parsersConfig is the configuration the test filters are built from: it defines their
+// parsers.
+func parsersConfig(t testing.TB) *config.Config {
 	t.Helper()
 	cfg, err := config.ParseClassic("parsers.conf", []byte(parsersConf))
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := parser.Load(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parser.Use(set)
-	t.Cleanup(func() { parser.Use(nil) })
+	return cfg
 }
 
 func newFilter(t testing.TB, props ...string) *Filter {
@@ -54,6 +50,7 @@ func newFilter(t testing.TB, props ...string) *Filter {
 		ps = append(ps, config.Property{Key: props[i], Value: props[i+1]})
 	}
 	f, _ := pipeline.NewFilter("parser")
+	f.(pipeline.ConfigAware).SetConfig(parsersConfig(t))
 	if err := pipeline.Configure(f, ps); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +61,6 @@ func newFilter(t testing.TB, props ...string) *Filter {
 }
 
 func TestParserFilter(t *testing.T) {
-	useParsers(t)
 	t0 := time.Unix(100, 0)
 	doc := func() map[string]any {
 		return map[string]any{"data": "100 0.5 true This is example", "key1": "value1", "key2": "value2"}
@@ -128,7 +124,6 @@ func TestParserFilter(t *testing.T) {
 }
 
 func TestParserFilterHuge(t *testing.T) {
-	useParsers(t)
 	f := newFilter(t, "Key_Name", "log", "Parser", "kv")
 	ev := event.Event{Record: map[string]any{"log": "v=" + strings.Repeat("x", 4<<20)}}
 	f.Filter("t", &ev)
@@ -138,7 +133,6 @@ func TestParserFilterHuge(t *testing.T) {
 }
 
 func TestParserFilterConfigErrors(t *testing.T) {
-	useParsers(t)
 	for _, tc := range []struct {
 		props []config.Property
 		key   string
@@ -149,6 +143,7 @@ func TestParserFilterConfigErrors(t *testing.T) {
 		{[]config.Property{{Key: "Key_Name", Value: "$a["}, {Key: "Parser", Value: "kv"}}, "key_name"},
 	} {
 		f, _ := pipeline.NewFilter("parser")
+		f.(pipeline.ConfigAware).SetConfig(parsersConfig(t))
 		var ce *config.Error
 		if err := pipeline.Configure(f, tc.props); !errors.As(err, &ce) || ce.Key != tc.key {
 			t.Errorf("%v: %v, want an error on %s", tc.props, err, tc.key)
@@ -157,7 +152,6 @@ func TestParserFilterConfigErrors(t *testing.T) {
 }
 
 func BenchmarkParserFilter(b *testing.B) {
-	useParsers(b)
 	for _, bc := range []struct {
 		name, parser, line string
 	}{
