@@ -24,9 +24,10 @@
 //     QOS is 0, 1 or 2 (default: the qos key). "topic" is an alias. At least one is needed.
 //   - qos: the QoS of topics that do not name one (default 1).
 //   - username, password: MQTT credentials.
-//   - tls on|off (default off), tls.verify (default on), tls.ca_file, tls.crt_file,
-//     tls.key_file (client certificate, PEM), tls.vhost (server name to verify; default
-//     host).
+//   - tls on|off (default off), tls.verify (default on), tls.ca_file, tls.ca_path (a
+//     directory: OpenSSL hash links such as 1a2b3c4d.0 and *.pem / *.crt files; see package
+//     internal/tlsconf), tls.crt_file, tls.key_file (client certificate, PEM), tls.vhost
+//     (server name to verify; default host), tls.debug (accepted, no effect).
 //   - clean_session on|off (default on). Off asks the broker for a persistent session:
 //     it keeps the subscriptions and queues QoS 1/2 messages while this input is away
 //     (restart, network loss), and sends them when it comes back.
