@@ -88,15 +88,17 @@ func (e *Engine) Start(ctx context.Context) error {
 	if !e.state.CompareAndSwap(stateNew, stateRunning) {
 		return errors.New("pipeline: engine already started")
 	}
-	var inited []any
+	type initedPlugin struct {
+		p   any
+		log *slog.Logger
+	}
+	var inited []initedPlugin
 	fail := func(kind, name string, sec *config.Section, err error) error {
 		if e.store != nil {
 			_ = e.store.Close()
 		}
 		for i := len(inited) - 1; i >= 0; i-- {
-			if c, ok := inited[i].(Closer); ok {
-				_ = c.Close(ctx)
-			}
+			closePlugin(ctx, inited[i].p, inited[i].log)
 		}
 		e.state.Store(stateStopped)
 		if sec != nil {
@@ -114,7 +116,7 @@ func (e *Engine) Start(ctx context.Context) error {
 				return fail("output", o.name, o.sec, err)
 			}
 		}
-		inited = append(inited, o.out)
+		inited = append(inited, initedPlugin{o.out, o.log})
 	}
 	for _, f := range e.filters {
 		if i, ok := f.f.(Initializer); ok {
@@ -122,7 +124,7 @@ func (e *Engine) Start(ctx context.Context) error {
 				return fail("filter", f.name, f.sec, err)
 			}
 		}
-		inited = append(inited, f.f)
+		inited = append(inited, initedPlugin{f.f, f.log})
 	}
 	for _, in := range e.inputs {
 		if i, ok := in.in.(Initializer); ok {
@@ -130,7 +132,7 @@ func (e *Engine) Start(ctx context.Context) error {
 				return fail("input", in.name, in.sec, err)
 			}
 		}
-		inited = append(inited, in.in)
+		inited = append(inited, initedPlugin{in.in, in.log})
 	}
 
 	// Plugin goroutines must outlive the caller's ctx only through Stop: they get contexts of
@@ -241,14 +243,16 @@ wait:
 	}
 	e.outStop()
 	e.outWG.Wait()
-	for _, in := range e.inputs {
-		closePlugin(ctx, in.in, in.log)
+	// Close in the reverse of Start's Init order, as a failed Start does: inputs, filters,
+	// outputs, each kind last-added first.
+	for i := len(e.inputs) - 1; i >= 0; i-- {
+		closePlugin(ctx, e.inputs[i].in, e.inputs[i].log)
 	}
-	for _, f := range e.filters {
-		closePlugin(ctx, f.f, f.log)
+	for i := len(e.filters) - 1; i >= 0; i-- {
+		closePlugin(ctx, e.filters[i].f, e.filters[i].log)
 	}
-	for _, o := range e.outputs {
-		closePlugin(ctx, o.out, o.log)
+	for i := len(e.outputs) - 1; i >= 0; i-- {
+		closePlugin(ctx, e.outputs[i].out, e.outputs[i].log)
 	}
 	e.state.Store(stateStopped)
 

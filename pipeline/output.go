@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -209,4 +210,45 @@ func (o *outputInst) backoff(attempt int, asked time.Duration) time.Duration {
 		wait = min(asked, maxWait)
 	}
 	return wait
+}
+
+// retryError is an output's error that asks for the chunk to be tried again (Retry,
+// RetryAfter); any other error from Flush is permanent.
+type retryError struct {
+	err   error
+	after time.Duration
+}
+
+func (r *retryError) Error() string { return r.err.Error() }
+func (r *retryError) Unwrap() error { return r.err }
+
+// Retry marks err as temporary: the engine retries the chunk with backoff.
+func Retry(err error) error {
+	if err == nil {
+		err = errors.New("retry")
+	}
+	return &retryError{err: err}
+}
+
+// RetryAfter is Retry with a delay the destination asked for (e.g. HTTP Retry-After). The
+// engine waits at least that long, capped by scheduler.cap.
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		err = errors.New("retry")
+	}
+	return &retryError{err: err, after: d}
+}
+
+// IsRetry reports whether err asks for a retry.
+func IsRetry(err error) bool {
+	var r *retryError
+	return errors.As(err, &r)
+}
+
+func retryDelay(err error) time.Duration {
+	var r *retryError
+	if errors.As(err, &r) {
+		return r.after
+	}
+	return 0
 }
