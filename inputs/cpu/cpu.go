@@ -269,3 +269,10 @@ func shares(before, after times, elapsed, n float64) (total, user, system float6
 	}
 	return total, user, system
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

@@ -186,3 +186,10 @@ func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

@@ -276,3 +276,10 @@ func (in *Input) timeOf(base time.Time, k int64) time.Time {
 	}
 	return base.Add(time.Duration(k) * in.period)
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

@@ -176,3 +176,10 @@ func humanSize(n uint64) string {
 	f := float32(float64(n) / float64(div))
 	return strconv.FormatFloat(float64(f), 'f', 2, 64) + units[i:i+1]
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

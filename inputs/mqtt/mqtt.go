@@ -492,3 +492,10 @@ func topicLevel(topic string, n int) string {
 		topic = topic[j+1:]
 	}
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

@@ -207,3 +207,10 @@ func parseNetDev(data []byte, iface string) (*[nCounters]uint64, error) {
 	}
 	return nil, errNoInterface
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

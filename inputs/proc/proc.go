@@ -226,3 +226,10 @@ func parseStatus(data []byte) map[string]uint64 {
 	}
 	return vm
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

@@ -413,3 +413,11 @@ func (r *reporter) report(kind, msg string, args ...any) {
 	r.last[kind], r.suppressed[kind] = now, 0
 	r.log.Warn(msg, args...)
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+	_ pipeline.Closer      = (*Input)(nil)
+)

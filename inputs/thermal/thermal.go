@@ -166,3 +166,10 @@ func zoneLess(a, b string) bool {
 	}
 	return na < nb
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

@@ -446,3 +446,13 @@ func tlsConfig(s Security, host string) (*tls.Config, error) {
 	}
 	return cfg, nil
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Output         = (*Output)(nil)
+	_ pipeline.ConfigAware    = (*Output)(nil)
+	_ pipeline.PropertySetter = (*Output)(nil)
+	_ pipeline.Validator      = (*Output)(nil)
+	_ pipeline.Initializer    = (*Output)(nil)
+	_ pipeline.Closer         = (*Output)(nil)
+)
