@@ -117,7 +117,6 @@ type Input struct {
 	clientID string
 	tagger   tagger
 	log      *slog.Logger
-	inited   bool
 
 	onSubscribed func() // tests: called after each acknowledged SUBSCRIBE
 }
@@ -239,7 +238,6 @@ func (in *Input) Init(_ context.Context, env pipeline.Env) error {
 	if !in.CleanSession && in.ClientID == "" {
 		in.log.Info("mqtt: persistent session under a generated client id; set client_id to keep it if the host or the instance's position in the configuration changes", "client_id", in.clientID)
 	}
-	in.inited = true
 	return nil
 }
 
@@ -248,9 +246,6 @@ func (in *Input) ClientIDInUse() string { return in.clientID }
 
 // Run connects, subscribes and emits records until ctx is done.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	if !in.inited {
-		return errors.New("mqtt: Run before Init")
-	}
 	po, err := in.ClientOptions(in.clientID)
 	if err != nil {
 		return err
