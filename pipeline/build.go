@@ -10,42 +10,15 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 )
 
-// PropertySetter is implemented by plugins that read their own properties instead of
-// having them decoded by `conf` tags (e.g. when the order of different keys matters).
-type PropertySetter interface {
-	SetProperties(props []config.Property) error
-}
-
-// ConfigAware is implemented by plugins that look up other sections of the configuration
-// they were configured from (the forward output finds its [UPSTREAM] there). The engine
-// calls SetConfig before decoding the plugin's keys.
-type ConfigAware interface {
-	SetConfig(cfg *config.Config)
-}
-
-// Validator is implemented by plugins that check their decoded keys without side effects
-// (parse a JSON value, compile a regex, check a range). Configure calls Validate right
-// after decoding, so mistakes are reported by New and by the daemon's --dry-run, with the
-// file and line of the key when the error comes from config.KeyErrorf. Init runs later,
-// only when the agent starts, and is where side effects (files, sockets) belong.
-type Validator interface {
-	Validate() error
-}
-
-// Configure decodes a plugin section's properties into a fresh plugin instance p: with
-// SetProperties when p implements PropertySetter, with config.Decode otherwise; then
-// Validate when p implements Validator.
+// Configure decodes a plugin section's properties into a fresh plugin instance p (lifecycle
+// steps 3 and 4, see the package documentation): with SetProperties when p implements
+// PropertySetter, with config.Decode otherwise; then Validate when p implements Validator.
 func Configure(p any, props []config.Property) error {
 	if ps, ok := p.(PropertySetter); ok {
 		if err := ps.SetProperties(props); err != nil {
 			return err
 		}
-		if v, ok := p.(Validator); ok {
-			return v.Validate()
-		}
-		return nil
-	}
-	if len(props) > 0 {
+	} else if len(props) > 0 {
 		if rv := reflect.ValueOf(p); rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
 			return config.Errorf(props[0], "unknown key: this plugin takes no keys of its own")
 		}
@@ -84,7 +57,9 @@ func split(kind string, props []config.Property) (common map[string]config.Prope
 }
 
 // AddConfigured adds every input, filter and output of cfg to e, creating plugins from the
-// registry and decoding their properties. Errors name the file, line and key.
+// registry and decoding their properties: lifecycle steps 1 to 4 (see the package
+// documentation), outputs first, then filters, then inputs. Errors name the file, line
+// and key.
 func (e *Engine) AddConfigured(cfg *config.Config) error {
 	for _, s := range cfg.Outputs {
 		if err := e.addOutputSection(cfg, s); err != nil {

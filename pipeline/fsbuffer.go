@@ -158,9 +158,7 @@ func (in *inputInst) appendFile(tag string, n int, enc func([]byte) ([]byte, err
 			}
 		}
 		in.mu.Unlock()
-		for _, s := range sealed {
-			e.dispatch(s)
-		}
+		in.dispatchAll(sealed)
 		return in.storageFailed(werr)
 	}
 	c.Data = data
@@ -178,9 +176,7 @@ func (in *inputInst) appendFile(tag string, n int, enc func([]byte) ([]byte, err
 		sealed = append(sealed, in.sealAllLocked()...)
 	}
 	in.mu.Unlock()
-	for _, s := range sealed {
-		e.dispatch(s)
-	}
+	in.dispatchAll(sealed)
 	if e.opts.Storage.Sync == SyncFull {
 		if err := file.SyncTo(syncTo); err != nil {
 			return in.storageFailed(err)

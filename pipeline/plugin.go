@@ -4,6 +4,44 @@
 // flush scheduler with retries, and per-instance metrics. It knows no plugin by name; plugins know
 // its small interfaces. It does not parse configuration files (package config does) nor
 // serve HTTP.
+//
+// # Plugin lifecycle
+//
+// Every plugin instance, input, filter or output, goes through these steps in this order.
+// A step in parentheses is an optional interface, called only when the plugin implements it;
+// CheckLifecycle, run on every registration, rejects a method named like one of them whose
+// signature does not match (Go would silently not call it).
+//
+//  1. Factory: the function given to RegisterInput, RegisterFilter or RegisterOutput
+//     returns a fresh instance with its defaults set.
+//  2. SetConfig (ConfigAware): the whole configuration, for plugins that look up other
+//     sections in it.
+//  3. Properties decoded: SetProperties (PropertySetter), or else config.Decode into the
+//     `conf`-tagged fields; an unknown key is an error.
+//  4. Validate (Validator): the decoded keys are checked, without side effects.
+//
+// Steps 1 to 4 are Engine.AddConfigured's, section by section (outputs, then filters, then
+// inputs); 3 and 4 are Configure's. They are all a dry run (fluentbit.Check, --dry-run) does.
+//
+//  5. Init (Initializer), at Engine.Start: outputs first, then filters, then inputs, so
+//     nothing is emitted before it can be delivered. Side effects (files, sockets,
+//     connections) begin here. If an Init fails, the plugins initialised before it are
+//     closed in reverse order and Start returns the error, with the section's place.
+//  6. Run (Input), Filter (Filter), Flush (Output): Run on a goroutine of its own, called
+//     again with backoff when it returns an error; Filter on the emitting goroutine; Flush
+//     on the output's workers. Each may assume Init has run and returned nil.
+//  7. Close (Closer), at Engine.Stop, once the inputs have returned and the outputs have
+//     drained (or the grace period is over): in the reverse of Init's order, inputs
+//     first (the last added first), then filters, then outputs. Only plugins whose Init
+//     returned nil, or that have none, are closed; a plugin whose Init fails releases what
+//     it holds itself.
+//
+// A filter that puts records back into the pipeline (Reemitter, EmitterNamer) is asked for
+// its internal input's settings when it is added, before step 5; the input's Emitter
+// reaches it in Env at Init.
+//
+// A library user who builds a plugin in Go and passes it to Engine.AddInput (or the
+// others) takes steps 1 to 4 into their own hands; the engine does 5 to 7 the same way.
 package pipeline
 
 import (
@@ -11,10 +49,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"sync"
-	"time"
+	"reflect"
+	"strings"
 
+	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 )
 
@@ -91,6 +129,46 @@ type Env struct {
 	Emitter Emitter
 }
 
+// The optional interfaces of the plugin lifecycle, in the order the engine calls them
+// (see the package documentation).
+
+// ConfigAware is implemented by plugins that look up other sections of the configuration
+// they were configured from (the forward output finds its [UPSTREAM] there). The engine
+// calls SetConfig before decoding the plugin's keys (lifecycle step 2).
+type ConfigAware interface {
+	SetConfig(cfg *config.Config)
+}
+
+// PropertySetter is implemented by plugins that read their own properties instead of
+// having them decoded by `conf` tags, e.g. when the order of different keys matters
+// (lifecycle step 3).
+type PropertySetter interface {
+	SetProperties(props []config.Property) error
+}
+
+// Validator is implemented by plugins that check their decoded keys without side effects
+// (parse a JSON value, compile a regex, check a range). Configure calls Validate right
+// after decoding (lifecycle step 4), so mistakes are reported by New and by the daemon's
+// --dry-run, with the file and line of the key when the error comes from
+// config.KeyErrorf. Init runs later, only when the agent starts, and is where side
+// effects (files, sockets) belong.
+type Validator interface {
+	Validate() error
+}
+
+// Initializer is implemented by plugins that need to set up (open files, connect, start
+// helpers) before running (lifecycle step 5). An error stops the agent from starting.
+// Run, Filter and Flush are called only after Init returned nil.
+type Initializer interface {
+	Init(ctx context.Context, env Env) error
+}
+
+// Closer is implemented by plugins that hold resources (lifecycle step 7). Close is
+// called once, after the plugin's last Run, Filter or Flush has returned.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
 // Reemitter is implemented by filters that put records back into the pipeline under a new
 // tag, as Fluent Bit's rewrite_tag does. The engine gives each one an internal input of its
 // own, named "emitter_for_<filter name>", with the mem_buf_limit EmitterMemBufLimit returns
@@ -108,135 +186,90 @@ type EmitterNamer interface {
 	EmitterInputName() string
 }
 
-// Initializer is implemented by plugins that need to set up (open files, validate fields)
-// before running. An error stops the agent from starting.
-type Initializer interface {
-	Init(ctx context.Context, env Env) error
+// lifecycleMethods names each optional interface's method, for CheckLifecycle.
+var lifecycleMethods = []struct {
+	name  string
+	iface reflect.Type
+}{
+	{"SetConfig", reflect.TypeFor[ConfigAware]()},
+	{"SetProperties", reflect.TypeFor[PropertySetter]()},
+	{"Validate", reflect.TypeFor[Validator]()},
+	{"Init", reflect.TypeFor[Initializer]()},
+	{"Close", reflect.TypeFor[Closer]()},
+	{"EmitterMemBufLimit", reflect.TypeFor[Reemitter]()},
+	{"EmitterInputName", reflect.TypeFor[EmitterNamer]()},
 }
 
-// Closer is implemented by plugins that hold resources.
-type Closer interface {
-	Close(ctx context.Context) error
+// CheckLifecycle reports the lifecycle methods p has that the engine would skip: a
+// method named like an optional interface's (SetConfig, SetProperties, Validate, Init,
+// Close, EmitterMemBufLimit, EmitterInputName) but with another signature, or one
+// declared on the pointer type when p is a value. Go sees no error in either: the type
+// just does not implement the interface, and the step never runs. A nil error means
+// every such method is called.
+//
+// RegisterInput, RegisterFilter and RegisterOutput run it on a fresh instance from the
+// factory and panic on an error, as on a duplicate name: a programming error, found at
+// start-up. Tests may call it on any plugin value. Interface guards at the end of a
+// plugin's file (var _ pipeline.Initializer = (*Input)(nil)) catch the same mistakes at
+// build time.
+func CheckLifecycle(p any) error {
+	t := reflect.TypeOf(p)
+	if t == nil {
+		return errors.New("pipeline: plugin is nil")
+	}
+	var errs []error
+	for _, lm := range lifecycleMethods {
+		want, _ := lm.iface.MethodByName(lm.name)
+		m, ok := t.MethodByName(lm.name)
+		if !ok {
+			if t.Kind() != reflect.Pointer {
+				if pm, ok := reflect.PointerTo(t).MethodByName(lm.name); ok && reflect.PointerTo(t).Implements(lm.iface) {
+					errs = append(errs, fmt.Errorf("pipeline: %s: method %s is declared on *%s but the plugin is a %s value: the engine would not call it (make the factory return a pointer)",
+						t, pm.Name, t.Name(), t.Name()))
+				}
+			}
+			continue
+		}
+		if t.Implements(lm.iface) {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("pipeline: %s: method %s%s does not match pipeline.%s (want %s%s): the engine would not call it",
+			t, lm.name, signature(m.Type, 1), lm.iface.Name(), lm.name, signature(want.Type, 0)))
+	}
+	return errors.Join(errs...)
+}
+
+// signature formats a func type as "(a, b) c", leaving out its first skip parameters
+// (a method's receiver).
+func signature(f reflect.Type, skip int) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i := skip; i < f.NumIn(); i++ {
+		if i > skip {
+			b.WriteString(", ")
+		}
+		b.WriteString(f.In(i).String())
+	}
+	b.WriteByte(')')
+	switch f.NumOut() {
+	case 0:
+	case 1:
+		b.WriteString(" " + f.Out(0).String())
+	default:
+		b.WriteString(" (")
+		for i := 0; i < f.NumOut(); i++ {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(f.Out(i).String())
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
 }
 
 // ErrStopped is returned by Emit when the engine is shutting down.
 var ErrStopped = errors.New("pipeline: stopped")
-
-type retryError struct {
-	err   error
-	after time.Duration
-}
-
-func (r *retryError) Error() string { return r.err.Error() }
-func (r *retryError) Unwrap() error { return r.err }
-
-// Retry marks err as temporary: the engine retries the chunk with backoff.
-func Retry(err error) error {
-	if err == nil {
-		err = errors.New("retry")
-	}
-	return &retryError{err: err}
-}
-
-// RetryAfter is Retry with a delay the destination asked for (e.g. HTTP Retry-After). The
-// engine waits at least that long, capped by scheduler.cap.
-func RetryAfter(err error, d time.Duration) error {
-	if err == nil {
-		err = errors.New("retry")
-	}
-	return &retryError{err: err, after: d}
-}
-
-// IsRetry reports whether err asks for a retry.
-func IsRetry(err error) bool {
-	var r *retryError
-	return errors.As(err, &r)
-}
-
-func retryDelay(err error) time.Duration {
-	var r *retryError
-	if errors.As(err, &r) {
-		return r.after
-	}
-	return 0
-}
-
-var registry = struct {
-	sync.RWMutex
-	inputs  map[string]func() Input
-	filters map[string]func() Filter
-	outputs map[string]func() Output
-}{inputs: map[string]func() Input{}, filters: map[string]func() Filter{}, outputs: map[string]func() Output{}}
-
-// RegisterInput makes an input type available under name. The factory returns an instance
-// with its defaults set; configuration keys are decoded into its `conf`-tagged fields.
-// Registering a name twice panics: it is a programming error found at start-up.
-func RegisterInput(name string, factory func() Input) { register(registry.inputs, name, factory) }
-
-// RegisterFilter makes a filter type available under name.
-func RegisterFilter(name string, factory func() Filter) { register(registry.filters, name, factory) }
-
-// RegisterOutput makes an output type available under name.
-func RegisterOutput(name string, factory func() Output) { register(registry.outputs, name, factory) }
-
-func register[T any](m map[string]T, name string, f T) {
-	registry.Lock()
-	defer registry.Unlock()
-	if _, dup := m[name]; dup {
-		panic(fmt.Sprintf("pipeline: plugin %q registered twice", name))
-	}
-	m[name] = f
-}
-
-func lookup[T any](m map[string]T, name string) (T, bool) {
-	registry.RLock()
-	defer registry.RUnlock()
-	f, ok := m[name]
-	return f, ok
-}
-
-// NewInput returns a fresh instance of the input registered as name.
-func NewInput(name string) (Input, bool) {
-	f, ok := lookup(registry.inputs, name)
-	if !ok {
-		return nil, false
-	}
-	return f(), true
-}
-
-// NewFilter returns a fresh instance of the filter registered as name.
-func NewFilter(name string) (Filter, bool) {
-	f, ok := lookup(registry.filters, name)
-	if !ok {
-		return nil, false
-	}
-	return f(), true
-}
-
-// NewOutput returns a fresh instance of the output registered as name.
-func NewOutput(name string) (Output, bool) {
-	f, ok := lookup(registry.outputs, name)
-	if !ok {
-		return nil, false
-	}
-	return f(), true
-}
-
-// Plugins lists the registered plugin names, sorted.
-func Plugins() (inputs, filters, outputs []string) {
-	registry.RLock()
-	defer registry.RUnlock()
-	return keys(registry.inputs), keys(registry.filters), keys(registry.outputs)
-}
-
-func keys[T any](m map[string]T) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
 
 // OutputFunc adapts a function to the Output interface.
 type OutputFunc func(ctx context.Context, c *Chunk) error

@@ -218,3 +218,10 @@ func (e *Expect) Filter(tag string, ev *event.Event) (pipeline.Verdict, error) {
 	}
 	return pipeline.Keep, nil
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Filter      = (*Expect)(nil)
+	_ pipeline.Validator   = (*Expect)(nil)
+	_ pipeline.Initializer = (*Expect)(nil)
+)

@@ -205,3 +205,10 @@ func (g *Grep) keep(rec map[string]any) bool {
 		return true
 	}
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Filter      = (*Grep)(nil)
+	_ pipeline.Validator   = (*Grep)(nil)
+	_ pipeline.Initializer = (*Grep)(nil)
+)

@@ -450,3 +450,11 @@ func fromLua(v glua.LValue, depth int) any {
 	// Functions, userdata, threads and channels have no record form.
 	return nil
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Filter      = (*Lua)(nil)
+	_ pipeline.Validator   = (*Lua)(nil)
+	_ pipeline.Initializer = (*Lua)(nil)
+	_ pipeline.Closer      = (*Lua)(nil)
+)

@@ -530,3 +530,11 @@ func valueMatches(re *regexp.Regexp, v any) bool {
 	}
 	return false
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Filter         = (*Modify)(nil)
+	_ pipeline.PropertySetter = (*Modify)(nil)
+	_ pipeline.Validator      = (*Modify)(nil)
+	_ pipeline.Initializer    = (*Modify)(nil)
+)

@@ -185,3 +185,10 @@ func (n *Nest) Filter(_ string, ev *event.Event) (pipeline.Verdict, error) {
 	}
 	return pipeline.Keep, nil
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Filter      = (*Nest)(nil)
+	_ pipeline.Validator   = (*Nest)(nil)
+	_ pipeline.Initializer = (*Nest)(nil)
+)

@@ -166,3 +166,11 @@ func (f *Filter) Filter(_ string, ev *event.Event) (pipeline.Verdict, error) {
 	}
 	return pipeline.Keep, nil
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Filter      = (*Filter)(nil)
+	_ pipeline.Validator   = (*Filter)(nil)
+	_ pipeline.Initializer = (*Filter)(nil)
+	_ pipeline.ConfigAware = (*Filter)(nil)
+)

@@ -282,3 +282,10 @@ func equalFoldASCII(a, b string) bool {
 	}
 	return true
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Filter      = (*RecordModifier)(nil)
+	_ pipeline.Validator   = (*RecordModifier)(nil)
+	_ pipeline.Initializer = (*RecordModifier)(nil)
+)

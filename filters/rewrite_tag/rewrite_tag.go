@@ -299,3 +299,12 @@ func deepCopy(v any) any {
 	}
 	return v
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Filter       = (*RewriteTag)(nil)
+	_ pipeline.Validator    = (*RewriteTag)(nil)
+	_ pipeline.Initializer  = (*RewriteTag)(nil)
+	_ pipeline.Reemitter    = (*RewriteTag)(nil)
+	_ pipeline.EmitterNamer = (*RewriteTag)(nil)
+)

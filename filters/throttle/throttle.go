@@ -187,3 +187,10 @@ func (t *Throttle) forgetIdle(iv int64) {
 		}
 	}
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Filter      = (*Throttle)(nil)
+	_ pipeline.Validator   = (*Throttle)(nil)
+	_ pipeline.Initializer = (*Throttle)(nil)
+)

@@ -64,7 +64,6 @@ type Input struct {
 	spare    []core // the cores of the reading before last, reused by the next
 	keys     map[string]*[3]string
 	rec      map[string]any // reused: the engine encodes it before Emit returns
-	inited   bool
 }
 
 // New returns an Input with Fluent Bit's defaults.
@@ -113,7 +112,6 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 		}
 		in.proc = p
 	}
-	in.inited = true
 	return nil
 }
 
@@ -124,11 +122,6 @@ func (in *Input) env(ctx context.Context) context.Context {
 
 // Run emits one record per interval until ctx is done or the engine stops.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	if !in.inited {
-		if err := in.Init(ctx, pipeline.Env{}); err != nil {
-			return err
-		}
-	}
 	prev := in.sample(in.env(ctx))
 	return metric.Every(ctx, in.interval, func(ctx context.Context, _ time.Time) error {
 		cur := in.sample(in.env(ctx))
@@ -269,3 +262,10 @@ func shares(before, after times, elapsed, n float64) (total, user, system float6
 	}
 	return total, user, system
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

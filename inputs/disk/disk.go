@@ -56,7 +56,6 @@ type Input struct {
 	warn     *metric.Warner
 	interval time.Duration
 	prev     map[string]counters // by device, from the last reading; nil before the first
-	inited   bool
 }
 
 type counters struct{ read, written uint64 }
@@ -87,17 +86,11 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 		return err
 	}
 	in.prev = in.read(in.host.Context(ctx))
-	in.inited = true
 	return nil
 }
 
 // Run emits one record per interval until ctx is done or the engine stops.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	if !in.inited {
-		if err := in.Init(ctx, pipeline.Env{}); err != nil {
-			return err
-		}
-	}
 	return metric.EmitEvery(ctx, emit, in.interval, "disk", func(ctx context.Context) map[string]any {
 		return in.collect(in.host.Context(ctx))
 	})
@@ -186,3 +179,10 @@ func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

@@ -206,6 +206,9 @@ func TestStopsWhenEngineStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := in.Init(context.Background(), pipeline.Env{}); err != nil {
+		t.Fatal(err)
+	}
 	var rec pipelinetest.Recorder
 	rec.FailWith(pipeline.ErrStopped)
 	done := make(chan error, 1)

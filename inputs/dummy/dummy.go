@@ -79,7 +79,6 @@ type Input struct {
 	withMeta  bool
 	generated int64 // generations emitted, across restarts of Run
 	buf       []byte
-	inited    bool
 }
 
 // New returns an Input with Fluent Bit's defaults.
@@ -174,18 +173,12 @@ func (in *Input) Init(_ context.Context, env pipeline.Env) error {
 		return err
 	}
 	in.base = time.Now()
-	in.inited = true
 	return nil
 }
 
 // Run emits generations as they fall due until ctx is done, the engine stops, or samples
 // are all out (then it returns nil and the engine does not restart it).
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	if !in.inited {
-		if err := in.Init(ctx, pipeline.Env{}); err != nil {
-			return err
-		}
-	}
 	// Tick k (k >= 1) falls due at base + k*period; with flush_on_startup tick 0 is due at
 	// once. done is the next tick to emit.
 	base := time.Now()
@@ -276,3 +269,10 @@ func (in *Input) timeOf(base time.Time, k int64) time.Time {
 	}
 	return base.Add(time.Duration(k) * in.period)
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

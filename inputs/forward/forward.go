@@ -417,3 +417,11 @@ func (in *Input) waitResumed(ctx context.Context, emit pipeline.Emitter) bool {
 	}
 	return true
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+	_ pipeline.Closer      = (*Input)(nil)
+)

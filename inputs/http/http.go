@@ -309,3 +309,11 @@ func (in *Input) Close(context.Context) error {
 	}
 	return err
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+	_ pipeline.Closer      = (*Input)(nil)
+)

@@ -55,7 +55,6 @@ type Input struct {
 	proc     *process.Process
 	procRoot string         // tests: read this directory instead of /proc
 	rec      map[string]any // reused: the engine encodes it before Emit returns
-	inited   bool
 }
 
 // New returns an Input with Fluent Bit's defaults.
@@ -93,7 +92,6 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 		}
 		in.proc = p
 	}
-	in.inited = true
 	return nil
 }
 
@@ -104,11 +102,6 @@ func (in *Input) env(ctx context.Context) context.Context {
 
 // Run emits one record per interval until ctx is done or the engine stops.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	if !in.inited {
-		if err := in.Init(ctx, pipeline.Env{}); err != nil {
-			return err
-		}
-	}
 	return metric.EmitEvery(ctx, emit, in.interval, "mem", func(ctx context.Context) map[string]any {
 		if rec := in.sample(in.env(ctx)); len(rec) > 0 {
 			return rec
@@ -176,3 +169,10 @@ func humanSize(n uint64) string {
 	f := float32(float64(n) / float64(div))
 	return strconv.FormatFloat(float64(f), 'f', 2, 64) + units[i:i+1]
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

@@ -119,7 +119,6 @@ type Input struct {
 	clientID string
 	tagger   tagger
 	log      *slog.Logger
-	inited   bool
 
 	onSubscribed func() // tests: called after each acknowledged SUBSCRIBE
 }
@@ -241,7 +240,6 @@ func (in *Input) Init(_ context.Context, env pipeline.Env) error {
 	if !in.CleanSession && in.ClientID == "" {
 		in.log.Info("mqtt: persistent session under a generated client id; set client_id to keep it if the host or the instance's position in the configuration changes", "client_id", in.clientID)
 	}
-	in.inited = true
 	return nil
 }
 
@@ -250,9 +248,6 @@ func (in *Input) ClientIDInUse() string { return in.clientID }
 
 // Run connects, subscribes and emits records until ctx is done.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	if !in.inited {
-		return errors.New("mqtt: Run before Init")
-	}
 	po, err := in.ClientOptions(in.clientID)
 	if err != nil {
 		return err
@@ -443,3 +438,10 @@ func (t *tagger) tag(topic string) string {
 	}
 	return b.String()
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

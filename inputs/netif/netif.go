@@ -63,7 +63,6 @@ type Input struct {
 	interval time.Duration
 	keys     [nCounters]string // "eth0.rx.bytes", ...
 	prev     *[nCounters]uint64
-	inited   bool
 }
 
 // The columns of /proc/net/dev after the interface name, in order, as Fluent Bit names
@@ -115,17 +114,11 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 		}
 	}
 	in.prev = in.read(in.host.Context(ctx))
-	in.inited = true
 	return nil
 }
 
 // Run emits one record per interval until ctx is done or the engine stops.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	if !in.inited {
-		if err := in.Init(ctx, pipeline.Env{}); err != nil {
-			return err
-		}
-	}
 	return metric.EmitEvery(ctx, emit, in.interval, "netif", func(ctx context.Context) map[string]any {
 		return in.collect(in.host.Context(ctx))
 	})
@@ -207,3 +200,10 @@ func parseNetDev(data []byte, iface string) (*[nCounters]uint64, error) {
 	}
 	return nil, errNoInterface
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

@@ -142,6 +142,9 @@ func TestRunEmits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := in.Init(context.Background(), pipeline.Env{}); err != nil {
+		t.Fatal(err)
+	}
 	var rec pipelinetest.Recorder
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -65,7 +65,6 @@ type Input struct {
 	warn     *metric.Warner
 	interval time.Duration
 	pid      int32 // the process last found, 0 when none
-	inited   bool
 }
 
 // memKeys are the /proc/PID/status fields reported, with their record keys.
@@ -106,18 +105,12 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 		return err
 	}
 	in.pid = 0
-	in.inited = true
 	return nil
 }
 
 // Run emits one record per interval (with alert, only while the process is not running)
 // until ctx is done or the engine stops.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	if !in.inited {
-		if err := in.Init(ctx, pipeline.Env{}); err != nil {
-			return err
-		}
-	}
 	return metric.EmitEvery(ctx, emit, in.interval, "proc", func(ctx context.Context) map[string]any {
 		return in.collect(in.host.Context(ctx))
 	})
@@ -226,3 +219,10 @@ func parseStatus(data []byte) map[string]uint64 {
 	}
 	return vm
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

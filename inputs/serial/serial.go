@@ -95,7 +95,6 @@ type Input struct {
 	reopenMin, reopenMax time.Duration
 	onRead               func(n int) // tests: called after each read is split into lines
 	onOpen               func()      // tests: called after the port is (re)opened
-	inited               bool
 }
 
 // DefaultMaxLineLength is max_line_length's default.
@@ -228,7 +227,6 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 	default:
 		return in.openError(err)
 	}
-	in.inited = true
 	return nil
 }
 
@@ -277,11 +275,6 @@ func (in *Input) Close(context.Context) error {
 // Run reads lines until ctx is done or the engine stops, reopening the device when it goes
 // away.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	if !in.inited {
-		if err := in.Init(ctx, pipeline.Env{}); err != nil {
-			return err
-		}
-	}
 	// Closing the port is what wakes a blocked Read when ctx is done.
 	stop := make(chan struct{})
 	defer close(stop)
@@ -413,3 +406,11 @@ func (r *reporter) report(kind, msg string, args ...any) {
 	r.last[kind], r.suppressed[kind] = now, 0
 	r.log.Warn(msg, args...)
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+	_ pipeline.Closer      = (*Input)(nil)
+)

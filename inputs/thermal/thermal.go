@@ -52,7 +52,6 @@ type Input struct {
 	host     metric.Host // tests: read this /sys instead
 	warn     *metric.Warner
 	interval time.Duration
-	inited   bool
 }
 
 // Zone is one thermal zone's reading.
@@ -84,17 +83,11 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 	if err := in.Validate(); err != nil {
 		return err
 	}
-	in.inited = true
 	return nil
 }
 
 // Run emits one record per zone per interval until ctx is done or the engine stops.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	if !in.inited {
-		if err := in.Init(ctx, pipeline.Env{}); err != nil {
-			return err
-		}
-	}
 	return metric.Every(ctx, in.interval, func(ctx context.Context, now time.Time) error {
 		for _, z := range in.Zones(in.host.Context(ctx)) {
 			rec := map[string]any{"name": z.Name, "type": z.Type, "temp": z.Temp}
@@ -166,3 +159,10 @@ func zoneLess(a, b string) bool {
 	}
 	return na < nb
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Input       = (*Input)(nil)
+	_ pipeline.Validator   = (*Input)(nil)
+	_ pipeline.Initializer = (*Input)(nil)
+)

@@ -523,3 +523,10 @@ func appendTemplate(dst []byte, tmpl string, ev *event.Event) []byte {
 	}
 	return append(dst, '\n')
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Output      = (*Output)(nil)
+	_ pipeline.Validator   = (*Output)(nil)
+	_ pipeline.Initializer = (*Output)(nil)
+)

@@ -443,3 +443,13 @@ func (o *Output) send(ctx context.Context, i int, tag string, data []byte, n int
 	}
 	return nil
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Output         = (*Output)(nil)
+	_ pipeline.ConfigAware    = (*Output)(nil)
+	_ pipeline.PropertySetter = (*Output)(nil)
+	_ pipeline.Validator      = (*Output)(nil)
+	_ pipeline.Initializer    = (*Output)(nil)
+	_ pipeline.Closer         = (*Output)(nil)
+)

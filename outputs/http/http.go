@@ -563,3 +563,11 @@ func stringOf(v any) string {
 	}
 	return string(event.AppendJSON(nil, v))
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Output      = (*Output)(nil)
+	_ pipeline.Validator   = (*Output)(nil)
+	_ pipeline.Initializer = (*Output)(nil)
+	_ pipeline.Closer      = (*Output)(nil)
+)

@@ -372,3 +372,11 @@ func (o *Output) wait(ctx context.Context, tokens []paho.Token, lost <-chan stru
 	}
 	return nil
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Output      = (*Output)(nil)
+	_ pipeline.Validator   = (*Output)(nil)
+	_ pipeline.Initializer = (*Output)(nil)
+	_ pipeline.Closer      = (*Output)(nil)
+)

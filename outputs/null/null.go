@@ -16,3 +16,6 @@ type Output struct{}
 
 // Flush discards c and reports it delivered.
 func (Output) Flush(context.Context, *pipeline.Chunk) error { return nil }
+
+// Interface guard: a method with a wrong signature fails the build.
+var _ pipeline.Output = Output{}

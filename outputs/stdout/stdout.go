@@ -223,3 +223,10 @@ func (o *Output) render(dst []byte, c *pipeline.Chunk) ([]byte, error) {
 	}
 	return dst, err
 }
+
+// Interface guards: a lifecycle method with a wrong signature fails the build.
+var (
+	_ pipeline.Output      = (*Output)(nil)
+	_ pipeline.Validator   = (*Output)(nil)
+	_ pipeline.Initializer = (*Output)(nil)
+)

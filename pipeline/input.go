@@ -1,0 +1,283 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/event"
+)
+
+// This file is an input instance: the Emitter the engine hands to an input's Run, the
+// input's open chunks per tag and its backpressure (mem_buf_limit), with the pause and
+// resume logic in one place (setPausedLocked).
+
+// AddInput adds an input instance; it must be called before Start. It returns the
+// instance's emitter, which library users may call directly (Agent.Push does).
+func (e *Engine) AddInput(s InputSpec) Emitter {
+	in := &inputInst{
+		e:      e,
+		name:   instanceName(s.Plugin, s.Alias, len(e.inputs)),
+		plugin: s.Plugin,
+		in:     s.Input,
+		sec:    s.Section,
+		limit:  s.MemBufLimit,
+		fs:     s.Filesystem,
+		open:   map[string]*chunk{},
+	}
+	if in.limit == 0 {
+		in.limit = DefaultMemBufLimit
+	}
+	in.tag = s.Tag
+	if in.tag == "" {
+		in.tag = in.name
+	}
+	in.cond = sync.NewCond(&in.mu)
+	in.log = e.log.With("input", in.name)
+	e.inputs = append(e.inputs, in)
+	return in
+}
+
+// idleInput is the input behind a Reemitter's Emitter: records come only from the filter.
+type idleInput struct{}
+
+func (idleInput) Run(ctx context.Context, _ Emitter) error {
+	<-ctx.Done()
+	return nil
+}
+
+// inputInst is a running input and its buffer.
+type inputInst struct {
+	e      *Engine
+	name   string
+	plugin string
+	tag    string
+	in     Input
+	sec    *config.Section
+	log    *slog.Logger
+	limit  int64
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	buffered int64             // bytes in this input's chunks, open or owed to an output
+	open     map[string]*chunk // per tag
+	paused   bool
+	fs       bool // storage.type filesystem
+
+	storageErrAt atomic.Int64 // unix nanoseconds of the last failed chunk write (fs)
+
+	records atomic.Uint64
+	bytes   atomic.Uint64
+	pauses  atomic.Uint64
+}
+
+// maxInputRestartWait caps the wait before a failed input is restarted.
+const maxInputRestartWait = 30 * time.Second
+
+func (in *inputInst) run(ctx context.Context) {
+	defer in.e.inWG.Done()
+	wait := time.Second
+	for {
+		err := in.in.Run(ctx, in)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			in.log.Debug("input finished")
+			return
+		}
+		in.log.Error("input failed; restarting", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxInputRestartWait)
+	}
+}
+
+// Paused reports whether the input is over its mem_buf_limit or, with filesystem
+// storage, whether a chunk write failed (disk full) in the last second.
+func (in *inputInst) Paused() bool {
+	in.mu.Lock()
+	p := in.pausedLocked()
+	// An input that asks before emitting (a listener answering 503, a reader that stops
+	// reading) is paused and resumed here, as one blocked in Emit is in appendEntries.
+	// A filesystem input is never paused for memory: it puts chunks down to disk instead.
+	var sealed []*chunk
+	if !in.fs {
+		sealed = in.setPausedLocked(p)
+	}
+	in.mu.Unlock()
+	in.dispatchAll(sealed)
+	return p
+}
+
+// storagePause is how long a filesystem input reports Paused after a failed write.
+const storagePause = time.Second
+
+func (in *inputInst) pausedLocked() bool {
+	if in.fs {
+		at := in.storageErrAt.Load()
+		return at != 0 && time.Since(time.Unix(0, at)) < storagePause
+	}
+	return in.overLimitLocked()
+}
+
+// overLimitLocked reports whether a memory input's buffered bytes have reached its
+// mem_buf_limit.
+func (in *inputInst) overLimitLocked() bool { return in.limit > 0 && in.buffered >= in.limit }
+
+// setPausedLocked is the one place a memory input's pause state changes, whether the
+// input asked (Paused) or is blocked in Emit (appendEntries). Pausing is counted and
+// logged, and seals the input's open chunks, which it returns for the caller to dispatch
+// once the lock is released: delivering them is what frees the space, so they go to the
+// outputs now rather than at the next flush tick. Resuming is logged. An engine that is
+// stopping pauses nothing.
+func (in *inputInst) setPausedLocked(over bool) (sealed []*chunk) {
+	switch {
+	case over && !in.paused && in.e.state.Load() < stateStopping:
+		in.paused = true
+		in.pauses.Add(1)
+		in.log.Info("paused: mem_buf_limit reached", "buffered", in.buffered, "limit", in.limit)
+		return in.sealAllLocked()
+	case !over && in.paused:
+		in.paused = false
+		in.log.Info("resumed", "buffered", in.buffered)
+	}
+	return nil
+}
+
+// dispatchAll hands sealed chunks to their outputs; the input's lock must not be held.
+func (in *inputInst) dispatchAll(sealed []*chunk) {
+	for _, c := range sealed {
+		in.e.dispatch(c)
+	}
+}
+
+// Emit runs the filters for tag on ev and appends it to the tag's open chunk.
+func (in *inputInst) Emit(tag string, ev event.Event) error {
+	if tag == "" {
+		tag = in.tag
+	}
+	in.records.Add(1)
+	if ev.Time.IsZero() {
+		ev.Time = time.Now() // before the filters: they may read or copy the time
+	}
+	r := in.e.route(tag)
+	for _, f := range r.filters {
+		if f.apply(tag, &ev) == Drop {
+			return nil
+		}
+	}
+	if len(r.outputs) == 0 {
+		in.e.noRoute(tag)
+		return nil
+	}
+	return in.appendEntries(tag, 1, 0, func(dst []byte) ([]byte, error) { return event.AppendEntry(dst, &ev) })
+}
+
+// EmitRaw appends n encoded entries. When a filter applies to tag they are decoded,
+// filtered and encoded again; otherwise they go into the chunk as they are.
+func (in *inputInst) EmitRaw(tag string, entries []byte, n int) error {
+	if tag == "" {
+		tag = in.tag
+	}
+	r := in.e.route(tag)
+	if len(r.filters) > 0 {
+		// Entries skips a damaged entry and reports it after the good ones are in.
+		return event.Entries(entries, func(ev event.Event) error { return in.Emit(tag, ev) })
+	}
+	in.records.Add(uint64(n))
+	if len(r.outputs) == 0 {
+		in.e.noRoute(tag)
+		return nil
+	}
+	return in.appendEntries(tag, n, len(entries), func(dst []byte) ([]byte, error) { return append(dst, entries...), nil })
+}
+
+// appendEntries waits while the input is over its limit, then appends under the lock.
+// size is how many bytes enc will add, when known (0: a single record, small).
+func (in *inputInst) appendEntries(tag string, n, size int, enc func([]byte) ([]byte, error)) error {
+	if in.fs {
+		return in.appendFile(tag, n, enc)
+	}
+	in.mu.Lock()
+	for in.overLimitLocked() {
+		if in.e.state.Load() >= stateStopping {
+			in.mu.Unlock()
+			return ErrStopped
+		}
+		if sealed := in.setPausedLocked(true); len(sealed) > 0 {
+			in.mu.Unlock()
+			in.dispatchAll(sealed)
+			in.mu.Lock()
+			continue
+		}
+		in.cond.Wait()
+	}
+	in.setPausedLocked(false)
+	c := in.open[tag]
+	if c == nil {
+		c = &chunk{Chunk: Chunk{Tag: tag}, in: in}
+		in.open[tag] = c
+	}
+	c.Data = growChunk(c.Data, size, in.e.opts.ChunkLimit)
+	before := len(c.Data)
+	data, err := enc(c.Data)
+	if err != nil {
+		c.Data = data[:before]
+		in.mu.Unlock()
+		return fmt.Errorf("pipeline: encode record for %q: %w", tag, err)
+	}
+	c.Data = data
+	c.Records += n
+	added := int64(len(data) - before)
+	in.buffered += added
+	in.bytes.Add(uint64(added))
+	var full *chunk
+	if len(c.Data) >= in.e.opts.ChunkLimit {
+		delete(in.open, tag)
+		full = c
+	}
+	in.mu.Unlock()
+	if full != nil {
+		in.e.dispatch(full)
+	}
+	return nil
+}
+
+func (in *inputInst) sealAllLocked() []*chunk {
+	if len(in.open) == 0 {
+		return nil
+	}
+	out := make([]*chunk, 0, len(in.open))
+	for tag, c := range in.open {
+		delete(in.open, tag)
+		if c.Records > 0 {
+			out = append(out, c)
+		} else if c.file != nil {
+			_ = c.file.Remove()
+		}
+	}
+	return out
+}
+
+func (in *inputInst) release(n int64) {
+	in.mu.Lock()
+	in.buffered -= n
+	in.cond.Broadcast()
+	in.mu.Unlock()
+}
+
+func (in *inputInst) putDown(c *chunk) {
+	in.mu.Lock()
+	in.buffered -= c.mem
+	c.mem = 0
+	in.cond.Broadcast()
+	in.mu.Unlock()
+}
