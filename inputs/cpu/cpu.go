@@ -258,7 +258,8 @@ func shares(before, after times, elapsed, n float64) (total, user, system float6
 	user = max(after.user-before.user, 0) / elapsed / n * 100
 	system = max(after.system-before.system, 0) / elapsed / n * 100
 	if total = user + system; total > 100 {
-		user, system, total = user*100/total, system*100/total, 100
+		// Rescaled shares can round just past 100 (100.00000000000001): clamp each.
+		user, system, total = min(user*100/total, 100), min(system*100/total, 100), 100
 	}
 	return total, user, system
 }
