@@ -13,6 +13,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/mqtt"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/netif"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/proc"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/sensors"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/serial"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/thermal"
 
