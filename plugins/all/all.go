@@ -10,6 +10,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/forward"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/http"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/mem"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/modbus"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/mqtt"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/netif"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/proc"
