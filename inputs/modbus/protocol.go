@@ -177,7 +177,7 @@ type rtuTransport struct {
 	// (1.75 ms above 19200 bit/s); 0 on TCP.
 	silence time.Duration
 	last    time.Time
-	buf     [256]byte
+	buf     [3 + 255 + 2]byte // the longest frame a byte count can announce
 }
 
 func (t *rtuTransport) Close() error { return t.c.Close() }
@@ -222,6 +222,9 @@ func (t *rtuTransport) readFrame(fc byte, deadline time.Time) ([]byte, error) {
 	case b[1] == fc|0x80:
 		n = 5
 	case b[1] == fc && fc <= fcReadInputRegisters:
+		if b[2] > 2*maxReadRegisters {
+			return nil, fmt.Errorf("response byte count %d, more than a read can return", b[2])
+		}
 		n = 3 + int(b[2]) + 2
 	default:
 		return nil, fmt.Errorf("response function code 0x%02x to a request 0x%02x", b[1], fc)
