@@ -123,8 +123,8 @@ func logMessages(l *pipelinetest.Logs) []string {
 }
 
 // startPTY joins two pseudo-terminals with socat: the input opens dir/dev, the RTU server
-// dir/peer.
-func startPTY(t *testing.T, dir string) (dev, peer string) {
+// dir/peer. stop ends socat, which removes both: the adapter unplugged.
+func startPTY(t *testing.T, dir string) (dev, peer string, stop func()) {
 	t.Helper()
 	if _, err := exec.LookPath("socat"); err != nil {
 		t.Skip("socat is not installed (Debian package socat)")
@@ -155,7 +155,7 @@ func startPTY(t *testing.T, dir string) (dev, peer string) {
 		cmd.Wait()
 		close(exited)
 	}()
-	t.Cleanup(func() {
+	stop = func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -163,7 +163,8 @@ func startPTY(t *testing.T, dir string) (dev, peer string) {
 			cmd.Process.Kill()
 			<-exited
 		}
-	})
+	}
+	t.Cleanup(stop)
 	select {
 	case ok := <-ready:
 		if !ok {
@@ -172,16 +173,17 @@ func startPTY(t *testing.T, dir string) (dev, peer string) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("socat did not start relaying within 10s")
 	}
-	return dev, peer
+	return dev, peer, stop
 }
 
 func TestRTUOverSerial(t *testing.T) {
 	needPymodbus(t)
-	dev, peer := startPTY(t, t.TempDir())
+	dir := t.TempDir()
+	dev, peer, unplug := startPTY(t, dir)
 	const bitrate = 19200
 	// Parity none: Linux pseudo-terminals refuse PARENB (tcsetattr: EINVAL), so parity
 	// cannot be exercised here.
-	startProcess(t, python, "testdata/rtu_server.py", "serial", peer, strconv.Itoa(bitrate), "N")
+	server := startProcess(t, python, "testdata/rtu_server.py", "serial", peer, strconv.Itoa(bitrate), "N")
 	var logs pipelinetest.Logs
 	p, err := pipelinetest.NewInput("modbus", append([]string{"mode", "rtu", "file", dev,
 		"bitrate", strconv.Itoa(bitrate), "timeout", "300ms"}, rtuPoints...)...)
@@ -203,6 +205,22 @@ func TestRTUOverSerial(t *testing.T) {
 			t.Errorf("steady-state poll: %v; logs %v", recs, logMessages(&logs))
 		}
 	}
+
+	// The adapter is unplugged: polls give nothing and say why, once.
+	unplug()
+	server.Process.Kill()
+	for range 3 {
+		if recs := in.Poll(context.Background()); len(recs) != 0 {
+			t.Fatalf("records from an unplugged adapter: %v", recs)
+		}
+	}
+	if msgs := strings.Join(logMessages(&logs), "\n"); !strings.Contains(msgs, "connection lost") {
+		t.Errorf("no warning about the lost line: %s", msgs)
+	}
+	// Plugged in again (same device path): the input reopens it by itself.
+	_, peer, _ = startPTY(t, dir)
+	startProcess(t, python, "testdata/rtu_server.py", "serial", peer, strconv.Itoa(bitrate), "N")
+	checkRTURecords(t, pollUntil(t, in))
 }
 
 func TestRTUSerialDeviceMissingAtStartIsWaitedFor(t *testing.T) {
