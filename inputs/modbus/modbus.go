@@ -56,6 +56,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -208,6 +209,7 @@ func (in *Input) Validate() error {
 		seen[id] = i
 		ps = append(ps, p)
 	}
+	slices.Sort(in.units)
 	in.reads = plan(ps, in.MaxGap)
 	return nil
 }
@@ -263,11 +265,10 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 func (in *Input) Poll(ctx context.Context) []map[string]any {
 	recs := map[byte]map[string]any{}
 	for i := 0; i < len(in.reads); i++ {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if !in.connected(ctx) {
-			return nil
+		// Without a connection (or when stopping) the reads left are skipped; what was
+		// read before still makes its records.
+		if ctx.Err() != nil || !in.connected(ctx) {
+			break
 		}
 		r := in.reads[i]
 		data, err := in.do(r)
@@ -291,12 +292,9 @@ func (in *Input) Poll(ctx context.Context) []map[string]any {
 		case errors.As(err, &exc):
 			in.warn.Once(r.String(), "read refused; its points are left out", "unit", r.unit, "table", r.table.name, "address", r.start, "count", r.count, "read", r.String(), "err", err)
 		case errors.Is(err, errTimeout):
+			// The connection stays: on TCP a late answer is told apart by its
+			// transaction id, on RTU the line was drained.
 			in.warn.Once(r.String(), "no answer; its points are left out", "unit", r.unit, "table", r.table.name, "address", r.start, "count", r.count, "read", r.String(), "err", err, "timeout", in.Timeout)
-			if strings.EqualFold(in.Mode, "tcp") {
-				// A late answer on TCP is told apart by its transaction id; the
-				// connection stays. RTU drained the line already.
-				break
-			}
 		default:
 			// A broken connection or a garbled frame: start afresh.
 			in.warn.Once("conn", "connection lost; reconnecting", "target", in.target(), "read", r.String(), "err", err)

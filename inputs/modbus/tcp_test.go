@@ -111,7 +111,7 @@ func (m *meter) HandleInputRegisters(req *mb.InputRegistersRequest) ([]uint16, e
 }
 
 // startServer runs a Modbus TCP server for h on a free port of 127.0.0.1.
-func startServer(t *testing.T, h mb.RequestHandler) string {
+func startServer(t testing.TB, h mb.RequestHandler) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -247,7 +247,7 @@ func TestTCPLateAnswerIsSkipped(t *testing.T) {
 			break
 		}
 	}
-	if len(recs) != 2 || recs[0]["slow"] != int64(9) || recs[1]["io"] != int64(77) {
+	if len(recs) != 2 || recs[0]["io"] != int64(77) || recs[1]["slow"] != int64(9) {
 		t.Fatalf("after the late answer: %v (a stale answer taken for a new one?)", recs)
 	}
 	if !strings.Contains(attrs(logs.Records()[0]), "no answer") {
@@ -323,4 +323,26 @@ func TestRunEmitsRecords(t *testing.T) {
 		t.Errorf("energy %#v", r[0].Event.Record["energy"])
 	}
 	_ = strconv.Itoa
+}
+
+// BenchmarkPollTCP is one poll of the meter's nine points (five reads) over loopback.
+func BenchmarkPollTCP(b *testing.B) {
+	addr := startServer(b, &meter{})
+	host, port, _ := net.SplitHostPort(addr)
+	p, err := pipelinetest.NewInput("modbus", append([]string{"host", host, "port", port}, meterPoints...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := p.(*Input)
+	var logs pipelinetest.Logs
+	if err := in.Init(context.Background(), logs.Env("modbus.0")); err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close(context.Background())
+	b.ReportAllocs()
+	for b.Loop() {
+		if recs := in.Poll(context.Background()); len(recs) != 2 {
+			b.Fatalf("records %v", recs)
+		}
+	}
 }
