@@ -289,6 +289,21 @@ func (p *parser) yamlProps(file string, s *Section, key string, m *yaml.Node) er
 				return errAt(file, k.Line, name, "want a single name, not a list")
 			}
 			for _, item := range v.Content {
+				if maps := v.Content[0].Kind == yaml.MappingNode; maps != (item.Kind == yaml.MappingNode) {
+					return errAt(file, item.Line, name, "a list must hold single values or maps, not both")
+				}
+				if item.Kind == yaml.MappingNode {
+					// A list of small maps (modbus points): each becomes one property
+					// in the inline form (see FormatInline), at the item's line.
+					value, err := yamlInline(file, name, item)
+					if err != nil {
+						return err
+					}
+					if err := p.addProp(s, name, value, file, item.Line); err != nil {
+						return err
+					}
+					continue
+				}
 				if item.Kind != yaml.ScalarNode || isNull(item) {
 					return errAt(file, item.Line, name, "each list entry must be a single value, not a list, map or null")
 				}
@@ -301,6 +316,23 @@ func (p *parser) yamlProps(file string, s *Section, key string, m *yaml.Node) er
 		}
 	}
 	return nil
+}
+
+// yamlInline writes a map of scalars, one entry of a list of maps, in the inline form.
+func yamlInline(file, key string, m *yaml.Node) (string, error) {
+	var pairs [][2]string
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		name, err := yamlKey(file, k)
+		if err != nil {
+			return "", err
+		}
+		if v.Kind != yaml.ScalarNode || isNull(v) {
+			return "", errAt(file, k.Line, key+"."+name, "want a single value (write \"\" for an empty string)")
+		}
+		pairs = append(pairs, [2]string{name, v.Value})
+	}
+	return FormatInline(pairs), nil
 }
 
 func (p *parser) yamlPlugins(file, key string, v *yaml.Node) error {

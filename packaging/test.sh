@@ -117,6 +117,26 @@ YAML
 smoke armv6 qemu-arm -cpu arm1176 "$work/a/bin/fluentbit-go-linux-armv6"
 smoke arm64 qemu-aarch64 "$work/a/bin/fluentbit-go-linux-arm64"
 
+# The board inputs on an ARMv6 CPU: the sensors input reads the Raspberry Pi 4 fixture tree
+# (its cpu_thermal reads 48686 millidegrees, its DS18B20 23125) and the stdout output
+# prints the records.
+sensors_smoke() {
+	local dir=$work/smoke-sensors
+	mkdir -p "$dir"
+	qemu-arm -cpu arm1176 "$work/a/bin/fluentbit-go-linux-armv6" -f 0.2 \
+		-i sensors -p sysfs_root=inputs/sensors/testdata/rpi4/sys -p interval_sec=0.2 -t board \
+		-o stdout -m '*' -p format=json_lines >"$dir/out" 2>"$dir/log" &
+	agent_pid=$!
+	for _ in $(seq 1 300); do grep -qs '"temp_celsius":23.125' "$dir/out" && break; sleep 0.1; done
+	kill -TERM "$agent_pid"
+	wait "$agent_pid" || { cat "$dir/log"; fail "sensors: agent exited with an error"; }
+	agent_pid=
+	grep -qs '"temp1_celsius":48.686' "$dir/out" || { cat "$dir/log" "$dir/out"; fail "sensors: no cpu_thermal reading of 48.686"; }
+	grep -qs '"temp_celsius":23.125' "$dir/out" || { cat "$dir/log" "$dir/out"; fail "sensors: no DS18B20 reading of 23.125"; }
+	echo "   armv6: the sensors input read the Pi 4 fixture tree ($(grep -c . "$dir/out") records)"
+}
+sensors_smoke
+
 # A GOARM=7 binary needs VFPv3, which an ARMv6 CPU (arm1176: Raspberry Pi Zero/1) lacks:
 # the Go runtime refuses to start. That is why the armhf package carries GOARM=6.
 if out=$(qemu-arm -cpu arm1176 "$work/a/bin/fluentbit-go-linux-armv7" -V 2>&1); then

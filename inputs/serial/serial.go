@@ -56,7 +56,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,6 +66,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/internal/serialport"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -116,9 +116,6 @@ func (in *Input) Validate() error {
 	if strings.TrimSpace(in.File) == "" {
 		return config.KeyErrorf("file", "not set: name the serial device, e.g. /dev/ttyUSB0")
 	}
-	if in.Bitrate <= 0 || int64(in.Bitrate) > math.MaxUint32 {
-		return config.KeyErrorf("bitrate", "%d: want the device's baud rate, e.g. 9600 or 115200", in.Bitrate)
-	}
 	sep, err := unescape(in.Separator)
 	if err != nil || len(sep) == 0 {
 		return config.KeyErrorf("separator", "%q: want one or more characters (escapes \\n \\r \\t \\\\ \\xNN)", in.Separator)
@@ -134,31 +131,15 @@ func (in *Input) Validate() error {
 	if in.MinBytes < 0 {
 		return config.KeyErrorf("min_bytes", "%d: want 0 or more", in.MinBytes)
 	}
-	if in.DataBits < 5 || in.DataBits > 8 {
-		return config.KeyErrorf("data_bits", "%d: want 5, 6, 7 or 8", in.DataBits)
-	}
-	parity, ok := map[string]serial.Parity{"none": serial.NoParity, "odd": serial.OddParity,
-		"even": serial.EvenParity, "mark": serial.MarkParity, "space": serial.SpaceParity}[strings.ToLower(strings.TrimSpace(in.Parity))]
-	if !ok {
-		return config.KeyErrorf("parity", "%q: want none, odd, even, mark or space", in.Parity)
-	}
-	var stop serial.StopBits
-	switch strings.TrimSpace(in.StopBits) {
-	case "1":
-		stop = serial.OneStopBit
-	case "1.5":
-		// go.bug.st/serial has no 1.5 on Linux or the BSDs: say so before the device does.
-		return config.KeyErrorf("stop_bits", "1.5: not supported by serial drivers on this platform; want 1 or 2")
-	case "2":
-		stop = serial.TwoStopBits
-	default:
-		return config.KeyErrorf("stop_bits", "%q: want 1, 1.5 or 2", in.StopBits)
+	mode, err := serialport.Mode(in.Bitrate, in.DataBits, in.Parity, in.StopBits)
+	if err != nil {
+		return err
 	}
 	if in.MaxLineLength < 1 || in.MaxLineLength > 1<<30 {
 		return config.KeyErrorf("max_line_length", "%d: want 1 to 1G bytes", in.MaxLineLength)
 	}
 	in.sep = sep
-	in.mode = serial.Mode{BaudRate: in.Bitrate, DataBits: in.DataBits, Parity: parity, StopBits: stop}
+	in.mode = mode
 	return nil
 }
 
@@ -232,18 +213,7 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 
 // openError names the key a refused open is about.
 func (in *Input) openError(err error) error {
-	// go.bug.st/serial wraps the driver's refusal of the mode in an "Invalid serial port"
-	// error whose cause it does not expose; its message is all there is to go by.
-	if strings.Contains(err.Error(), "configuring port") {
-		// The driver refused the mode: the other settings were checked by Validate, so
-		// this is the rate (or a driver without mark/space parity).
-		key := "bitrate"
-		if in.mode.Parity == serial.MarkParity || in.mode.Parity == serial.SpaceParity {
-			key = "parity"
-		}
-		return config.KeyErrorf(key, "%s: the driver refused bitrate %d with parity %s: %v", in.File, in.Bitrate, in.Parity, err)
-	}
-	return config.KeyErrorf("file", "%s: %v", in.File, err)
+	return serialport.OpenError(in.File, in.mode, in.Parity, err)
 }
 
 func (in *Input) setPort(p serial.Port) {

@@ -10,9 +10,11 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/forward"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/http"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/mem"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/modbus"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/mqtt"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/netif"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/proc"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/sensors"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/serial"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/thermal"
 
