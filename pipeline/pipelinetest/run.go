@@ -1,0 +1,98 @@
+package pipelinetest
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+)
+
+// Running is an input started by StartInput: its Run goroutine emits into Rec until Stop.
+type Running struct {
+	// Rec is the Recorder the input emits into.
+	Rec *Recorder
+
+	t      testing.TB
+	in     pipeline.Input
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run returned
+	runErr error         // what Run returned; read after done is closed
+	once   sync.Once
+}
+
+// StartInput starts in as the engine would: Init with env first when in is a
+// pipeline.Initializer (a failed Init fails the test), then Run in a goroutine emitting into
+// rec (a new Recorder when rec is nil). A nil env.Logger becomes one that discards. The test's
+// cleanup calls Stop, so a test that fails half-way leaves no goroutine behind.
+func StartInput(t testing.TB, in pipeline.Input, env pipeline.Env, rec *Recorder) *Running {
+	t.Helper()
+	if env.Logger == nil {
+		env.Logger = slog.New(slog.DiscardHandler)
+	}
+	if rec == nil {
+		rec = NewRecorder()
+	}
+	if i, ok := in.(pipeline.Initializer); ok {
+		if err := i.Init(context.Background(), env); err != nil {
+			t.Fatalf("Init: %v", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Running{Rec: rec, t: t, in: in, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.runErr = in.Run(ctx, rec)
+	}()
+	t.Cleanup(func() { r.Stop() })
+	return r
+}
+
+// Wait waits until the input emitted at least n records and returns them all. It fails the
+// test when timeout passes first, or when Run returns first (with Run's error).
+func (r *Running) Wait(n int, timeout time.Duration) []Record {
+	r.t.Helper()
+	if !r.Rec.waitOr(n, timeout, r.done) {
+		select {
+		case <-r.done:
+			r.t.Fatalf("Run returned %v after %d records, want %d", r.runErr, r.Rec.Len(), n)
+		default:
+			r.t.Fatalf("got %d records in %v, want %d", r.Rec.Len(), timeout, n)
+		}
+	}
+	return r.Rec.Records()
+}
+
+// Done is closed when Run has returned, by itself or after Stop.
+func (r *Running) Done() <-chan struct{} { return r.done }
+
+// Stop cancels Run's context, waits for Run to return, then calls Close when the input is
+// a pipeline.Closer (a Close error fails the test). It returns Run's error. Calling it again
+// only returns that error.
+func (r *Running) Stop() error {
+	r.once.Do(func() {
+		r.cancel()
+		<-r.done
+		if c, ok := r.in.(pipeline.Closer); ok {
+			if err := c.Close(context.Background()); err != nil {
+				r.t.Errorf("Close: %v", err)
+			}
+		}
+	})
+	<-r.done
+	return r.runErr
+}
+
+// Collect starts in (StartInput), waits for n records, stops it, and returns the first n.
+// It fails the test on timeout or when Run returns an error.
+func Collect(t testing.TB, in pipeline.Input, env pipeline.Env, n int, timeout time.Duration) []Record {
+	t.Helper()
+	r := StartInput(t, in, env, nil)
+	recs := r.Wait(n, timeout)
+	if err := r.Stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return recs[:n]
+}
