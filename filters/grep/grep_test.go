@@ -2,13 +2,16 @@ package grep
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 func newGrep(t testing.TB, g Grep) *Grep {
@@ -223,13 +226,11 @@ func TestGrepBadConfig(t *testing.T) {
 	}
 }
 
-func TestGrepRegistered(t *testing.T) {
-	f, ok := pipeline.NewFilter("grep")
-	if !ok {
-		t.Fatal("grep is not registered")
-	}
-	if _, ok := f.(*Grep); !ok {
-		t.Fatalf("registry gives %T", f)
+func TestConfigureRefusesMixedRulesWithLogicalOp(t *testing.T) {
+	err := pipelinetest.Configure("filter", "grep", "Regex", "a b", "Exclude", "c d", "Logical_Op", "AND")
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Key != "Logical_Op" || ce.Line != 3 || !strings.Contains(err.Error(), "cannot be mixed") {
+		t.Errorf("Configure error %v, want one about Logical_Op at line 3", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 // props turns "Key value" lines, as they appear in a classic [FILTER] section, into
@@ -333,13 +334,16 @@ func TestModifySkipsEngineKeys(t *testing.T) {
 	}
 }
 
-func TestModifyRegistered(t *testing.T) {
-	f, ok := pipeline.NewFilter("modify")
-	if !ok {
-		t.Fatal("modify is not registered")
-	}
-	if _, ok := f.(interface{ SetProperties([]config.Property) error }); !ok {
-		t.Fatalf("%T does not read its properties in order", f)
+// Modify reads its properties in order (rules apply in the order written), so it must
+// not be decoded by `conf` tags.
+var _ pipeline.PropertySetter = (*Modify)(nil)
+
+// A bad rule is reported by Configure (so by New and --dry-run, before Init) at its line.
+func TestConfigurePlacesBadRule(t *testing.T) {
+	err := pipelinetest.Configure("filter", "modify", "Set", "a", "Set", "b c")
+	want := `test.conf:1: key "Set": "a": want KEY VALUE (2 parameter(s)), got 1; quote a parameter that has spaces`
+	if err == nil || err.Error() != want {
+		t.Errorf("placed error\n%v\nwant\n%s", err, want)
 	}
 }
 

@@ -182,16 +182,6 @@ func TestRecordModifierBadConfig(t *testing.T) {
 	}
 }
 
-func TestRecordModifierRegistered(t *testing.T) {
-	f, ok := pipeline.NewFilter("record_modifier")
-	if !ok {
-		t.Fatal("record_modifier is not registered")
-	}
-	if _, ok := f.(*RecordModifier); !ok {
-		t.Fatalf("registry gives %T", f)
-	}
-}
-
 func TestRecordModifierAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")

@@ -443,13 +443,22 @@ func TestFileDamagedChunkWritesGoodRecords(t *testing.T) {
 	}
 }
 
-func TestFileIsRegistered(t *testing.T) {
-	p, ok := pipeline.NewOutput("file")
-	if !ok {
-		t.Fatal("file is not registered")
-	}
-	if o := p.(*Output); o.Format != "out_file" || o.Template != "{time} {message}" {
+func TestFileFactoryDefaults(t *testing.T) {
+	if o := pipelinetest.Output[*Output](t, "file"); o.Format != "out_file" || o.Template != "{time} {message}" {
 		t.Errorf("factory defaults: %+v", o)
+	}
+}
+
+// Init's errors about a key are placed too (at start; --dry-run does not run Init).
+func TestInitPlacesPathError(t *testing.T) {
+	missing := t.TempDir() + "/no/such/dir"
+	o := pipelinetest.Output[*Output](t, "file", "Path", missing)
+	err := o.Init(t.Context(), pipeline.Env{})
+	sec := &config.Section{Kind: "output", Name: "file", File: pipelinetest.File, Props: pipelinetest.Props("Path", missing)}
+	placed := config.Place(sec, `output file: init`, err)
+	want := `test.conf:1: key "Path": output file: init: "` + missing + `": no such directory`
+	if placed == nil || !strings.HasPrefix(placed.Error(), want) {
+		t.Errorf("placed error %v, want it to start with %q", placed, want)
 	}
 }
 

@@ -162,12 +162,8 @@ func TestStdoutBadKeysAreConfigureErrors(t *testing.T) {
 	}
 }
 
-func TestStdoutIsRegistered(t *testing.T) {
-	o, ok := pipeline.NewOutput("stdout")
-	if !ok {
-		t.Fatal("stdout is not registered")
-	}
-	if s := o.(*Output); s.Writer == nil || s.Format != "msgpack" || s.JSONDateKey != "date" {
+func TestStdoutFactoryDefaults(t *testing.T) {
+	if s := pipelinetest.Output[*Output](t, "stdout"); s.Writer == nil || s.Format != "msgpack" || s.JSONDateKey != "date" {
 		t.Errorf("factory defaults: %+v", s)
 	}
 }
