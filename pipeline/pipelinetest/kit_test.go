@@ -142,6 +142,25 @@ func TestCollectInitsRunsStopsAndCloses(t *testing.T) {
 	}
 }
 
+func TestInitGivesALogger(t *testing.T) {
+	in := Init(t, Input[*kitIn](t, "pipelinetest_in"), pipeline.Env{})
+	if !in.inited {
+		t.Error("Init not called")
+	}
+	ft := &fakeT{TB: t}
+	func() {
+		defer func() { _ = recover() }()
+		Init(ft, initFails{}, pipeline.Env{})
+	}()
+	if !ft.failed || ft.msg != "Init: no" {
+		t.Errorf("failed Init: %v %q", ft.failed, ft.msg)
+	}
+}
+
+type initFails struct{}
+
+func (initFails) Init(context.Context, pipeline.Env) error { return errors.New("no") }
+
 func TestRunningReportsRunsError(t *testing.T) {
 	var logs Logs
 	r := StartInput(t, Input[*kitIn](t, "pipelinetest_in", "limit", "2", "fail", "on"), logs.Env("in.0"), nil)

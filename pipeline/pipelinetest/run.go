@@ -27,19 +27,15 @@ type Running struct {
 // pipeline.Initializer (a failed Init fails the test), then Run in a goroutine emitting into
 // rec (a new Recorder when rec is nil). A nil env.Logger becomes one that discards. The test's
 // cleanup calls Stop, so a test that fails half-way leaves no goroutine behind.
+//
+// A test that changes the input between Init and Run calls Init itself and passes
+// struct{ pipeline.Input }{in}, which hides Init and Close.
 func StartInput(t testing.TB, in pipeline.Input, env pipeline.Env, rec *Recorder) *Running {
 	t.Helper()
-	if env.Logger == nil {
-		env.Logger = slog.New(slog.DiscardHandler)
-	}
 	if rec == nil {
 		rec = NewRecorder()
 	}
-	if i, ok := in.(pipeline.Initializer); ok {
-		if err := i.Init(context.Background(), env); err != nil {
-			t.Fatalf("Init: %v", err)
-		}
-	}
+	Init(t, in, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Running{Rec: rec, t: t, in: in, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -95,4 +91,20 @@ func Collect(t testing.TB, in pipeline.Input, env pipeline.Env, n int, timeout t
 		t.Fatalf("Run: %v", err)
 	}
 	return recs[:n]
+}
+
+// Init calls p's Init with env when p is a pipeline.Initializer, as the engine does before
+// Run, Filter or Flush, fails the test when it returns an error, and returns p. A nil
+// env.Logger becomes one that discards. Close is left to the test.
+func Init[T any](t testing.TB, p T, env pipeline.Env) T {
+	t.Helper()
+	if env.Logger == nil {
+		env.Logger = slog.New(slog.DiscardHandler)
+	}
+	if i, ok := any(p).(pipeline.Initializer); ok {
+		if err := i.Init(context.Background(), env); err != nil {
+			t.Fatalf("Init: %v", err)
+		}
+	}
+	return p
 }
