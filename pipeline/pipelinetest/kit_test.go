@@ -161,6 +161,21 @@ type initFails struct{}
 
 func (initFails) Init(context.Context, pipeline.Env) error { return errors.New("no") }
 
+func TestRunToEnd(t *testing.T) {
+	recs := RunToEnd(t, Input[*kitIn](t, "pipelinetest_in", "limit", "4"), pipeline.Env{}, 10*time.Second)
+	if len(recs) != 4 {
+		t.Errorf("%d records, want 4", len(recs))
+	}
+	ft := &fakeT{TB: t}
+	func() {
+		defer func() { _ = recover() }()
+		RunToEnd(ft, Input[*kitIn](t, "pipelinetest_in"), pipeline.Env{}, 20*time.Millisecond)
+	}()
+	if !ft.failed || !strings.HasPrefix(ft.msg, "Run did not finish within 20ms") {
+		t.Errorf("endless Run: %v %q", ft.failed, ft.msg)
+	}
+}
+
 func TestRunningReportsRunsError(t *testing.T) {
 	var logs Logs
 	r := StartInput(t, Input[*kitIn](t, "pipelinetest_in", "limit", "2", "fail", "on"), logs.Env("in.0"), nil)

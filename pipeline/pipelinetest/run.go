@@ -108,3 +108,22 @@ func Init[T any](t testing.TB, p T, env pipeline.Env) T {
 	}
 	return p
 }
+
+// RunToEnd starts in (StartInput) and waits for Run to return by itself, as an input with
+// a fixed amount of work does (dummy's samples), then stops it and returns every record.
+// It fails the test when Run returns an error or is still running after timeout.
+func RunToEnd(t testing.TB, in pipeline.Input, env pipeline.Env, timeout time.Duration) []Record {
+	t.Helper()
+	r := StartInput(t, in, env, nil)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-r.Done():
+	case <-timer.C:
+		t.Fatalf("Run did not finish within %v (%d records)", timeout, r.Rec.Len())
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return r.Rec.Records()
+}
