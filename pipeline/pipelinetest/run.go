@@ -64,13 +64,22 @@ func (r *Running) Wait(n int, timeout time.Duration) []Record {
 // Done is closed when Run has returned, by itself or after Stop.
 func (r *Running) Done() <-chan struct{} { return r.done }
 
-// Stop cancels Run's context, waits for Run to return, then calls Close when the input is
-// a pipeline.Closer (a Close error fails the test). It returns Run's error. Calling it again
-// only returns that error.
+// StopTimeout is how long Stop waits for Run to return once its context is cancelled.
+const StopTimeout = 20 * time.Second
+
+// Stop cancels Run's context, waits for Run to return (failing the test when it has not
+// within StopTimeout), then calls Close when the input is a pipeline.Closer (a Close error
+// fails the test). It returns Run's error. Calling it again only returns that error.
 func (r *Running) Stop() error {
 	r.once.Do(func() {
 		r.cancel()
-		<-r.done
+		timer := time.NewTimer(StopTimeout)
+		defer timer.Stop()
+		select {
+		case <-r.done:
+		case <-timer.C:
+			r.t.Fatalf("Run did not return within %v of its context being cancelled", StopTimeout)
+		}
 		if c, ok := r.in.(pipeline.Closer); ok {
 			if err := c.Close(context.Background()); err != nil {
 				r.t.Errorf("Close: %v", err)
