@@ -18,6 +18,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/forward"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 // received is one message a test server got.
@@ -66,13 +67,8 @@ func (s *server) start(addr string) {
 	s.t.Helper()
 	var ln net.Listener
 	var err error
-	for i := 0; i < 50; i++ { // the port of a killed server may take a moment to free
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
+	// The port of a killed server may take a moment to free.
+	if !pipelinetest.Eventually(time.Second, func() bool { ln, err = net.Listen("tcp", addr); return err == nil }) {
 		s.t.Fatal(err)
 	}
 	if s.tls != nil {
