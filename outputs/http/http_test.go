@@ -319,18 +319,13 @@ func TestRetryAfterHonouredByEngine(t *testing.T) {
 	}
 	defer e.Stop(context.Background())
 	em.Emit("t", event.Event{Record: map[string]any{"a": "b"}})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	requests := func() int {
 		s.mu.Lock()
-		n := len(s.reqs)
-		s.mu.Unlock()
-		if n >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests", n)
-		}
-		time.Sleep(20 * time.Millisecond) // the engine's retry timer gives no signal
+		defer s.mu.Unlock()
+		return len(s.reqs)
+	}
+	if !pipelinetest.Eventually(10*time.Second, func() bool { return requests() >= 2 }) {
+		t.Fatalf("%d requests", requests())
 	}
 	s.mu.Lock()
 	gap := s.reqs[1].at.Sub(s.reqs[0].at)
