@@ -37,38 +37,25 @@ type served struct {
 	url string
 }
 
+// configured is an http input on 127.0.0.1, on a port of its own, configured from kv.
 func configured(t testing.TB, kv ...string) *Input {
 	t.Helper()
-	in := New()
-	props := []config.Property{{Key: "listen", Value: "127.0.0.1"}, {Key: "port", Value: "0"}}
-	for i := 0; i+1 < len(kv); i += 2 {
-		props = append(props, config.Property{Key: kv[i], Value: kv[i+1]})
-	}
-	if err := pipeline.Configure(in, props); err != nil {
-		t.Fatal(err)
-	}
-	return in
+	return pipelinetest.Input[*Input](t, "http", append([]string{"listen", "127.0.0.1", "port", "0"}, kv...)...)
 }
 
 func serve(t testing.TB, kv ...string) *served {
 	t.Helper()
 	in := configured(t, kv...)
-	var logs pipelinetest.Logs
-	if err := in.Init(context.Background(), logs.Env("http.0")); err != nil {
-		t.Fatal(err)
-	}
-	s := &served{in: in, rec: pipelinetest.NewRecorder(), url: "http://" + in.ListenAddr()}
 	started := make(chan struct{})
 	in.started = started
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, s.rec) }()
+	var logs pipelinetest.Logs
+	run := pipelinetest.StartInput(t, in, logs.Env("http.0"), nil)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := run.Stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
+	s := &served{in: in, rec: run.Rec, url: "http://" + in.ListenAddr()}
 	select {
 	case <-started:
 	case <-time.After(10 * time.Second):
@@ -345,18 +332,11 @@ func testBackpressureThroughTheEngine(t *testing.T, server string) {
 		t.Fatalf("accepted %d, refused %d: the limit never pushed back", accepted, refused)
 	}
 	close(gate) // the output recovers: the input must resume
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, _ := post(t, url, "application/json", rec)
-		if resp.StatusCode == 201 {
-			accepted++
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("still refused 10s after the output recovered")
-		}
-		time.Sleep(5 * time.Millisecond) // what a client does on Retry-After, faster
+	// Retry as a client does on Retry-After, faster.
+	if !pipelinetest.Eventually(10*time.Second, func() bool { resp, _ := post(t, url, "application/json", rec); return resp.StatusCode == 201 }) {
+		t.Fatal("still refused 10s after the output recovered")
 	}
+	accepted++
 	if left := e.Stop(context.Background()); len(left) != 0 {
 		t.Fatalf("%d chunks left at stop", len(left))
 	}
@@ -441,15 +421,10 @@ func TestRequestDuringStartWaits(t *testing.T) {
 		resp.Body.Close()
 		got <- resp.StatusCode
 	}()
-	rec := pipelinetest.NewRecorder()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, rec) }()
+	rec := pipelinetest.StartInput(t, struct{ pipeline.Input }{in}, logs.Env("http.0"), nil).Rec // Init was above
 	if code := <-got; code != 201 || rec.Len() != 1 {
 		t.Errorf("request during start: status %d, %d records", code, rec.Len())
 	}
-	cancel()
-	<-done
 }
 
 func TestChunkedAndExpectContinue(t *testing.T) { forServers(t, testChunkedAndExpectContinue) }
