@@ -43,17 +43,10 @@ type served struct {
 	addr string
 }
 
+// configured is a forward input on 127.0.0.1, on a port of its own, configured from kv.
 func configured(t testing.TB, kv ...string) *Input {
 	t.Helper()
-	in := New()
-	props := []config.Property{{Key: "listen", Value: "127.0.0.1"}, {Key: "port", Value: "0"}}
-	for i := 0; i+1 < len(kv); i += 2 {
-		props = append(props, config.Property{Key: kv[i], Value: kv[i+1]})
-	}
-	if err := pipeline.Configure(in, props); err != nil {
-		t.Fatal(err)
-	}
-	return in
+	return pipelinetest.Input[*Input](t, "forward", append([]string{"listen", "127.0.0.1", "port", "0"}, kv...)...)
 }
 
 // serve runs a forward input on 127.0.0.1 (or kv's unix_path) emitting into emit.
@@ -61,20 +54,13 @@ func serve(t testing.TB, emit pipeline.Emitter, kv ...string) *served {
 	t.Helper()
 	in := configured(t, kv...)
 	logs := &pipelinetest.Logs{}
-	if err := in.Init(context.Background(), logs.Env("forward.0")); err != nil {
-		t.Fatal(err)
-	}
-	s := &served{in: in, logs: logs, addr: in.ListenAddr()}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, emit) }()
+	run := pipelinetest.StartInput(t, in, logs.Env("forward.0"), emit)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := run.Stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return s
+	return &served{in: in, logs: logs, addr: in.ListenAddr()}
 }
 
 func (s *served) dial(t testing.TB) net.Conn {
@@ -623,15 +609,7 @@ func TestStoppedEngineSendsNoAck(t *testing.T) {
 // TestTagKeyOverrides: a tag configured on the instance replaces incoming tags.
 func TestTagKeyOverrides(t *testing.T) {
 	in := configured(t)
-	rec := pipelinetest.NewRecorder()
-	logs := &pipelinetest.Logs{}
-	if err := in.Init(context.Background(), pipeline.Env{Name: "forward.0", Tag: "fixed", Logger: logs.Logger()}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, rec) }()
-	defer func() { cancel(); <-done }()
+	rec := pipelinetest.StartInput(t, in, pipeline.Env{Name: "forward.0", Tag: "fixed"}, nil).Rec
 	c, err := net.Dial("tcp", in.ListenAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -709,11 +687,9 @@ func TestThroughEngine(t *testing.T) {
 		}
 		sent <- logger.Close()
 	}()
-	// The engine has no pause signal to wait on: poll its metrics, bounded.
-	for deadline := time.Now().Add(waitFor); !e.Metrics().Inputs[0].Paused; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("input never paused: %+v", e.Metrics().Inputs[0])
-		}
+	// The engine has no pause signal to wait on: poll its metrics.
+	if !pipelinetest.Eventually(waitFor, func() bool { return e.Metrics().Inputs[0].Paused }) {
+		t.Fatalf("input never paused: %+v", e.Metrics().Inputs[0])
 	}
 	close(release)
 	if err := <-sent; err != nil {

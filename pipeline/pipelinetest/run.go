@@ -12,7 +12,8 @@ import (
 
 // Running is an input started by StartInput: its Run goroutine emits into Rec until Stop.
 type Running struct {
-	// Rec is the Recorder the input emits into.
+	// Rec is the Recorder the input emits into (nil when StartInput was given another
+	// Emitter).
 	Rec *Recorder
 
 	t      testing.TB
@@ -25,29 +26,31 @@ type Running struct {
 
 // StartInput starts in as the engine would: Init with env first when in is a
 // pipeline.Initializer (a failed Init fails the test), then Run in a goroutine emitting into
-// rec (a new Recorder when rec is nil). A nil env.Logger becomes one that discards. The test's
-// cleanup calls Stop, so a test that fails half-way leaves no goroutine behind.
+// emit: a new Recorder when emit is nil (Running.Rec is the Recorder when emit is one). A nil
+// env.Logger becomes one that discards. The test's cleanup calls Stop, so a test that fails
+// half-way leaves no goroutine behind.
 //
 // A test that changes the input between Init and Run calls Init itself and passes
 // struct{ pipeline.Input }{in}, which hides Init and Close.
-func StartInput(t testing.TB, in pipeline.Input, env pipeline.Env, rec *Recorder) *Running {
+func StartInput(t testing.TB, in pipeline.Input, env pipeline.Env, emit pipeline.Emitter) *Running {
 	t.Helper()
-	if rec == nil {
-		rec = NewRecorder()
+	if emit == nil {
+		emit = NewRecorder()
 	}
 	Init(t, in, env)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Running{Rec: rec, t: t, in: in, cancel: cancel, done: make(chan struct{})}
+	r := &Running{t: t, in: in, cancel: cancel, done: make(chan struct{})}
+	r.Rec, _ = emit.(*Recorder)
 	go func() {
 		defer close(r.done)
-		r.runErr = in.Run(ctx, rec)
+		r.runErr = in.Run(ctx, emit)
 	}()
 	t.Cleanup(func() { r.Stop() })
 	return r
 }
 
-// Wait waits until the input emitted at least n records and returns them all. It fails the
-// test when timeout passes first, or when Run returns first (with Run's error).
+// Wait waits until the input emitted at least n records into Rec and returns them all. It
+// fails the test when timeout passes first, or when Run returns first (with Run's error).
 func (r *Running) Wait(n int, timeout time.Duration) []Record {
 	r.t.Helper()
 	if !r.Rec.waitOr(n, timeout, r.done) {
