@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -28,10 +27,7 @@ func newFile(t testing.TB, props map[string]string) *Output {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := o.Init(context.Background(), pipeline.Env{Name: "file.0"}); err != nil {
-		t.Fatalf("Init: %v", err)
-	}
-	return o
+	return pipelinetest.Init(t, o, pipeline.Env{Name: "file.0"})
 }
 
 func configure(t testing.TB, props map[string]string) (*Output, error) {
@@ -39,17 +35,8 @@ func configure(t testing.TB, props map[string]string) (*Output, error) {
 	if _, ok := props["path"]; !ok {
 		props = withProp(props, "path", t.TempDir())
 	}
-	keys := make([]string, 0, len(props))
-	for k := range props {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var ps []config.Property
-	for _, k := range keys {
-		ps = append(ps, config.Property{Key: k, Value: props[k], File: "test.conf", Line: 1})
-	}
-	o := New()
-	if err := pipeline.Configure(o, ps); err != nil {
+	o, err := pipelinetest.As[*Output](pipelinetest.NewOutput("file", pipelinetest.Sorted(props)...))
+	if err != nil {
 		return nil, fmt.Errorf("Configure: %w", err)
 	}
 	return o, nil

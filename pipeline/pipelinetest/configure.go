@@ -2,6 +2,8 @@ package pipelinetest
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
@@ -24,6 +26,17 @@ func Props(kv ...string) []config.Property {
 		ps = append(ps, config.Property{Key: kv[i], Value: kv[i+1], File: File, Line: i/2 + 1})
 	}
 	return ps
+}
+
+// Sorted turns a map of keys to values into key, value pairs sorted by key, for tests
+// that keep their properties in a map (a map has no order; a configuration file does).
+func Sorted(m map[string]string) []string {
+	keys := slices.Sorted(maps.Keys(m))
+	kv := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		kv = append(kv, k, m[k])
+	}
+	return kv
 }
 
 // NewInput makes a fresh instance of the registered input name and configures it from

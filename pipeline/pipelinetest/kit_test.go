@@ -87,6 +87,12 @@ func TestPropsArePlacedOneALine(t *testing.T) {
 	Props("a")
 }
 
+func TestSorted(t *testing.T) {
+	if got := strings.Join(Sorted(map[string]string{"b": "2", "a": "1"}), " "); got != "a 1 b 2" {
+		t.Errorf("Sorted = %s", got)
+	}
+}
+
 func TestNewPluginsAndTheirTypes(t *testing.T) {
 	if in := Input[*kitIn](t, "pipelinetest_in", "limit", "3"); in.Limit != 3 {
 		t.Errorf("limit = %d", in.Limit)
