@@ -219,25 +219,6 @@ func (f *fakeT) Fatalf(format string, args ...any) {
 	panic("fatal")
 }
 
-func TestEventually(t *testing.T) {
-	var n atomic.Int32
-	go func() {
-		for range 5 {
-			n.Add(1)
-		}
-	}()
-	if !Eventually(10*time.Second, func() bool { return n.Load() == 5 }) {
-		t.Error("Eventually: false for a condition that comes true")
-	}
-	start := time.Now()
-	if Eventually(30*time.Millisecond, func() bool { return false }) {
-		t.Error("Eventually: true for a condition that never holds")
-	}
-	if d := time.Since(start); d < 30*time.Millisecond || d > 5*time.Second {
-		t.Errorf("Eventually gave up after %v, want about 30ms", d)
-	}
-}
-
 func TestLogsWait(t *testing.T) {
 	var l Logs
 	go l.Logger().Warn("late")
