@@ -409,14 +409,17 @@ func TestFailoverTakesOverAndFailsBack(t *testing.T) {
 	a.revive()
 	// Chunks keep going to b until a's pause passes; then a is tried and used again.
 	next := 100
-	deadline := time.Now().Add(10 * time.Second)
-	for len(a.messages()) == 5 {
-		if time.Now().After(deadline) || next+1 > len(evs) {
-			t.Fatal("a was not tried again after it came back")
+	// a's pause (50ms) has to pass: time is what is awaited, a flush at each check.
+	pipelinetest.Eventually(10*time.Second, func() bool {
+		if len(a.messages()) != 5 || next+1 > len(evs) {
+			return true
 		}
 		flush(next, next+1)
 		next++
-		time.Sleep(5 * time.Millisecond) // a's pause (50ms) has to pass: time is what is awaited
+		return false
+	})
+	if len(a.messages()) == 5 {
+		t.Fatal("a was not tried again after it came back")
 	}
 	flush(next, next+1)
 	next++
