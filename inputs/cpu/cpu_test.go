@@ -250,22 +250,6 @@ func TestMissingCountersLogOnce(t *testing.T) {
 	}
 }
 
-func TestStopsWhenEngineStops(t *testing.T) {
-	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "cpu", "interval_sec", "0", "interval_nsec", "10000000"), pipeline.Env{})
-	var rec pipelinetest.Recorder
-	rec.FailWith(pipeline.ErrStopped)
-	done := make(chan error, 1)
-	go func() { done <- in.Run(context.Background(), &rec) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v on ErrStopped, want nil", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run kept going after Emit returned ErrStopped")
-	}
-}
-
 // A process that exits: one warning, no records, Run keeps going.
 func TestProcessGone(t *testing.T) {
 	var logs pipelinetest.Logs

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/inputs/internal/metric"
-	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
@@ -178,22 +177,6 @@ func TestMissingDeviceLogsOnce(t *testing.T) {
 	}
 	if n := logs.Count(slog.LevelInfo) - logs.Count(slog.LevelWarn); n != 1 {
 		t.Errorf("%d info lines, want 1 saying the device is back", n)
-	}
-}
-
-func TestStopsWhenEngineStops(t *testing.T) {
-	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "disk", "interval_sec", "0", "interval_nsec", "10000000"), pipeline.Env{})
-	var rec pipelinetest.Recorder
-	rec.FailWith(pipeline.ErrStopped)
-	done := make(chan error, 1)
-	go func() { done <- in.Run(context.Background(), &rec) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v on ErrStopped, want nil", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run kept going after Emit returned ErrStopped")
 	}
 }
 

@@ -268,22 +268,6 @@ func TestHighRateBatches(t *testing.T) {
 	}
 }
 
-func TestStopsWhenEngineStops(t *testing.T) {
-	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "dummy", "rate", "1000"), env)
-	var rec pipelinetest.Recorder
-	rec.FailWith(pipeline.ErrStopped)
-	done := make(chan error, 1)
-	go func() { done <- in.Run(context.Background(), &rec) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run returned %v on ErrStopped, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run kept going after Emit returned ErrStopped")
-	}
-}
-
 func TestEmitErrorIsReturned(t *testing.T) {
 	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "dummy", "rate", "1000"), env)
 	var rec pipelinetest.Recorder

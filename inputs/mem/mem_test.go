@@ -209,22 +209,6 @@ func TestHumanSize(t *testing.T) {
 	}
 }
 
-func TestStopsWhenEngineStops(t *testing.T) {
-	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "mem", "interval_sec", "0", "interval_nsec", "10000000"), pipeline.Env{})
-	var rec pipelinetest.Recorder
-	rec.FailWith(pipeline.ErrStopped)
-	done := make(chan error, 1)
-	go func() { done <- in.Run(context.Background(), &rec) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v on ErrStopped, want nil", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run kept going after Emit returned ErrStopped")
-	}
-}
-
 // On Linux the system fields come from sysinfo(2): the same counters as /proc/meminfo's
 // (totals compared exactly; free memory moves between the two reads), with no garbage
 // left per sample beyond the boxed numbers.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
@@ -218,6 +219,40 @@ func TestBadValueIsReportedAtItsLine(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%s %s=%q: error %v, want it to start with %s", id, kv[0], kv[1], err, want)
 		}
+	}
+}
+
+// emitting lists the inputs that emit on their own, with keys that make them emit at once.
+var emitting = map[string][]string{
+	"cpu":   {"interval_sec", "0", "interval_nsec", "10000000"},
+	"mem":   {"interval_sec", "0", "interval_nsec", "10000000"},
+	"disk":  {"interval_sec", "0", "interval_nsec", "10000000"},
+	"dummy": {"rate", "1000"},
+	"netif": {"interface", "lo", "interval_sec", "0", "interval_nsec", "10000000"},
+}
+
+// An input whose Emit returns pipeline.ErrStopped (the engine is shutting down) returns nil
+// from Run at once, without its context being cancelled.
+func TestInputStopsWhenEngineStops(t *testing.T) {
+	for name, kv := range emitting {
+		t.Run(name, func(t *testing.T) {
+			if name == "disk" {
+				if _, err := os.Stat("/proc/diskstats"); err != nil {
+					t.Skip("no /proc/diskstats: disk emits nothing here")
+				}
+			}
+			rec := pipelinetest.NewRecorder()
+			rec.FailWith(pipeline.ErrStopped)
+			r := pipelinetest.StartInput(t, pipelinetest.Input[pipeline.Input](t, name, kv...), pipeline.Env{Name: name + ".0"}, rec)
+			select {
+			case <-r.Done():
+				if err := r.Stop(); err != nil {
+					t.Errorf("Run = %v on ErrStopped, want nil", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("Run kept going after Emit returned ErrStopped")
+			}
+		})
 	}
 }
 
