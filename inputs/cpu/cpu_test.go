@@ -233,17 +233,8 @@ func TestMissingCountersLogOnce(t *testing.T) {
 	in := New()
 	in.procRoot = t.TempDir()
 	in.IntervalSec, in.IntervalNsec = 0, 10e6
-	if err := in.Init(context.Background(), logs.Env("cpu.0")); err != nil {
-		t.Fatal(err)
-	}
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond) // ~20 intervals
-	defer cancel()
-	if err := in.Run(ctx, &rec); err != nil {
-		t.Fatalf("Run = %v, want it to keep going", err)
-	}
-	if rec.Len() != 0 {
-		t.Errorf("%d records without counters", rec.Len())
+	if recs := pipelinetest.RunFor(t, in, logs.Env("cpu.0"), 200*time.Millisecond); len(recs) != 0 { // ~20 intervals
+		t.Errorf("%d records without counters", len(recs))
 	}
 	if n := logs.Count(slog.LevelWarn); n != 2 { // totals and per-core: once each
 		t.Errorf("%d warnings over ~20 intervals, want one per missing counter", n)
@@ -255,14 +246,9 @@ func TestProcessGone(t *testing.T) {
 	var logs pipelinetest.Logs
 	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "cpu", "interval_sec", "0", "interval_nsec", "10000000", "pid", strconv.Itoa(os.Getpid())), logs.Env("cpu.0"))
 	in.proc.Pid = 2147483646 // as if the process had exited after Init
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond) // ~20 intervals
-	defer cancel()
-	if err := in.Run(ctx, &rec); err != nil {
-		t.Fatalf("Run = %v, want it to keep going", err)
-	}
-	if rec.Len() != 0 {
-		t.Errorf("%d records for a process that is gone", rec.Len())
+	// ~20 intervals; Init was above.
+	if recs := pipelinetest.RunFor(t, struct{ pipeline.Input }{in}, logs.Env("cpu.0"), 200*time.Millisecond); len(recs) != 0 {
+		t.Errorf("%d records for a process that is gone", len(recs))
 	}
 	if n := logs.Count(slog.LevelWarn); n != 1 {
 		t.Errorf("%d warnings over ~20 intervals, want 1", n)

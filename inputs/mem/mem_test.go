@@ -175,17 +175,9 @@ func TestMissingCountersLogOnce(t *testing.T) {
 	in := New()
 	in.procRoot = t.TempDir()
 	in.IntervalSec, in.IntervalNsec = 0, 10e6
-	if err := in.Init(context.Background(), logs.Env("mem.0")); err != nil {
-		t.Fatal(err)
-	}
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond) // ~20 intervals
-	defer cancel()
-	if err := in.Run(ctx, &rec); err != nil {
-		t.Fatalf("Run = %v, want it to keep going", err)
-	}
+	recs := pipelinetest.RunFor(t, in, logs.Env("mem.0"), 200*time.Millisecond) // ~20 intervals
 	// Swap comes from sysinfo(2), not /proc, so it is still there.
-	for i, r := range rec.Records() {
+	for i, r := range recs {
 		if got := keysOf(r.Event.Record); got != "Swap.free Swap.total Swap.used" {
 			t.Errorf("record %d keys %s, want only swap", i, got)
 		}

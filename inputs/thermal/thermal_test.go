@@ -83,15 +83,7 @@ func TestThisMachine(t *testing.T) {
 	var logs pipelinetest.Logs
 	in := New()
 	in.IntervalSec, in.IntervalNsec = 0, 10e6
-	if err := in.Init(context.Background(), logs.Env("thermal.0")); err != nil {
-		t.Fatal(err)
-	}
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond) // ~20 intervals
-	defer cancel()
-	if err := in.Run(ctx, &rec); err != nil {
-		t.Fatal(err)
-	}
+	recs := pipelinetest.RunFor(t, in, logs.Env("thermal.0"), 200*time.Millisecond) // ~20 intervals
 	entries, _ := os.ReadDir("/sys/class/thermal")
 	zones := 0
 	for _, e := range entries {
@@ -100,13 +92,13 @@ func TestThisMachine(t *testing.T) {
 		}
 	}
 	if zones == 0 {
-		if rec.Len() != 0 || logs.Count(slog.LevelWarn) != 1 {
-			t.Errorf("no zones: %d records and %d warnings, want 0 and 1", rec.Len(), logs.Count(slog.LevelWarn))
+		if len(recs) != 0 || logs.Count(slog.LevelWarn) != 1 {
+			t.Errorf("no zones: %d records and %d warnings, want 0 and 1", len(recs), logs.Count(slog.LevelWarn))
 		}
 		t.Logf("no thermal zones here: %v", logs.Records()[0].Message)
 		return
 	}
-	for i, r := range rec.Records() {
+	for i, r := range recs {
 		rec := r.Event.Record
 		name, _ := rec["name"].(string)
 		temp, ok := rec["temp"].(float64)

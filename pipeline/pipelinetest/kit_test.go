@@ -182,6 +182,20 @@ func TestRunToEnd(t *testing.T) {
 	}
 }
 
+func TestRunFor(t *testing.T) {
+	if recs := RunFor(t, Input[*kitIn](t, "pipelinetest_in"), pipeline.Env{}, 30*time.Millisecond); len(recs) == 0 {
+		t.Error("no records in 30ms at one a millisecond")
+	}
+	ft := &fakeT{TB: t}
+	func() {
+		defer func() { _ = recover() }()
+		RunFor(ft, Input[*kitIn](t, "pipelinetest_in", "limit", "1", "fail", "on"), pipeline.Env{}, time.Minute)
+	}()
+	if !ft.failed || !strings.HasPrefix(ft.msg, "Run returned boom before 1m0s") {
+		t.Errorf("Run that ends early: %v %q", ft.failed, ft.msg)
+	}
+}
+
 func TestRunningReportsRunsError(t *testing.T) {
 	var logs Logs
 	r := StartInput(t, Input[*kitIn](t, "pipelinetest_in", "limit", "2", "fail", "on"), logs.Env("in.0"), nil)

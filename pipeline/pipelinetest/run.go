@@ -139,3 +139,22 @@ func RunToEnd(t testing.TB, in pipeline.Input, env pipeline.Env, timeout time.Du
 	}
 	return r.Rec.Records()
 }
+
+// RunFor starts in (StartInput), lets it run for d, stops it and returns its records, for
+// tests of what an input does over some intervals (log once, keep going): time is what
+// they wait for. It fails the test when Run returns an error, or returns before d.
+func RunFor(t testing.TB, in pipeline.Input, env pipeline.Env, d time.Duration) []Record {
+	t.Helper()
+	r := StartInput(t, in, env, nil)
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-r.Done():
+		t.Fatalf("Run returned %v before %v, want it to keep going", r.Stop(), d)
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatalf("Run = %v, want it to keep going", err)
+	}
+	return r.Rec.Records()
+}
