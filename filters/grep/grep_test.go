@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -279,24 +278,11 @@ func BenchmarkGrep(b *testing.B) {
 // One filter instance serves every input that emits its tag, from their goroutines.
 func TestGrepConcurrentUse(t *testing.T) {
 	g := newGrep(t, Grep{Regex: []string{"$k['v'] ^keep"}})
-	var wg sync.WaitGroup
-	errs := make(chan string, 8)
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 500; i++ {
-				ev := event.Event{Record: map[string]any{"k": map[string]any{"v": "keep-me"}}}
-				if v, _ := g.Filter("t", &ev); v != pipeline.Keep {
-					errs <- "a matching record was dropped"
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
+	pipelinetest.Concurrently(t, 8, 500, func(int, int) error {
+		ev := event.Event{Record: map[string]any{"k": map[string]any{"v": "keep-me"}}}
+		if v, _ := g.Filter("t", &ev); v != pipeline.Keep {
+			return errors.New("a matching record was dropped")
+		}
+		return nil
+	})
 }

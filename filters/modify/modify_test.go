@@ -2,9 +2,9 @@ package modify
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -396,25 +396,12 @@ func BenchmarkModify(b *testing.B) {
 // One filter instance serves every input that emits its tag, from their goroutines.
 func TestModifyConcurrentUse(t *testing.T) {
 	m := newModify(t, "Condition Key_value_matches level ^warn", "Set seen yes", "Copy m m2", "Rename level severity")
-	var wg sync.WaitGroup
-	errs := make(chan string, 8)
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 500; i++ {
-				ev := event.Event{Record: map[string]any{"level": "warn", "m": map[string]any{"a": []any{1}}}}
-				m.Filter("t", &ev)
-				if ev.Record["seen"] != "yes" || ev.Record["severity"] != "warn" {
-					errs <- "rules not applied"
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
+	pipelinetest.Concurrently(t, 8, 500, func(int, int) error {
+		ev := event.Event{Record: map[string]any{"level": "warn", "m": map[string]any{"a": []any{1}}}}
+		m.Filter("t", &ev)
+		if ev.Record["seen"] != "yes" || ev.Record["severity"] != "warn" {
+			return errors.New("rules not applied")
+		}
+		return nil
+	})
 }

@@ -196,6 +196,29 @@ func TestRunFor(t *testing.T) {
 	}
 }
 
+func TestConcurrently(t *testing.T) {
+	var calls atomic.Int32
+	seen := make([]atomic.Int32, 4)
+	Concurrently(t, 4, 100, func(w, i int) error {
+		calls.Add(1)
+		seen[w].Add(1)
+		return nil
+	})
+	if calls.Load() != 400 || seen[3].Load() != 100 {
+		t.Errorf("%d calls, worker 3 made %d; want 400 and 100", calls.Load(), seen[3].Load())
+	}
+	ft := &fakeT{TB: t}
+	Concurrently(ft, 3, 100, func(w, i int) error {
+		if i == 5 {
+			return fmt.Errorf("worker %d failed", w)
+		}
+		return nil
+	})
+	if ft.errors != 3 {
+		t.Errorf("%d errors reported, want one a worker", ft.errors)
+	}
+}
+
 func TestRunningReportsRunsError(t *testing.T) {
 	var logs Logs
 	r := StartInput(t, Input[*kitIn](t, "pipelinetest_in", "limit", "2", "fail", "on"), logs.Env("in.0"), nil)
@@ -224,7 +247,10 @@ type fakeT struct {
 	testing.TB
 	failed bool
 	msg    string
+	errors int
 }
+
+func (f *fakeT) Error(...any) { f.errors++ }
 
 func (f *fakeT) Helper() {}
 func (f *fakeT) Fatalf(format string, args ...any) {
