@@ -1,7 +1,28 @@
-// Package pipelinetest helps test plugins without running an engine, as Telegraf's test
-// accumulator does: a Recorder stands in for the engine's Emitter and keeps what an input
-// emits, MakeChunk builds the chunk an output is flushed with, and Logs captures what a
-// plugin logs. It is for tests only; nothing in the agent imports it.
+// Package pipelinetest is the plugin test kit: what a plugin's tests need to configure,
+// start and watch a plugin without running an engine, as Telegraf's test accumulator does.
+// It is for tests only; nothing in the agent imports it.
+//
+//   - Configure a plugin from key, value pairs as the engine does: NewInput, NewFilter and
+//     NewOutput (the error too), Input, Filter and Output (its own type, or the test fails),
+//     As, Props and Sorted. Properties stand in File ("test.conf"), one a line from line 1;
+//     Configure reports a section's error exactly as the agent does, placed at its key.
+//   - Start it as the engine does: Init (Init when the plugin has one), StartInput (Init, then
+//     Run in a goroutine, stopped and closed at the test's end), Collect (the first n records,
+//     within a timeout), RunToEnd (an input with a fixed amount of work) and RunFor (what an
+//     input does over some intervals).
+//   - Watch it: a Recorder stands in for the engine's Emitter and keeps what an input emits
+//     (Wait blocks until n records came); Logs keeps what a plugin logs (Wait blocks until a
+//     condition on them holds); MakeChunk builds the chunk an output is flushed with.
+//   - Wait without sleeping: on a Recorder, on Logs or on a channel; Eventually polls (through
+//     package internal/poll, the one place tests poll) only for changes nothing signals.
+//   - Concurrently runs a check from several goroutines, for plugins one instance of which
+//     serves several inputs or workers.
+//
+// Checks every plugin must pass (registered under its folder's name, a fresh instance per
+// factory call, a valid default configuration, unknown keys and bad values reported at their
+// line, an input that emits on its own returning from Run on pipeline.ErrStopped) are written
+// once, over every registered plugin, in plugins/all/conformance_test.go; a plugin's own
+// tests need not repeat them.
 package pipelinetest
 
 import (
