@@ -35,16 +35,39 @@ var incomplete = map[string][]string{
 	"filter/parser": {"key_name", "log"},
 }
 
-// badValues gives, for some plugins, a value their Validate refuses: the agent must report
-// it at the key's line, naming the key as written and the section.
+// badValues gives, for each plugin that checks its values in Validate, a value it refuses:
+// the agent must report it at the key's line, naming the key as written and the section.
 var badValues = map[string][2]string{
 	"input/cpu":              {"Interval_Nsec", "-5"},
+	"input/disk":             {"Dev_Name", "a/b"},
 	"input/dummy":            {"Dummy", "{not json"},
+	"input/forward":          {"Port", "70000"},
+	"input/http":             {"Port", "70000"},
 	"input/mem":              {"PID", "-3"},
+	"input/mqtt":             {"QoS", "3"},
+	"input/netif":            {"Interval_Sec", "-1"},
+	"input/serial":           {"Parity", "yes"},
+	"filter/expect":          {"Action", "explode"},
 	"filter/grep":            {"Regex", "log ([a-z"},
+	"filter/lua":             {"Call_Timeout", "-1s"},
+	"filter/nest":            {"Wildcard", "x"},
 	"filter/record_modifier": {"Record", "hostname"},
+	"filter/throttle":        {"Rate", "-1"},
 	"output/file":            {"Json_Date_Format", "unix"},
+	"output/forward":         {"Compress", "zip"},
+	"output/http":            {"Format", "yaml"},
+	"output/mqtt":            {"QoS", "3"},
 	"output/stdout":          {"Format", "yaml"},
+}
+
+// badDecodes gives, for some plugins, a value their keys' decoding refuses (a bool, a size,
+// a regular expression, a rule): reported at the key's line, naming the key as written.
+var badDecodes = map[string][2]string{
+	"input/proc":         {"Fd", "2"},
+	"input/thermal":      {"Name_Regex", "("},
+	"filter/modify":      {"Rename", "a"},
+	"filter/parser":      {"Preserve_Key", "maybe"},
+	"filter/rewrite_tag": {"Emitter_Mem_Buf_Limit", "lots"},
 }
 
 type plugin struct {
@@ -206,18 +229,35 @@ func TestUnknownKeyIsReportedAtItsLine(t *testing.T) {
 }
 
 // A bad value is reported by Configure (so by New and --dry-run, before Init) at the key's
-// line, with the key as written and the section it is in.
+// line, with the key as written, and with the section it is in when Validate found it.
 func TestBadValueIsReportedAtItsLine(t *testing.T) {
-	for id, kv := range badValues {
-		p, ok := find(id)
-		if !ok {
-			t.Errorf("badValues lists %s, which is not registered", id)
-			continue
+	check := func(table map[string][2]string, section bool) {
+		for id, bad := range table {
+			p, ok := find(id)
+			if !ok {
+				t.Errorf("%s is listed, but not registered", id)
+				continue
+			}
+			kv := append([]string{"alias", "x"}, required[p.id()]...)
+			kv = append(append(kv, incomplete[p.id()]...), bad[0], bad[1])
+			err := pipelinetest.Configure(p.kind, p.name, kv...)
+			want := pipelinetest.File + ":" + strconv.Itoa(len(kv)/2) + `: key "` + bad[0] + `": `
+			if section {
+				want += p.kind + ` "` + p.name + `": `
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("%s %s=%q: error %v, want it to start with %s", id, bad[0], bad[1], err, want)
+			}
 		}
-		err := pipelinetest.Configure(p.kind, p.name, "alias", "x", kv[0], kv[1])
-		want := pipelinetest.File + `:2: key "` + kv[0] + `": ` + p.kind + ` "` + p.name + `": `
-		if err == nil || !strings.HasPrefix(err.Error(), want) {
-			t.Errorf("%s %s=%q: error %v, want it to start with %s", id, kv[0], kv[1], err, want)
+	}
+	check(badValues, true)
+	check(badDecodes, false)
+	// A new plugin with keys adds itself to one of the tables.
+	for _, p := range registered() {
+		_, v := badValues[p.id()]
+		_, d := badDecodes[p.id()]
+		if !v && !d && p.id() != "output/null" { // null takes no keys
+			t.Errorf("%s: give a bad value for one of its keys in badValues or badDecodes", p.id())
 		}
 	}
 }
