@@ -68,7 +68,7 @@ func (r *Running) Wait(n int, timeout time.Duration) []Record {
 func (r *Running) Done() <-chan struct{} { return r.done }
 
 // StopTimeout is how long Stop waits for Run to return once its context is cancelled.
-const StopTimeout = 20 * time.Second
+const StopTimeout = 30 * time.Second
 
 // Stop cancels Run's context, waits for Run to return (failing the test when it has not
 // within StopTimeout), then calls Close when the input is a pipeline.Closer (a Close error
