@@ -20,7 +20,8 @@
 //
 // Checks every plugin must pass (registered under its folder's name, a fresh instance per
 // factory call, a valid default configuration, unknown keys and bad values reported at their
-// line, an input that emits on its own returning from Run on pipeline.ErrStopped) are written
+// line, lifecycle methods with the signatures the engine calls, an input that emits on its
+// own returning from Run on pipeline.ErrStopped) are written
 // once, over every registered plugin, in plugins/all/conformance_test.go; a plugin's own
 // tests need not repeat them.
 package pipelinetest
