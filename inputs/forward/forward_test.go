@@ -3,18 +3,13 @@ package forward
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -132,7 +127,8 @@ func checkArrived(t *testing.T, rec *pipelinetest.Recorder, tag string, n int, n
 
 // TestFluentLoggerGolang sends with the real fluent-logger-golang client in its modes.
 func TestFluentLoggerGolang(t *testing.T) {
-	certFile, keyFile := selfSigned(t)
+	peer := testcert.New(t)
+	certFile, keyFile := peer.CertFile, peer.KeyFile
 	for _, tc := range []struct {
 		name  string
 		cfg   fluent.Config
@@ -708,43 +704,10 @@ func TestThroughEngine(t *testing.T) {
 	}
 }
 
-// selfSigned writes a certificate and key for 127.0.0.1 into a temporary directory.
-func selfSigned(t testing.TB) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		// Its own CA, so it can also be the tls.ca_file and a client certificate.
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "crt.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return certFile, keyFile
-}
-
 // TestTLSWithSharedKey: the handshake runs inside TLS.
 func TestTLSWithSharedKey(t *testing.T) {
-	certFile, keyFile := selfSigned(t)
+	peer := testcert.New(t)
+	certFile, keyFile := peer.CertFile, peer.KeyFile
 	rec := pipelinetest.NewRecorder()
 	s := serve(t, rec, "tls", "on", "tls.crt_file", certFile, "tls.key_file", keyFile,
 		"shared_key", "k", "security.users", "edge pw")
@@ -767,7 +730,8 @@ func TestTLSWithSharedKey(t *testing.T) {
 // TestTLSClientCertificates: with tls.ca_file, a client without a certificate signed by
 // that CA gets nothing in; one with it is served.
 func TestTLSClientCertificates(t *testing.T) {
-	certFile, keyFile := selfSigned(t)
+	peer := testcert.New(t)
+	certFile, keyFile := peer.CertFile, peer.KeyFile
 	rec := pipelinetest.NewRecorder()
 	s := serve(t, rec, "tls", "on", "tls.crt_file", certFile, "tls.key_file", keyFile, "tls.ca_file", certFile)
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)

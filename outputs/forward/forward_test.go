@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"io"
 	"net"
 	"os"
@@ -231,7 +232,8 @@ func optionBytes(t *testing.T, msg []byte) []byte {
 }
 
 func TestTLSWithSharedKeyAndUsers(t *testing.T) {
-	certFile, keyFile, srvTLS := testCert(t, t.TempDir())
+	cert := testcert.New(t, "aggregator.test")
+	certFile, keyFile, srvTLS := cert.CertFile, cert.KeyFile, cert.ServerConfig()
 	_ = keyFile
 	auth := &forward.ServerAuth{SharedKey: "s3cret", Hostname: "aggregator", Users: map[string]string{"edge": "pw"}, Keepalive: true}
 	srv := newServer(t, srvTLS, auth)
@@ -296,7 +298,8 @@ func TestKeepaliveReusesAndRecycles(t *testing.T) {
 // A server that closed an idle connection must not swallow the next chunk, even without
 // acks: the output sees the connection is gone and opens another.
 func TestClosedIdleConnectionIsNotUsed(t *testing.T) {
-	certFile, _, srvTLS := testCert(t, t.TempDir())
+	cert := testcert.New(t, "aggregator.test")
+	certFile, srvTLS := cert.CertFile, cert.ServerConfig()
 	for _, tc := range []struct {
 		name string
 		tls  bool

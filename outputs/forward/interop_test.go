@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"net"
 	"path/filepath"
 	"reflect"
@@ -61,7 +62,8 @@ func cutSpace(s string) (string, string, bool) {
 // every record arrives as sent (tag, time to the nanosecond, metadata, nested values,
 // binary).
 func TestOutputToOurInput(t *testing.T) {
-	certFile, keyFile, _ := testCert(t, t.TempDir())
+	cert := testcert.New(t, "aggregator.test")
+	certFile, keyFile := cert.CertFile, cert.KeyFile
 	secure := struct{ in, out []string }{
 		in:  []string{"tls on", "tls.crt_file " + certFile, "tls.key_file " + keyFile, "shared_key k3y", "self_hostname agg", "security.users edge pw"},
 		out: []string{"tls on", "tls.ca_file " + certFile, "shared_key k3y", "username edge", "password pw"},
