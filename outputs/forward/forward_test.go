@@ -32,24 +32,19 @@ func newOutput(t *testing.T, kv ...string) (*Output, *pipelinetest.Logs) {
 		t.Fatal(err)
 	}
 	logs := &pipelinetest.Logs{}
-	if err := o.Init(context.Background(), logs.Env("forward.0")); err != nil {
-		t.Fatal(err)
-	}
+	pipelinetest.Init(t, o, logs.Env("forward.0"))
 	t.Cleanup(func() { _ = o.Close(context.Background()) })
 	return o, logs
 }
 
-func configure(kv ...string) (*Output, error) {
-	var props []config.Property
-	for _, s := range kv {
-		k, v, _ := strings.Cut(s, " ")
-		props = append(props, config.Property{Key: k, Value: v})
+// configure configures an output from "key value" strings, as the engine would.
+func configure(lines ...string) (*Output, error) {
+	var kv []string
+	for _, l := range lines {
+		k, v, _ := strings.Cut(l, " ")
+		kv = append(kv, k, v)
 	}
-	o := New()
-	if err := pipeline.Configure(o, props); err != nil {
-		return nil, err
-	}
-	return o, nil
+	return pipelinetest.As[*Output](pipelinetest.NewOutput("forward", kv...))
 }
 
 // sample returns n events with what must survive the trip: nanosecond times, nested
