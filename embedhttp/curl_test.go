@@ -2,6 +2,7 @@ package embedhttp
 
 import (
 	"encoding/pem"
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,7 +63,7 @@ func TestCurlInterop(t *testing.T) {
 }
 
 func TestCurlTLS(t *testing.T) {
-	cfg, _ := selfSignedTLS(t)
+	cfg := testcert.New(t).ServerConfig()
 	cfg.NextProtos = []string{"h2", "http/1.1"} // as a config shared with net/http would
 	s := start(t, &Server{TLSConfig: cfg})
 	ca := filepath.Join(t.TempDir(), "ca.pem")

@@ -4,15 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -111,32 +106,9 @@ func TestGzipBody(t *testing.T) {
 	c.expectClosed()
 }
 
-func selfSignedTLS(t testing.TB) (*tls.Config, *x509.CertPool) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
-}
-
 func TestTLS(t *testing.T) {
-	cfg, pool := selfSignedTLS(t)
+	cert := testcert.New(t)
+	cfg, pool := cert.ServerConfig(), cert.Pool
 	var sawTLS atomic.Bool
 	s := start(t, &Server{TLSConfig: cfg, Handler: HandlerFunc(func(w *Response, r *Request) {
 		sawTLS.Store(r.TLS() != nil)

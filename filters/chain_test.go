@@ -19,6 +19,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/filters/record_modifier"
 	_ "github.com/fluentbit-go/fluentbit-go/filters/throttle"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 type filterConf struct {
@@ -176,23 +177,7 @@ func reportCPU(b *testing.B, since time.Duration) {
 }
 
 func configureFilter(b *testing.B, fc filterConf) pipeline.Filter {
-	f, ok := pipeline.NewFilter(fc.name)
-	if !ok {
-		b.Fatalf("no filter %s", fc.name)
-	}
-	var props []config.Property
-	for i := 0; i+1 < len(fc.props); i += 2 {
-		props = append(props, config.Property{Key: fc.props[i], Value: fc.props[i+1]})
-	}
-	if err := pipeline.Configure(f, props); err != nil {
-		b.Fatal(err)
-	}
-	if in, ok := f.(pipeline.Initializer); ok {
-		if err := in.Init(context.Background(), pipeline.Env{Name: fc.name}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return f
+	return pipelinetest.Init(b, pipelinetest.Filter[pipeline.Filter](b, fc.name, fc.props...), pipeline.Env{Name: fc.name})
 }
 
 func newChainEngine(b *testing.B, filters []filterConf) (*pipeline.Engine, pipeline.Emitter, *atomic.Int64) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/internal/poll"
 )
 
 func TestMatchTag(t *testing.T) {
@@ -250,12 +251,8 @@ func TestRetryLimitDropsAndCounts(t *testing.T) {
 		}
 	}
 	e.FlushAll()
-	deadline := time.Now().Add(10 * time.Second)
-	for e.Metrics().Outputs[0].RetriesFailed == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("chunk was never given up")
-		}
-		time.Sleep(time.Millisecond)
+	if !poll.Until(10*time.Second, func() bool { return e.Metrics().Outputs[0].RetriesFailed > 0 }) {
+		t.Fatal("chunk was never given up")
 	}
 	m := e.Metrics()
 	if o := m.Outputs[0]; o.DroppedRecords != 10 || o.Retries != 2 || o.Errors != 3 {
@@ -532,12 +529,8 @@ func TestPausedQueryHandsOpenChunksToOutputs(t *testing.T) {
 		t.Fatalf("pauses %d, want 1", m.Pauses)
 	}
 	// With flush an hour, only the pause can have sent the records to the output.
-	deadline := time.Now().Add(30 * time.Second)
-	for e.Metrics().Outputs[0].ProcRecords != uint64(i) || em.Paused() {
-		if time.Now().After(deadline) {
-			t.Fatalf("delivered %d of %d, paused %v", e.Metrics().Outputs[0].ProcRecords, i, em.Paused())
-		}
-		time.Sleep(time.Millisecond)
+	if !poll.Until(30*time.Second, func() bool { return e.Metrics().Outputs[0].ProcRecords == uint64(i) && !em.Paused() }) {
+		t.Fatalf("delivered %d of %d, paused %v", e.Metrics().Outputs[0].ProcRecords, i, em.Paused())
 	}
 	e.Stop(context.Background())
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/internal/poll"
 )
 
 func fsOpts(dir, sync string) Options {
@@ -171,16 +173,9 @@ func TestTotalLimitSizeDropsOldest(t *testing.T) {
 	}
 	out.failN.Store(0)
 	e.FlushAll()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if !poll.Until(10*time.Second, func() bool { m := e.Metrics().Outputs[0]; return m.ProcRecords+m.DroppedRecords == n }) {
 		m := e.Metrics().Outputs[0]
-		if m.ProcRecords+m.DroppedRecords == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("delivered %d + dropped %d, want %d", m.ProcRecords, m.DroppedRecords, n)
-		}
-		time.Sleep(5 * time.Millisecond)
+		t.Fatalf("delivered %d + dropped %d, want %d", m.ProcRecords, m.DroppedRecords, n)
 	}
 	e.Stop(context.Background())
 	out.mu.Lock()
@@ -246,12 +241,10 @@ func TestFilesystemWriteFailureRefusesRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.FlushAll()
-	deadline := time.Now().Add(10 * time.Second)
-	for e.StorageMetrics().Chunks > 0 || len(mustGlob(t, filepath.Join(dir, "in", "*.flb"))) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("first record not delivered")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !poll.Until(10*time.Second, func() bool {
+		return e.StorageMetrics().Chunks == 0 && len(mustGlob(t, filepath.Join(dir, "in", "*.flb"))) == 0
+	}) {
+		t.Fatal("first record not delivered")
 	}
 	stream := filepath.Join(dir, "in")
 	if err := os.RemoveAll(stream); err != nil {
@@ -268,11 +261,8 @@ func TestFilesystemWriteFailureRefusesRecords(t *testing.T) {
 		t.Fatal("input not reported paused after a failed write")
 	}
 	os.Remove(stream)
-	for em.Paused() {
-		if time.Now().After(deadline) {
-			t.Fatal("still paused after the disk came back")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !poll.Until(10*time.Second, func() bool { return !em.Paused() }) {
+		t.Fatal("still paused after the disk came back")
 	}
 	if err := em.Emit("app", rec(1)); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package expect
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -15,23 +14,11 @@ import (
 
 func newExpect(t testing.TB, logs *pipelinetest.Logs, props ...string) *Expect {
 	t.Helper()
-	f, _ := pipeline.NewFilter("expect")
-	var ps []config.Property
-	for i := 0; i+1 < len(props); i += 2 {
-		ps = append(ps, config.Property{Key: props[i], Value: props[i+1]})
-	}
-	if err := pipeline.Configure(f, ps); err != nil {
-		t.Fatal(err)
-	}
-	env := pipeline.Env{Name: "expect.0", Logger: slog.New(slog.DiscardHandler)}
+	env := pipeline.Env{Name: "expect.0"}
 	if logs != nil {
 		env = logs.Env("expect.0")
 	}
-	e := f.(*Expect)
-	if err := e.Init(context.Background(), env); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return pipelinetest.Init(t, pipelinetest.Filter[*Expect](t, "expect", props...), env)
 }
 
 // The rules on the record of Fluent Bit's "validating your data" guide.

@@ -2,13 +2,15 @@ package grep
 
 import (
 	"context"
+	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 func newGrep(t testing.TB, g Grep) *Grep {
@@ -223,13 +225,11 @@ func TestGrepBadConfig(t *testing.T) {
 	}
 }
 
-func TestGrepRegistered(t *testing.T) {
-	f, ok := pipeline.NewFilter("grep")
-	if !ok {
-		t.Fatal("grep is not registered")
-	}
-	if _, ok := f.(*Grep); !ok {
-		t.Fatalf("registry gives %T", f)
+func TestConfigureRefusesMixedRulesWithLogicalOp(t *testing.T) {
+	err := pipelinetest.Configure("filter", "grep", "Regex", "a b", "Exclude", "c d", "Logical_Op", "AND")
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Key != "Logical_Op" || ce.Line != 3 || !strings.Contains(err.Error(), "cannot be mixed") {
+		t.Errorf("Configure error %v, want one about Logical_Op at line 3", err)
 	}
 }
 
@@ -278,24 +278,11 @@ func BenchmarkGrep(b *testing.B) {
 // One filter instance serves every input that emits its tag, from their goroutines.
 func TestGrepConcurrentUse(t *testing.T) {
 	g := newGrep(t, Grep{Regex: []string{"$k['v'] ^keep"}})
-	var wg sync.WaitGroup
-	errs := make(chan string, 8)
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 500; i++ {
-				ev := event.Event{Record: map[string]any{"k": map[string]any{"v": "keep-me"}}}
-				if v, _ := g.Filter("t", &ev); v != pipeline.Keep {
-					errs <- "a matching record was dropped"
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
+	pipelinetest.Concurrently(t, 8, 500, func(int, int) error {
+		ev := event.Event{Record: map[string]any{"k": map[string]any{"v": "keep-me"}}}
+		if v, _ := g.Filter("t", &ev); v != pipeline.Keep {
+			return errors.New("a matching record was dropped")
+		}
+		return nil
+	})
 }

@@ -15,22 +15,12 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 func newLua(t testing.TB, props ...string) *Lua {
 	t.Helper()
-	f, _ := pipeline.NewFilter("lua")
-	var ps []config.Property
-	for i := 0; i+1 < len(props); i += 2 {
-		ps = append(ps, config.Property{Key: props[i], Value: props[i+1]})
-	}
-	if err := pipeline.Configure(f, ps); err != nil {
-		t.Fatal(err)
-	}
-	l := f.(*Lua)
-	if err := l.Init(context.Background(), pipeline.Env{Name: "lua.0"}); err != nil {
-		t.Fatal(err)
-	}
+	l := pipelinetest.Init(t, pipelinetest.Filter[*Lua](t, "lua", props...), pipeline.Env{Name: "lua.0"})
 	t.Cleanup(func() { l.Close(context.Background()) })
 	return l
 }

@@ -2,15 +2,16 @@ package modify
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 // props turns "Key value" lines, as they appear in a classic [FILTER] section, into
@@ -333,13 +334,16 @@ func TestModifySkipsEngineKeys(t *testing.T) {
 	}
 }
 
-func TestModifyRegistered(t *testing.T) {
-	f, ok := pipeline.NewFilter("modify")
-	if !ok {
-		t.Fatal("modify is not registered")
-	}
-	if _, ok := f.(interface{ SetProperties([]config.Property) error }); !ok {
-		t.Fatalf("%T does not read its properties in order", f)
+// Modify reads its properties in order (rules apply in the order written), so it must
+// not be decoded by `conf` tags.
+var _ pipeline.PropertySetter = (*Modify)(nil)
+
+// A bad rule is reported by Configure (so by New and --dry-run, before Init) at its line.
+func TestConfigurePlacesBadRule(t *testing.T) {
+	err := pipelinetest.Configure("filter", "modify", "Set", "a", "Set", "b c")
+	want := `test.conf:1: key "Set": "a": want KEY VALUE (2 parameter(s)), got 1; quote a parameter that has spaces`
+	if err == nil || err.Error() != want {
+		t.Errorf("placed error\n%v\nwant\n%s", err, want)
 	}
 }
 
@@ -392,25 +396,12 @@ func BenchmarkModify(b *testing.B) {
 // One filter instance serves every input that emits its tag, from their goroutines.
 func TestModifyConcurrentUse(t *testing.T) {
 	m := newModify(t, "Condition Key_value_matches level ^warn", "Set seen yes", "Copy m m2", "Rename level severity")
-	var wg sync.WaitGroup
-	errs := make(chan string, 8)
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 500; i++ {
-				ev := event.Event{Record: map[string]any{"level": "warn", "m": map[string]any{"a": []any{1}}}}
-				m.Filter("t", &ev)
-				if ev.Record["seen"] != "yes" || ev.Record["severity"] != "warn" {
-					errs <- "rules not applied"
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
+	pipelinetest.Concurrently(t, 8, 500, func(int, int) error {
+		ev := event.Event{Record: map[string]any{"level": "warn", "m": map[string]any{"a": []any{1}}}}
+		m.Filter("t", &ev)
+		if ev.Record["seen"] != "yes" || ev.Record["severity"] != "warn" {
+			return errors.New("rules not applied")
+		}
+		return nil
+	})
 }

@@ -1,7 +1,6 @@
 package parser
 
 import (
-	"context"
 	"errors"
 	"reflect"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 // The parsers of Fluent Bit's parser-filter documentation, defined the way a user would.
@@ -45,19 +45,12 @@ func parsersConfig(t testing.TB) *config.Config {
 
 func newFilter(t testing.TB, props ...string) *Filter {
 	t.Helper()
-	var ps []config.Property
-	for i := 0; i+1 < len(props); i += 2 {
-		ps = append(ps, config.Property{Key: props[i], Value: props[i+1]})
-	}
-	f, _ := pipeline.NewFilter("parser")
-	f.(pipeline.ConfigAware).SetConfig(parsersConfig(t))
-	if err := pipeline.Configure(f, ps); err != nil {
+	f := &Filter{}
+	f.SetConfig(parsersConfig(t)) // as the engine does first: the parsers are in the configuration
+	if err := pipeline.Configure(f, pipelinetest.Props(props...)); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.(pipeline.Initializer).Init(context.Background(), pipeline.Env{Name: "parser.0"}); err != nil {
-		t.Fatal(err)
-	}
-	return f.(*Filter)
+	return pipelinetest.Init(t, f, pipeline.Env{Name: "parser.0"})
 }
 
 func TestParserFilter(t *testing.T) {

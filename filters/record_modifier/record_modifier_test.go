@@ -2,15 +2,16 @@ package recordmodifier
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 func newModifier(t testing.TB, m RecordModifier) *RecordModifier {
@@ -182,16 +183,6 @@ func TestRecordModifierBadConfig(t *testing.T) {
 	}
 }
 
-func TestRecordModifierRegistered(t *testing.T) {
-	f, ok := pipeline.NewFilter("record_modifier")
-	if !ok {
-		t.Fatal("record_modifier is not registered")
-	}
-	if _, ok := f.(*RecordModifier); !ok {
-		t.Fatalf("registry gives %T", f)
-	}
-}
-
 func TestRecordModifierAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
@@ -242,25 +233,12 @@ func BenchmarkRecordModifier(b *testing.B) {
 // One filter instance serves every input that emits its tag, from their goroutines.
 func TestRecordModifierConcurrentUse(t *testing.T) {
 	m := newModifier(t, RecordModifier{Record: []string{"host h1"}, RemoveKey: []string{"Swap*"}, UUIDKey: "id"})
-	var wg sync.WaitGroup
-	errs := make(chan string, 8)
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 500; i++ {
-				ev := event.Event{Record: memRecord()}
-				m.Filter("t", &ev)
-				if len(ev.Record) != 5 || ev.Record["host"] != "h1" {
-					errs <- "record not modified as configured"
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
+	pipelinetest.Concurrently(t, 8, 500, func(int, int) error {
+		ev := event.Event{Record: memRecord()}
+		m.Filter("t", &ev)
+		if len(ev.Record) != 5 || ev.Record["host"] != "h1" {
+			return errors.New("record not modified as configured")
+		}
+		return nil
+	})
 }

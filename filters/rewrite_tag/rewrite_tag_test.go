@@ -179,22 +179,6 @@ func (c *collector) tags() map[string]int {
 	return out
 }
 
-func configured(t *testing.T, name string, props ...string) pipeline.Filter {
-	t.Helper()
-	f, ok := pipeline.NewFilter(name)
-	if !ok {
-		t.Fatalf("no filter %q", name)
-	}
-	var ps []config.Property
-	for i := 0; i+1 < len(props); i += 2 {
-		ps = append(ps, config.Property{Key: props[i], Value: props[i+1]})
-	}
-	if err := pipeline.Configure(f, ps); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
 type idle struct{}
 
 func (idle) Run(ctx context.Context, _ pipeline.Emitter) error { <-ctx.Done(); return nil }
@@ -229,7 +213,7 @@ func TestRewriteTagInEngine(t *testing.T) {
 			if tc.extra != nil {
 				e.AddFilter(pipeline.FilterSpec{Plugin: "replace", Match: "*", Filter: tc.extra})
 			}
-			e.AddFilter(pipeline.FilterSpec{Plugin: "rewrite_tag", Match: tc.match, Filter: configured(t, "rewrite_tag", "Rule", tc.rule)})
+			e.AddFilter(pipeline.FilterSpec{Plugin: "rewrite_tag", Match: tc.match, Filter: pipelinetest.Filter[pipeline.Filter](t, "rewrite_tag", "Rule", tc.rule)})
 			out := &collector{}
 			e.AddOutput(pipeline.OutputSpec{Plugin: "collect", Match: "*", Output: out})
 			if err := e.Start(context.Background()); err != nil {
@@ -284,7 +268,7 @@ func TestRewriteTagConcurrentInputs(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		ins = append(ins, e.AddInput(pipeline.InputSpec{Plugin: "test", Tag: "in", Input: idle{}}))
 	}
-	e.AddFilter(pipeline.FilterSpec{Plugin: "rewrite_tag", Match: "*", Filter: configured(t, "rewrite_tag", "Rule", `$k ^(a|b)$ out.$1 true`)})
+	e.AddFilter(pipeline.FilterSpec{Plugin: "rewrite_tag", Match: "*", Filter: pipelinetest.Filter[pipeline.Filter](t, "rewrite_tag", "Rule", `$k ^(a|b)$ out.$1 true`)})
 	out := &collector{}
 	e.AddOutput(pipeline.OutputSpec{Plugin: "collect", Match: "*", Output: out})
 	if err := e.Start(context.Background()); err != nil {

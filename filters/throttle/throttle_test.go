@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,26 +130,14 @@ func TestThrottleClockBack(t *testing.T) {
 func TestThrottleConcurrent(t *testing.T) {
 	c := newClock()
 	th := newThrottle(t, c, func(th *Throttle) { th.Rate = 1000 })
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	kept := 0
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n := 0
-			for i := 0; i < 1000; i++ {
-				if keep(th, "t") {
-					n++
-				}
-			}
-			mu.Lock()
-			kept += n
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if kept != 1000 {
+	var kept atomic.Int64
+	pipelinetest.Concurrently(t, 8, 1000, func(int, int) error {
+		if keep(th, "t") {
+			kept.Add(1)
+		}
+		return nil
+	})
+	if kept := kept.Load(); kept != 1000 {
 		t.Fatalf("kept %d of 8000 in one interval, want exactly the rate, 1000", kept)
 	}
 }

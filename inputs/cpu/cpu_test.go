@@ -19,43 +19,10 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
-// decode decodes props into a fresh registered instance, as the engine does.
-func decode(props ...string) (*Input, error) {
-	p, err := pipelinetest.NewInput("cpu", props...)
-	if err != nil {
-		return nil, err
-	}
-	return p.(*Input), nil
-}
-
-func configured(t *testing.T, logs *pipelinetest.Logs, props ...string) *Input {
+// collect runs the cpu input configured from props until n records arrived.
+func collect(t *testing.T, logs *pipelinetest.Logs, n int, props ...string) []pipelinetest.Record {
 	t.Helper()
-	in, err := decode(props...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := in.Init(context.Background(), logs.Env("cpu.0")); err != nil {
-		t.Fatal(err)
-	}
-	return in
-}
-
-// collect runs in until want records arrived and returns them.
-func collect(t *testing.T, in *Input, want int) []pipelinetest.Record {
-	t.Helper()
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, &rec) }()
-	ok := rec.Wait(want, 20*time.Second)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if !ok {
-		t.Fatalf("got %d records, want %d", rec.Len(), want)
-	}
-	return rec.Records()[:want]
+	return pipelinetest.Collect(t, pipelinetest.Input[*Input](t, "cpu", props...), logs.Env("cpu.0"), n, 20*time.Second)
 }
 
 func keysOf(m map[string]any) []string {
@@ -82,14 +49,10 @@ func checkPercents(t *testing.T, rec map[string]any) {
 }
 
 func TestDecode(t *testing.T) {
-	in, err := decode("Interval_Sec", "2", "Interval_Nsec", "500000000", "PID", "42")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := pipelinetest.Input[*Input](t, "cpu", "Interval_Sec", "2", "Interval_Nsec", "500000000", "PID", "42")
 	if in.IntervalSec != 2*time.Second || in.IntervalNsec != 5e8 || in.PID != 42 {
 		t.Errorf("decoded %+v", in)
 	}
-	var logs pipelinetest.Logs
 	for _, tc := range []struct {
 		props []string
 		want  time.Duration
@@ -100,7 +63,7 @@ func TestDecode(t *testing.T) {
 		{[]string{"interval_sec", "0.25"}, 250 * time.Millisecond},
 		{[]string{"interval_sec", "0"}, time.Second}, // Fluent Bit's fallback
 	} {
-		if got := configured(t, &logs, tc.props...).interval; got != tc.want {
+		if got := pipelinetest.Input[*Input](t, "cpu", tc.props...).interval; got != tc.want {
 			t.Errorf("%v: interval %v, want %v", tc.props, got, tc.want)
 		}
 	}
@@ -116,7 +79,7 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"pid", "-7"},
 		{"pid", "2147483646"}, // no such process
 	} {
-		in, err := decode(tc.key, tc.value)
+		in, err := pipelinetest.As[*Input](pipelinetest.NewInput("cpu", tc.key, tc.value))
 		if err == nil {
 			err = in.Init(context.Background(), pipeline.Env{})
 		}
@@ -133,7 +96,6 @@ func TestBadValuesNameTheKey(t *testing.T) {
 // The system record has Fluent Bit's fields: the totals and three per core.
 func TestSystemRecord(t *testing.T) {
 	var logs pipelinetest.Logs
-	in := configured(t, &logs, "interval_sec", "0", "interval_nsec", "50000000")
 	cores, err := gocpu.Times(true)
 	if err != nil || len(cores) == 0 {
 		t.Skipf("no per-core CPU times here: %v", err)
@@ -144,7 +106,7 @@ func TestSystemRecord(t *testing.T) {
 	}
 	sort.Strings(want)
 	start := time.Now()
-	recs := collect(t, in, 2)
+	recs := collect(t, &logs, 2, "interval_sec", "0", "interval_nsec", "50000000")
 	for i, r := range recs {
 		if got := keysOf(r.Event.Record); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("record %d keys %v, want %v", i, got, want)
@@ -166,7 +128,6 @@ func TestSystemRecord(t *testing.T) {
 // A process's own usage: fields cpu_p, user_p, system_p only, and a busy process shows.
 func TestProcessRecord(t *testing.T) {
 	var logs pipelinetest.Logs
-	in := configured(t, &logs, "interval_nsec", "100000000", "interval_sec", "0", "pid", strconv.Itoa(os.Getpid()))
 	var stop atomic.Bool
 	defer stop.Store(true)
 	go func() { // keep this process busy so there is something to see
@@ -174,7 +135,7 @@ func TestProcessRecord(t *testing.T) {
 			_ = x * x
 		}
 	}()
-	recs := collect(t, in, 3)
+	recs := collect(t, &logs, 3, "interval_nsec", "100000000", "interval_sec", "0", "pid", strconv.Itoa(os.Getpid()))
 	busy := false
 	for i, r := range recs {
 		if got := keysOf(r.Event.Record); strings.Join(got, " ") != "cpu_p system_p user_p" {
@@ -238,9 +199,7 @@ func TestCoreNamesFollowTheKernel(t *testing.T) {
 	in := New()
 	in.procRoot = "testdata/threecores"
 	in.IntervalSec, in.IntervalNsec = 0, 20e6
-	if err := in.Init(context.Background(), logs.Env("cpu.0")); err != nil {
-		t.Fatal(err)
-	}
+	r := pipelinetest.Collect(t, in, logs.Env("cpu.0"), 1, 20*time.Second)[0].Event.Record
 	if in.ncpu != 3 {
 		t.Errorf("online cores %d, want 3 from the stat file", in.ncpu)
 	}
@@ -253,7 +212,6 @@ func TestCoreNamesFollowTheKernel(t *testing.T) {
 	if len(s.cores) != 3 || math.Abs(s.cores[2].user-110/hz) > 1e-9 {
 		t.Errorf("cores %+v", s.cores)
 	}
-	r := collect(t, in, 1)[0].Event.Record
 	want := "cpu0.p_cpu cpu0.p_system cpu0.p_user cpu1.p_cpu cpu1.p_system cpu1.p_user cpu2.p_cpu cpu2.p_system cpu2.p_user cpu_p system_p user_p"
 	if got := strings.Join(keysOf(r), " "); got != want {
 		t.Errorf("keys %s, want %s", got, want)
@@ -275,53 +233,22 @@ func TestMissingCountersLogOnce(t *testing.T) {
 	in := New()
 	in.procRoot = t.TempDir()
 	in.IntervalSec, in.IntervalNsec = 0, 10e6
-	if err := in.Init(context.Background(), logs.Env("cpu.0")); err != nil {
-		t.Fatal(err)
-	}
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond) // ~20 intervals
-	defer cancel()
-	if err := in.Run(ctx, &rec); err != nil {
-		t.Fatalf("Run = %v, want it to keep going", err)
-	}
-	if rec.Len() != 0 {
-		t.Errorf("%d records without counters", rec.Len())
+	if recs := pipelinetest.RunFor(t, in, logs.Env("cpu.0"), 200*time.Millisecond); len(recs) != 0 { // ~20 intervals
+		t.Errorf("%d records without counters", len(recs))
 	}
 	if n := logs.Count(slog.LevelWarn); n != 2 { // totals and per-core: once each
 		t.Errorf("%d warnings over ~20 intervals, want one per missing counter", n)
 	}
 }
 
-func TestStopsWhenEngineStops(t *testing.T) {
-	var logs pipelinetest.Logs
-	in := configured(t, &logs, "interval_sec", "0", "interval_nsec", "10000000")
-	var rec pipelinetest.Recorder
-	rec.FailWith(pipeline.ErrStopped)
-	done := make(chan error, 1)
-	go func() { done <- in.Run(context.Background(), &rec) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v on ErrStopped, want nil", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run kept going after Emit returned ErrStopped")
-	}
-}
-
 // A process that exits: one warning, no records, Run keeps going.
 func TestProcessGone(t *testing.T) {
 	var logs pipelinetest.Logs
-	in := configured(t, &logs, "interval_sec", "0", "interval_nsec", "10000000", "pid", strconv.Itoa(os.Getpid()))
+	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "cpu", "interval_sec", "0", "interval_nsec", "10000000", "pid", strconv.Itoa(os.Getpid())), logs.Env("cpu.0"))
 	in.proc.Pid = 2147483646 // as if the process had exited after Init
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond) // ~20 intervals
-	defer cancel()
-	if err := in.Run(ctx, &rec); err != nil {
-		t.Fatalf("Run = %v, want it to keep going", err)
-	}
-	if rec.Len() != 0 {
-		t.Errorf("%d records for a process that is gone", rec.Len())
+	// ~20 intervals; Init was above.
+	if recs := pipelinetest.RunFor(t, struct{ pipeline.Input }{in}, logs.Env("cpu.0"), 200*time.Millisecond); len(recs) != 0 {
+		t.Errorf("%d records for a process that is gone", len(recs))
 	}
 	if n := logs.Count(slog.LevelWarn); n != 1 {
 		t.Errorf("%d warnings over ~20 intervals, want 1", n)

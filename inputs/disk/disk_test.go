@@ -10,17 +10,8 @@ import (
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/inputs/internal/metric"
-	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
-
-func decode(props ...string) (*Input, error) {
-	p, err := pipelinetest.NewInput("disk", props...)
-	if err != nil {
-		return nil, err
-	}
-	return p.(*Input), nil
-}
 
 func num(t *testing.T, rec map[string]any, key string) uint64 {
 	t.Helper()
@@ -38,17 +29,14 @@ func num(t *testing.T, rec map[string]any, key string) uint64 {
 }
 
 func TestDecodeAndBadValues(t *testing.T) {
-	in, err := decode("Interval_Sec", "2", "Interval_Nsec", "5", "Dev_Name", "/dev/sda")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := pipelinetest.Input[*Input](t, "disk", "Interval_Sec", "2", "Interval_Nsec", "5", "Dev_Name", "/dev/sda")
 	if in.interval != 2*time.Second+5 || in.DevName != "/dev/sda" {
 		t.Errorf("decoded %+v", in)
 	}
 	for _, tc := range []struct{ key, value string }{
 		{"interval_sec", "-1"}, {"interval_nsec", "x"}, {"dev_name", "sd a"}, {"dev_name", "a/b"}, {"device", "sda"},
 	} {
-		if _, err := decode(tc.key, tc.value); err == nil || !strings.Contains(err.Error(), tc.key) {
+		if _, err := pipelinetest.NewInput("disk", tc.key, tc.value); err == nil || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%s %q: error %v, want one naming the key", tc.key, tc.value, err)
 		}
 	}
@@ -57,20 +45,11 @@ func TestDecodeAndBadValues(t *testing.T) {
 // On this machine: Fluent Bit's two fields, byte counts no disk could move in 50ms.
 func TestRecordOnThisMachine(t *testing.T) {
 	var logs pipelinetest.Logs
-	in, err := decode("interval_sec", "0", "interval_nsec", "50000000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := in.Init(context.Background(), logs.Env("disk.0")); err != nil {
-		t.Fatal(err)
-	}
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, &rec) }()
+	in := pipelinetest.Input[*Input](t, "disk", "interval_sec", "0", "interval_nsec", "50000000")
+	run := pipelinetest.StartInput(t, in, logs.Env("disk.0"), nil)
+	rec := run.Rec
 	ok := rec.Wait(3, 20*time.Second)
-	cancel()
-	if err := <-done; err != nil {
+	if err := run.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat("/proc/diskstats"); err != nil {
@@ -198,28 +177,6 @@ func TestMissingDeviceLogsOnce(t *testing.T) {
 	}
 	if n := logs.Count(slog.LevelInfo) - logs.Count(slog.LevelWarn); n != 1 {
 		t.Errorf("%d info lines, want 1 saying the device is back", n)
-	}
-}
-
-func TestStopsWhenEngineStops(t *testing.T) {
-	in, err := decode("interval_sec", "0", "interval_nsec", "10000000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := in.Init(context.Background(), pipeline.Env{}); err != nil {
-		t.Fatal(err)
-	}
-	var rec pipelinetest.Recorder
-	rec.FailWith(pipeline.ErrStopped)
-	done := make(chan error, 1)
-	go func() { done <- in.Run(context.Background(), &rec) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v on ErrStopped, want nil", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run kept going after Emit returned ErrStopped")
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/outputs/null"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 // discard is an Emitter that counts records and keeps nothing: the input's own cost.
@@ -25,11 +26,7 @@ func (d *discard) Paused() bool { return false }
 // benchInput is a dummy as fast as it can go: b.N records, one per generation.
 func benchInput(b *testing.B, props ...string) *Input {
 	b.Helper()
-	in, err := newConfigured(append([]string{"rate", "1000000000", "samples", strconv.Itoa(b.N)}, props...)...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return in
+	return pipelinetest.Init(b, pipelinetest.Input[*Input](b, "dummy", append([]string{"rate", "1000000000", "samples", strconv.Itoa(b.N)}, props...)...), env)
 }
 
 // BenchmarkGenerate measures the input alone: encoding and batching, no engine.

@@ -16,46 +16,17 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
-// configured decodes props into a fresh registered instance, as the engine does, and
-// initialises it.
-func configured(t testing.TB, props ...string) *Input {
-	t.Helper()
-	in, err := newConfigured(props...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in
-}
+var env = pipeline.Env{Name: "dummy.0", Tag: "dummy.0"}
 
-func newConfigured(props ...string) (*Input, error) {
-	p, err := pipelinetest.NewInput("dummy", props...)
-	if err != nil {
-		return nil, err
-	}
-	in := p.(*Input)
-	if err := in.Init(context.Background(), pipeline.Env{Name: "dummy.0", Tag: "dummy.0"}); err != nil {
-		return nil, err
-	}
-	return in, nil
-}
-
-// run runs in until it returns (it must, within timeout) and returns the records.
-func run(t *testing.T, in *Input, timeout time.Duration) []pipelinetest.Record {
+// run runs the dummy input configured from props until it finishes (it must, within
+// 10s) and returns the records.
+func run(t *testing.T, props ...string) []pipelinetest.Record {
 	t.Helper()
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := in.Run(ctx, &rec); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("Run did not finish within %v (%d records)", timeout, rec.Len())
-	}
-	return rec.Records()
+	return pipelinetest.RunToEnd(t, pipelinetest.Input[*Input](t, "dummy", props...), env, 10*time.Second)
 }
 
 func TestDefaults(t *testing.T) {
-	in := configured(t)
+	in := pipelinetest.Input[*Input](t, "dummy")
 	want := New()
 	if in.Dummy != want.Dummy || in.Rate != 1 || in.Copies != 1 || in.Samples != 0 ||
 		in.StartTimeSec != -1 || in.StartTimeNsec != -1 || in.FixedTimestamp || in.Metadata != "" {
@@ -67,7 +38,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestDecodeEveryKey(t *testing.T) {
-	in := configured(t,
+	in := pipelinetest.Input[*Input](t, "dummy",
 		"Dummy", `[{"a":1},{"b":"x"}]`,
 		"Metadata", `{"m":true}`,
 		"Rate", "50",
@@ -99,7 +70,7 @@ func TestRateSetsPeriod(t *testing.T) {
 		rate string
 		want time.Duration
 	}{{"1", time.Second}, {"4", 250 * time.Millisecond}, {"100000", 10 * time.Microsecond}} {
-		if got := configured(t, "rate", tc.rate).period; got != tc.want {
+		if got := pipelinetest.Input[*Input](t, "dummy", "rate", tc.rate).period; got != tc.want {
 			t.Errorf("rate %s: period %v, want %v", tc.rate, got, tc.want)
 		}
 	}
@@ -130,7 +101,7 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"metadata", `[{"a":1}]`},
 		{"metadata", `{nope}`},
 	} {
-		_, err := newConfigured(tc.key, tc.value)
+		_, err := pipelinetest.NewInput("dummy", tc.key, tc.value)
 		if err == nil {
 			t.Errorf("%s %q: no error", tc.key, tc.value)
 			continue
@@ -139,7 +110,7 @@ func TestBadValuesNameTheKey(t *testing.T) {
 			t.Errorf("%s %q: error %q does not name the key", tc.key, tc.value, err)
 		}
 	}
-	_, err := newConfigured("ratee", "5")
+	_, err := pipelinetest.NewInput("dummy", "ratee", "5")
 	var ce *config.Error
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), `did you mean "rate"`) {
 		t.Errorf("unknown key: %v", err)
@@ -147,8 +118,8 @@ func TestBadValuesNameTheKey(t *testing.T) {
 }
 
 func TestSamplesThenFinish(t *testing.T) {
-	in := configured(t, "rate", "1000", "samples", "3")
-	recs := run(t, in, 10*time.Second)
+	in := pipelinetest.Input[*Input](t, "dummy", "rate", "1000", "samples", "3")
+	recs := pipelinetest.RunToEnd(t, in, env, 10*time.Second)
 	if len(recs) != 3 {
 		t.Fatalf("got %d records, want 3", len(recs))
 	}
@@ -164,7 +135,7 @@ func TestSamplesThenFinish(t *testing.T) {
 		}
 	}
 	// A finished input stays finished if the engine were to call Run again.
-	if recs := run(t, in, 10*time.Second); len(recs) != 0 {
+	if recs := pipelinetest.RunToEnd(t, in, env, 10*time.Second); len(recs) != 0 {
 		t.Errorf("second Run emitted %d records", len(recs))
 	}
 }
@@ -172,8 +143,7 @@ func TestSamplesThenFinish(t *testing.T) {
 // Samples counts generations, as in Fluent Bit: each holds copies × objects records, in
 // the order of the dummy array.
 func TestCopiesAndArrays(t *testing.T) {
-	in := configured(t, "dummy", `[{"n":1},{"n":2}]`, "copies", "2", "samples", "3", "rate", "1000")
-	recs := run(t, in, 10*time.Second)
+	recs := run(t, "dummy", `[{"n":1},{"n":2}]`, "copies", "2", "samples", "3", "rate", "1000")
 	if len(recs) != 12 {
 		t.Fatalf("got %d records, want 3 samples × 2 copies × 2 objects", len(recs))
 	}
@@ -189,9 +159,8 @@ func TestCopiesAndArrays(t *testing.T) {
 }
 
 func TestFixedTimestampWithStartTime(t *testing.T) {
-	in := configured(t, "rate", "1000", "samples", "5", "fixed_timestamp", "on",
+	recs := run(t, "rate", "1000", "samples", "5", "fixed_timestamp", "on",
 		"start_time_sec", "1700000000", "start_time_nsec", "123456789", "metadata", `{"source":"test"}`)
-	recs := run(t, in, 10*time.Second)
 	if len(recs) != 5 {
 		t.Fatalf("got %d records, want 5", len(recs))
 	}
@@ -209,9 +178,9 @@ func TestFixedTimestampWithStartTime(t *testing.T) {
 // Without a start time, fixed_timestamp uses the time the input started.
 func TestFixedTimestampWithoutStartTime(t *testing.T) {
 	before := time.Now()
-	in := configured(t, "rate", "1000", "samples", "3", "fixed_timestamp", "on")
+	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "dummy", "rate", "1000", "samples", "3", "fixed_timestamp", "on"), env)
 	after := time.Now()
-	recs := run(t, in, 10*time.Second)
+	recs := pipelinetest.RunToEnd(t, struct{ pipeline.Input }{in}, env, 10*time.Second) // Init was above
 	if len(recs) != 3 {
 		t.Fatalf("got %d records", len(recs))
 	}
@@ -228,8 +197,7 @@ func TestFixedTimestampWithoutStartTime(t *testing.T) {
 // With a start time and no fixed timestamp, time moves on from the start time at the
 // configured pace: records are exactly one period apart.
 func TestStartTimeAdvances(t *testing.T) {
-	in := configured(t, "interval_nsec", "2000000", "samples", "4", "start_time_sec", "1000", "start_time_nsec", "0")
-	recs := run(t, in, 10*time.Second)
+	recs := run(t, "interval_nsec", "2000000", "samples", "4", "start_time_sec", "1000", "start_time_nsec", "0")
 	if len(recs) != 4 {
 		t.Fatalf("got %d records", len(recs))
 	}
@@ -246,9 +214,8 @@ func TestStartTimeAdvances(t *testing.T) {
 
 // The interval keys override rate, and records are emitted at that pace.
 func TestIntervalPacesEmission(t *testing.T) {
-	in := configured(t, "rate", "100000", "interval_nsec", "50000000", "samples", "3")
 	start := time.Now()
-	recs := run(t, in, 10*time.Second)
+	recs := run(t, "rate", "100000", "interval_nsec", "50000000", "samples", "3")
 	took := time.Since(start)
 	if len(recs) != 3 {
 		t.Fatalf("got %d records", len(recs))
@@ -267,8 +234,7 @@ func TestIntervalPacesEmission(t *testing.T) {
 }
 
 func TestFlushOnStartup(t *testing.T) {
-	in := configured(t, "interval_sec", "1h", "flush_on_startup", "on", "samples", "1")
-	if recs := run(t, in, 10*time.Second); len(recs) != 1 {
+	if recs := run(t, "interval_sec", "1h", "flush_on_startup", "on", "samples", "1"); len(recs) != 1 {
 		t.Fatalf("got %d records, want 1 at start-up", len(recs))
 	}
 }
@@ -276,7 +242,7 @@ func TestFlushOnStartup(t *testing.T) {
 // A high rate is reached by batching: many records per Emit call, at the configured pace.
 func TestHighRateBatches(t *testing.T) {
 	const n = 20000
-	in := configured(t, "rate", "100000", "samples", "20000")
+	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "dummy", "rate", "100000", "samples", "20000"), env)
 	var rec pipelinetest.Recorder
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -302,24 +268,8 @@ func TestHighRateBatches(t *testing.T) {
 	}
 }
 
-func TestStopsWhenEngineStops(t *testing.T) {
-	in := configured(t, "rate", "1000")
-	var rec pipelinetest.Recorder
-	rec.FailWith(pipeline.ErrStopped)
-	done := make(chan error, 1)
-	go func() { done <- in.Run(context.Background(), &rec) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run returned %v on ErrStopped, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run kept going after Emit returned ErrStopped")
-	}
-}
-
 func TestEmitErrorIsReturned(t *testing.T) {
-	in := configured(t, "rate", "1000")
+	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "dummy", "rate", "1000"), env)
 	var rec pipelinetest.Recorder
 	boom := errors.New("boom")
 	rec.FailWith(boom)
@@ -331,7 +281,7 @@ func TestEmitErrorIsReturned(t *testing.T) {
 }
 
 func TestCancelStopsRun(t *testing.T) {
-	in := configured(t, "rate", "1000")
+	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "dummy", "rate", "1000"), env)
 	var rec pipelinetest.Recorder
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

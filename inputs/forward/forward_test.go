@@ -3,18 +3,13 @@ package forward
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -43,17 +38,10 @@ type served struct {
 	addr string
 }
 
+// configured is a forward input on 127.0.0.1, on a port of its own, configured from kv.
 func configured(t testing.TB, kv ...string) *Input {
 	t.Helper()
-	in := New()
-	props := []config.Property{{Key: "listen", Value: "127.0.0.1"}, {Key: "port", Value: "0"}}
-	for i := 0; i+1 < len(kv); i += 2 {
-		props = append(props, config.Property{Key: kv[i], Value: kv[i+1]})
-	}
-	if err := pipeline.Configure(in, props); err != nil {
-		t.Fatal(err)
-	}
-	return in
+	return pipelinetest.Input[*Input](t, "forward", append([]string{"listen", "127.0.0.1", "port", "0"}, kv...)...)
 }
 
 // serve runs a forward input on 127.0.0.1 (or kv's unix_path) emitting into emit.
@@ -61,20 +49,13 @@ func serve(t testing.TB, emit pipeline.Emitter, kv ...string) *served {
 	t.Helper()
 	in := configured(t, kv...)
 	logs := &pipelinetest.Logs{}
-	if err := in.Init(context.Background(), logs.Env("forward.0")); err != nil {
-		t.Fatal(err)
-	}
-	s := &served{in: in, logs: logs, addr: in.ListenAddr()}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, emit) }()
+	run := pipelinetest.StartInput(t, in, logs.Env("forward.0"), emit)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := run.Stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return s
+	return &served{in: in, logs: logs, addr: in.ListenAddr()}
 }
 
 func (s *served) dial(t testing.TB) net.Conn {
@@ -146,7 +127,8 @@ func checkArrived(t *testing.T, rec *pipelinetest.Recorder, tag string, n int, n
 
 // TestFluentLoggerGolang sends with the real fluent-logger-golang client in its modes.
 func TestFluentLoggerGolang(t *testing.T) {
-	certFile, keyFile := selfSigned(t)
+	peer := testcert.New(t)
+	certFile, keyFile := peer.CertFile, peer.KeyFile
 	for _, tc := range []struct {
 		name  string
 		cfg   fluent.Config
@@ -623,15 +605,7 @@ func TestStoppedEngineSendsNoAck(t *testing.T) {
 // TestTagKeyOverrides: a tag configured on the instance replaces incoming tags.
 func TestTagKeyOverrides(t *testing.T) {
 	in := configured(t)
-	rec := pipelinetest.NewRecorder()
-	logs := &pipelinetest.Logs{}
-	if err := in.Init(context.Background(), pipeline.Env{Name: "forward.0", Tag: "fixed", Logger: logs.Logger()}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, rec) }()
-	defer func() { cancel(); <-done }()
+	rec := pipelinetest.StartInput(t, in, pipeline.Env{Name: "forward.0", Tag: "fixed"}, nil).Rec
 	c, err := net.Dial("tcp", in.ListenAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -709,11 +683,9 @@ func TestThroughEngine(t *testing.T) {
 		}
 		sent <- logger.Close()
 	}()
-	// The engine has no pause signal to wait on: poll its metrics, bounded.
-	for deadline := time.Now().Add(waitFor); !e.Metrics().Inputs[0].Paused; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("input never paused: %+v", e.Metrics().Inputs[0])
-		}
+	// The engine has no pause signal to wait on: poll its metrics.
+	if !pipelinetest.Eventually(waitFor, func() bool { return e.Metrics().Inputs[0].Paused }) {
+		t.Fatalf("input never paused: %+v", e.Metrics().Inputs[0])
 	}
 	close(release)
 	if err := <-sent; err != nil {
@@ -732,43 +704,10 @@ func TestThroughEngine(t *testing.T) {
 	}
 }
 
-// selfSigned writes a certificate and key for 127.0.0.1 into a temporary directory.
-func selfSigned(t testing.TB) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		// Its own CA, so it can also be the tls.ca_file and a client certificate.
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "crt.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return certFile, keyFile
-}
-
 // TestTLSWithSharedKey: the handshake runs inside TLS.
 func TestTLSWithSharedKey(t *testing.T) {
-	certFile, keyFile := selfSigned(t)
+	peer := testcert.New(t)
+	certFile, keyFile := peer.CertFile, peer.KeyFile
 	rec := pipelinetest.NewRecorder()
 	s := serve(t, rec, "tls", "on", "tls.crt_file", certFile, "tls.key_file", keyFile,
 		"shared_key", "k", "security.users", "edge pw")
@@ -791,7 +730,8 @@ func TestTLSWithSharedKey(t *testing.T) {
 // TestTLSClientCertificates: with tls.ca_file, a client without a certificate signed by
 // that CA gets nothing in; one with it is served.
 func TestTLSClientCertificates(t *testing.T) {
-	certFile, keyFile := selfSigned(t)
+	peer := testcert.New(t)
+	certFile, keyFile := peer.CertFile, peer.KeyFile
 	rec := pipelinetest.NewRecorder()
 	s := serve(t, rec, "tls", "on", "tls.crt_file", certFile, "tls.key_file", keyFile, "tls.ca_file", certFile)
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)

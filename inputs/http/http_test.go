@@ -5,20 +5,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"io"
-	"math/big"
 	"net"
 	nethttp "net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,38 +29,25 @@ type served struct {
 	url string
 }
 
+// configured is an http input on 127.0.0.1, on a port of its own, configured from kv.
 func configured(t testing.TB, kv ...string) *Input {
 	t.Helper()
-	in := New()
-	props := []config.Property{{Key: "listen", Value: "127.0.0.1"}, {Key: "port", Value: "0"}}
-	for i := 0; i+1 < len(kv); i += 2 {
-		props = append(props, config.Property{Key: kv[i], Value: kv[i+1]})
-	}
-	if err := pipeline.Configure(in, props); err != nil {
-		t.Fatal(err)
-	}
-	return in
+	return pipelinetest.Input[*Input](t, "http", append([]string{"listen", "127.0.0.1", "port", "0"}, kv...)...)
 }
 
 func serve(t testing.TB, kv ...string) *served {
 	t.Helper()
 	in := configured(t, kv...)
-	var logs pipelinetest.Logs
-	if err := in.Init(context.Background(), logs.Env("http.0")); err != nil {
-		t.Fatal(err)
-	}
-	s := &served{in: in, rec: pipelinetest.NewRecorder(), url: "http://" + in.ListenAddr()}
 	started := make(chan struct{})
 	in.started = started
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, s.rec) }()
+	var logs pipelinetest.Logs
+	run := pipelinetest.StartInput(t, in, logs.Env("http.0"), nil)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := run.Stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
+	s := &served{in: in, rec: run.Rec, url: "http://" + in.ListenAddr()}
 	select {
 	case <-started:
 	case <-time.After(10 * time.Second):
@@ -345,18 +324,11 @@ func testBackpressureThroughTheEngine(t *testing.T, server string) {
 		t.Fatalf("accepted %d, refused %d: the limit never pushed back", accepted, refused)
 	}
 	close(gate) // the output recovers: the input must resume
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, _ := post(t, url, "application/json", rec)
-		if resp.StatusCode == 201 {
-			accepted++
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("still refused 10s after the output recovered")
-		}
-		time.Sleep(5 * time.Millisecond) // what a client does on Retry-After, faster
+	// Retry as a client does on Retry-After, faster.
+	if !pipelinetest.Eventually(10*time.Second, func() bool { resp, _ := post(t, url, "application/json", rec); return resp.StatusCode == 201 }) {
+		t.Fatal("still refused 10s after the output recovered")
 	}
+	accepted++
 	if left := e.Stop(context.Background()); len(left) != 0 {
 		t.Fatalf("%d chunks left at stop", len(left))
 	}
@@ -367,40 +339,11 @@ func testBackpressureThroughTheEngine(t *testing.T, server string) {
 	}
 }
 
-// selfSigned writes a certificate and key for 127.0.0.1 into dir.
-func selfSigned(t *testing.T, dir string) (crtFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crtFile, keyFile = filepath.Join(dir, "crt.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(crtFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return crtFile, keyFile, pool
-}
-
 func TestTLS(t *testing.T) { forServers(t, testTLS) }
 
 func testTLS(t *testing.T, server string) {
-	crt, key, pool := selfSigned(t, t.TempDir())
+	cert := testcert.New(t)
+	crt, key, pool := cert.CertFile, cert.KeyFile, cert.Pool
 	s := serve(t, "server", server, "tls", "on", "tls.crt_file", crt, "tls.key_file", key)
 	client := &nethttp.Client{Transport: &nethttp.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer client.CloseIdleConnections()
@@ -441,15 +384,10 @@ func TestRequestDuringStartWaits(t *testing.T) {
 		resp.Body.Close()
 		got <- resp.StatusCode
 	}()
-	rec := pipelinetest.NewRecorder()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, rec) }()
+	rec := pipelinetest.StartInput(t, struct{ pipeline.Input }{in}, logs.Env("http.0"), nil).Rec // Init was above
 	if code := <-got; code != 201 || rec.Len() != 1 {
 		t.Errorf("request during start: status %d, %d records", code, rec.Len())
 	}
-	cancel()
-	<-done
 }
 
 func TestChunkedAndExpectContinue(t *testing.T) { forServers(t, testChunkedAndExpectContinue) }

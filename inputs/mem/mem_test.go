@@ -15,43 +15,10 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
-// decode decodes props into a fresh registered instance, as the engine does.
-func decode(props ...string) (*Input, error) {
-	p, err := pipelinetest.NewInput("mem", props...)
-	if err != nil {
-		return nil, err
-	}
-	return p.(*Input), nil
-}
-
-func configured(t *testing.T, logs *pipelinetest.Logs, props ...string) *Input {
+// collect runs the mem input configured from props until n records arrived.
+func collect(t *testing.T, logs *pipelinetest.Logs, n int, props ...string) []pipelinetest.Record {
 	t.Helper()
-	in, err := decode(props...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := in.Init(context.Background(), logs.Env("mem.0")); err != nil {
-		t.Fatal(err)
-	}
-	return in
-}
-
-// collect runs in until want records arrived and returns them.
-func collect(t *testing.T, in *Input, want int) []pipelinetest.Record {
-	t.Helper()
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, &rec) }()
-	ok := rec.Wait(want, 20*time.Second)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if !ok {
-		t.Fatalf("got %d records, want %d", rec.Len(), want)
-	}
-	return rec.Records()[:want]
+	return pipelinetest.Collect(t, pipelinetest.Input[*Input](t, "mem", props...), logs.Env("mem.0"), n, 20*time.Second)
 }
 
 func keysOf(m map[string]any) string {
@@ -82,14 +49,10 @@ func num(t *testing.T, rec map[string]any, key string) uint64 {
 const systemKeys = "Mem.free Mem.total Mem.used Swap.free Swap.total Swap.used"
 
 func TestDecode(t *testing.T) {
-	in, err := decode("Interval_Sec", "2", "Interval_Nsec", "500000000", "PID", "42")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := pipelinetest.Input[*Input](t, "mem", "Interval_Sec", "2", "Interval_Nsec", "500000000", "PID", "42")
 	if in.IntervalSec != 2*time.Second || in.IntervalNsec != 5e8 || in.PID != 42 {
 		t.Errorf("decoded %+v", in)
 	}
-	var logs pipelinetest.Logs
 	for _, tc := range []struct {
 		props []string
 		want  time.Duration
@@ -100,7 +63,7 @@ func TestDecode(t *testing.T) {
 		{[]string{"interval_sec", "500ms"}, 500 * time.Millisecond},
 		{[]string{"interval_sec", "0"}, time.Second},
 	} {
-		if got := configured(t, &logs, tc.props...).interval; got != tc.want {
+		if got := pipelinetest.Input[*Input](t, "mem", tc.props...).interval; got != tc.want {
 			t.Errorf("%v: interval %v, want %v", tc.props, got, tc.want)
 		}
 	}
@@ -116,7 +79,7 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"pid", "-1"},
 		{"pid", "2147483646"}, // no such process
 	} {
-		in, err := decode(tc.key, tc.value)
+		in, err := pipelinetest.As[*Input](pipelinetest.NewInput("mem", tc.key, tc.value))
 		if err == nil {
 			err = in.Init(context.Background(), pipeline.Env{})
 		}
@@ -132,8 +95,7 @@ func TestBadValuesNameTheKey(t *testing.T) {
 
 func TestSystemRecord(t *testing.T) {
 	var logs pipelinetest.Logs
-	in := configured(t, &logs, "interval_sec", "0", "interval_nsec", "50000000")
-	for i, r := range collect(t, in, 2) {
+	for i, r := range collect(t, &logs, 2, "interval_sec", "0", "interval_nsec", "50000000") {
 		rec := r.Event.Record
 		if got := keysOf(rec); got != systemKeys {
 			t.Errorf("record %d keys %s, want %s", i, got, systemKeys)
@@ -165,10 +127,7 @@ func TestMeminfoValues(t *testing.T) {
 	in := New()
 	in.procRoot = "testdata/proc"
 	in.IntervalSec, in.IntervalNsec = 0, 10e6
-	if err := in.Init(context.Background(), logs.Env("mem.0")); err != nil {
-		t.Fatal(err)
-	}
-	rec := collect(t, in, 1)[0].Event.Record
+	rec := pipelinetest.Collect(t, in, logs.Env("mem.0"), 1, 20*time.Second)[0].Event.Record
 	for key, want := range map[string]uint64{"Mem.total": 443100, "Mem.free": 201256, "Mem.used": 443100 - 201256} {
 		if got := num(t, rec, key); got != want {
 			t.Errorf("%s = %d, want %d", key, got, want)
@@ -178,8 +137,7 @@ func TestMeminfoValues(t *testing.T) {
 
 func TestProcessRecord(t *testing.T) {
 	var logs pipelinetest.Logs
-	in := configured(t, &logs, "interval_sec", "0", "interval_nsec", "50000000", "pid", strconv.Itoa(os.Getpid()))
-	rec := collect(t, in, 1)[0].Event.Record
+	rec := collect(t, &logs, 1, "interval_sec", "0", "interval_nsec", "50000000", "pid", strconv.Itoa(os.Getpid()))[0].Event.Record
 	if got, want := keysOf(rec), systemKeys+" proc_bytes proc_hr"; got != want {
 		t.Fatalf("keys %s, want %s", got, want)
 	}
@@ -195,9 +153,9 @@ func TestProcessRecord(t *testing.T) {
 // A process that exits: one warning, its fields leave, the system fields stay.
 func TestProcessGone(t *testing.T) {
 	var logs pipelinetest.Logs
-	in := configured(t, &logs, "interval_sec", "0", "interval_nsec", "10000000", "pid", strconv.Itoa(os.Getpid()))
+	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "mem", "interval_sec", "0", "interval_nsec", "10000000", "pid", strconv.Itoa(os.Getpid())), logs.Env("mem.0"))
 	in.proc.Pid = 2147483646 // as if the process had exited after Init
-	recs := collect(t, in, 5)
+	recs := pipelinetest.Collect(t, struct{ pipeline.Input }{in}, logs.Env("mem.0"), 5, 20*time.Second)
 	for i, r := range recs {
 		if got := keysOf(r.Event.Record); got != systemKeys {
 			t.Errorf("record %d keys %s, want the system fields only", i, got)
@@ -217,17 +175,9 @@ func TestMissingCountersLogOnce(t *testing.T) {
 	in := New()
 	in.procRoot = t.TempDir()
 	in.IntervalSec, in.IntervalNsec = 0, 10e6
-	if err := in.Init(context.Background(), logs.Env("mem.0")); err != nil {
-		t.Fatal(err)
-	}
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond) // ~20 intervals
-	defer cancel()
-	if err := in.Run(ctx, &rec); err != nil {
-		t.Fatalf("Run = %v, want it to keep going", err)
-	}
+	recs := pipelinetest.RunFor(t, in, logs.Env("mem.0"), 200*time.Millisecond) // ~20 intervals
 	// Swap comes from sysinfo(2), not /proc, so it is still there.
-	for i, r := range rec.Records() {
+	for i, r := range recs {
 		if got := keysOf(r.Event.Record); got != "Swap.free Swap.total Swap.used" {
 			t.Errorf("record %d keys %s, want only swap", i, got)
 		}
@@ -251,23 +201,6 @@ func TestHumanSize(t *testing.T) {
 	}
 }
 
-func TestStopsWhenEngineStops(t *testing.T) {
-	var logs pipelinetest.Logs
-	in := configured(t, &logs, "interval_sec", "0", "interval_nsec", "10000000")
-	var rec pipelinetest.Recorder
-	rec.FailWith(pipeline.ErrStopped)
-	done := make(chan error, 1)
-	go func() { done <- in.Run(context.Background(), &rec) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v on ErrStopped, want nil", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run kept going after Emit returned ErrStopped")
-	}
-}
-
 // On Linux the system fields come from sysinfo(2): the same counters as /proc/meminfo's
 // (totals compared exactly; free memory moves between the two reads), with no garbage
 // left per sample beyond the boxed numbers.
@@ -275,8 +208,7 @@ func TestSysinfoMatchesMeminfo(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("sysinfo(2) is Linux's")
 	}
-	var logs pipelinetest.Logs
-	in := configured(t, &logs)
+	in := pipelinetest.Init(t, pipelinetest.Input[*Input](t, "mem"), pipeline.Env{})
 	rec := in.sample(context.Background())
 	raw, err := os.ReadFile("/proc/meminfo")
 	if err != nil {

@@ -1,70 +1,36 @@
 package mqtt
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/internal/mosquittotest"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
-// newInput configures an input for broker b from key/value pairs, as the engine would.
+// newInput configures an input for broker b from key/value pairs, as the engine would, and
+// inits it.
 func newInput(t *testing.T, b *mosquittotest.Broker, kv ...string) (*Input, *pipelinetest.Logs, <-chan struct{}) {
 	t.Helper()
-	props := []config.Property{{Key: "host", Value: b.Host()}, {Key: "port", Value: fmt.Sprint(b.Port())}, {Key: "reconnect_max_interval", Value: "1s"}}
-	for i := 0; i+1 < len(kv); i += 2 {
-		props = append(props, config.Property{Key: kv[i], Value: kv[i+1]})
-	}
-	in := New()
-	if err := pipeline.Configure(in, props); err != nil {
-		t.Fatal(err)
-	}
-	var logs pipelinetest.Logs
-	if err := in.Init(context.Background(), logs.Env("mqtt.0")); err != nil {
-		t.Fatal(err)
-	}
-	subscribed := make(chan struct{}, 16)
-	in.onSubscribed = func() {
-		select {
-		case subscribed <- struct{}{}:
-		default:
-		}
-	}
-	return in, &logs, subscribed
+	return newInputTag(t, b, "", append([]string{"reconnect_max_interval", "1s"}, kv...)...)
 }
 
-// run starts in.Run and returns a function that stops it and waits for it.
+// run starts in.Run (in's Init has run) and returns a function that stops it and waits for it.
 func run(t *testing.T, in *Input, emit pipeline.Emitter) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, emit) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("Run did not return within 30s of its context ending")
-			}
-		})
+	r := pipelinetest.StartInput(t, struct{ pipeline.Input }{in}, pipeline.Env{}, emit)
+	return func() {
+		if err := r.Stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	}
-	t.Cleanup(stop)
-	return stop
 }
 
 func waitSubscribed(t *testing.T, ch <-chan struct{}) {
@@ -333,22 +299,13 @@ func TestRecordsTagsAndPayloadsThroughABroker(t *testing.T) {
 // newInputTag is newInput with the instance tag the engine would pass ("" for none).
 func newInputTag(t *testing.T, b *mosquittotest.Broker, tag string, kv ...string) (*Input, *pipelinetest.Logs, <-chan struct{}) {
 	t.Helper()
-	props := []config.Property{{Key: "host", Value: b.Host()}, {Key: "port", Value: fmt.Sprint(b.Port())}}
-	for i := 0; i+1 < len(kv); i += 2 {
-		props = append(props, config.Property{Key: kv[i], Value: kv[i+1]})
-	}
-	in := New()
-	if err := pipeline.Configure(in, props); err != nil {
-		t.Fatal(err)
-	}
+	in := pipelinetest.Input[*Input](t, "mqtt", append([]string{"host", b.Host(), "port", fmt.Sprint(b.Port())}, kv...)...)
 	var logs pipelinetest.Logs
 	env := logs.Env("mqtt.0")
 	if tag != "" {
 		env.Tag = tag
 	}
-	if err := in.Init(context.Background(), env); err != nil {
-		t.Fatal(err)
-	}
+	pipelinetest.Init(t, in, env)
 	subscribed := make(chan struct{}, 16)
 	in.onSubscribed = func() {
 		select {

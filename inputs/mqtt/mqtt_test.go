@@ -8,17 +8,11 @@ import (
 	"testing"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
-	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 func configure(kv ...string) (*Input, error) {
-	var props []config.Property
-	for i := 0; i+1 < len(kv); i += 2 {
-		props = append(props, config.Property{Key: kv[i], Value: kv[i+1]})
-	}
-	in := New()
-	return in, pipeline.Configure(in, props)
+	return pipelinetest.As[*Input](pipelinetest.NewInput("mqtt", kv...))
 }
 
 func TestValidateNamesTheKey(t *testing.T) {

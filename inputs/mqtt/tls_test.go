@@ -53,19 +53,21 @@ func TestWrongPasswordIsLoggedAndRetried(t *testing.T) {
 // detail.
 func waitLog(t *testing.T, logs *pipelinetest.Logs, msg, detail string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, r := range logs.Records() {
+	found := func(rs []slog.Record) bool {
+		for _, r := range rs {
 			if !strings.Contains(r.Message, msg) {
 				continue
 			}
 			var all strings.Builder
 			r.Attrs(func(a slog.Attr) bool { all.WriteString(a.String() + " "); return true })
 			if strings.Contains(all.String(), detail) {
-				return
+				return true
 			}
 		}
-		time.Sleep(20 * time.Millisecond) // pipelinetest.Logs has no change signal
+		return false
+	}
+	if logs.Wait(30*time.Second, found) {
+		return
 	}
 	t.Fatalf("no log %q mentioning %q; logs: %v", msg, detail, logs.Records())
 }

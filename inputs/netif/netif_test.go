@@ -18,14 +18,6 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
-func decode(props ...string) (*Input, error) {
-	p, err := pipelinetest.NewInput("netif", props...)
-	if err != nil {
-		return nil, err
-	}
-	return p.(*Input), nil
-}
-
 func keysOf(m map[string]any) string {
 	var k []string
 	for key := range m {
@@ -44,7 +36,7 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"interface", "lo", "verbose", "maybe"},
 		{"interface", "lo", "test_at_init", "2"},
 	} {
-		_, err := decode(props...)
+		_, err := pipelinetest.NewInput("netif", props...)
 		key := "interface"
 		if len(props) > 2 {
 			key = props[2]
@@ -56,14 +48,11 @@ func TestBadValuesNameTheKey(t *testing.T) {
 }
 
 func TestTestAtInit(t *testing.T) {
-	in, err := decode("interface", "nosuchif0", "test_at_init", "on")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := pipelinetest.Input[*Input](t, "netif", "interface", "nosuchif0", "test_at_init", "on")
 	if err := in.Init(context.Background(), pipeline.Env{}); err == nil || !strings.Contains(err.Error(), "interface") {
 		t.Errorf("Init = %v, want an error about the interface", err)
 	}
-	in, _ = decode("interface", "nosuchif0")
+	in = pipelinetest.Input[*Input](t, "netif", "interface", "nosuchif0")
 	if err := in.Init(context.Background(), pipeline.Env{}); err != nil {
 		t.Errorf("Init without test_at_init = %v, want it to wait for the interface", err)
 	}
@@ -138,25 +127,8 @@ func sendOverLoopback(t *testing.T, n int) {
 }
 
 func TestRunEmits(t *testing.T) {
-	in, err := decode("interface", "lo", "interval_sec", "0", "interval_nsec", "20000000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := in.Init(context.Background(), pipeline.Env{}); err != nil {
-		t.Fatal(err)
-	}
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, &rec) }()
-	ok := rec.Wait(2, 20*time.Second)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if !ok {
-		t.Fatalf("%d records, want 2", rec.Len())
-	}
+	in := pipelinetest.Input[*Input](t, "netif", "interface", "lo", "interval_sec", "0", "interval_nsec", "20000000")
+	pipelinetest.Collect(t, in, pipeline.Env{}, 2, 20*time.Second)
 }
 
 // fakeProc copies testdata/proc/net/dev into a temporary /proc the test can rewrite.

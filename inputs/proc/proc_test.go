@@ -15,14 +15,6 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
-func decode(props ...string) (*Input, error) {
-	p, err := pipelinetest.NewInput("proc", props...)
-	if err != nil {
-		return nil, err
-	}
-	return p.(*Input), nil
-}
-
 func keysOf(m map[string]any) string {
 	var k []string
 	for key := range m {
@@ -59,7 +51,7 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		if len(props) > 2 {
 			key = props[2]
 		}
-		if _, err := decode(props...); err == nil || !strings.Contains(err.Error(), key) {
+		if _, err := pipelinetest.NewInput("proc", props...); err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%q: error %v, want one naming %s", props, err, key)
 		}
 	}
@@ -72,26 +64,8 @@ func TestThisProcess(t *testing.T) {
 		t.Skip("no /proc")
 	}
 	var logs pipelinetest.Logs
-	in, err := decode("proc_name", filepath.Base(os.Args[0]), "interval_sec", "0", "interval_nsec", "20000000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := in.Init(context.Background(), logs.Env("proc.0")); err != nil {
-		t.Fatal(err)
-	}
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, &rec) }()
-	ok := rec.Wait(2, 20*time.Second)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if !ok {
-		t.Fatalf("%d records, want 2", rec.Len())
-	}
-	r := rec.Records()[0].Event.Record
+	in := pipelinetest.Input[*Input](t, "proc", "proc_name", filepath.Base(os.Args[0]), "interval_sec", "0", "interval_nsec", "20000000")
+	r := pipelinetest.Collect(t, in, logs.Env("proc.0"), 2, 20*time.Second)[0].Event.Record
 	if got := keysOf(r); got != allKeys {
 		t.Fatalf("keys %s\nwant %s", got, allKeys)
 	}
@@ -149,10 +123,7 @@ func TestNotRunning(t *testing.T) {
 		{[]string{"fd", "off", "mem", "off"}, "alive pid proc_name"},
 		{[]string{"alert", "on"}, allKeys},
 	} {
-		in, err := decode(append([]string{"proc_name", "no-such-daemon"}, tc.props...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		in := pipelinetest.Input[*Input](t, "proc", append([]string{"proc_name", "no-such-daemon"}, tc.props...)...)
 		in.host = fake
 		if err := in.Init(context.Background(), pipeline.Env{}); err != nil {
 			t.Fatal(err)

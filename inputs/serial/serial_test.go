@@ -14,34 +14,21 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
-func decode(props ...string) (*Input, error) {
-	p, err := pipelinetest.NewInput("serial", props...)
-	if err != nil {
-		return nil, err
-	}
-	return p.(*Input), nil
-}
-
 // harness runs a serial input on a socat pty and lets the test wait on what it read.
 type harness struct {
 	in     *Input
-	rec    pipelinetest.Recorder
+	run    *pipelinetest.Running
 	logs   pipelinetest.Logs
 	read   atomic.Int64 // bytes read so far
 	maxBuf atomic.Int64 // most bytes held for an unfinished line
 	kick   chan struct{}
 	opened chan struct{}
-	cancel context.CancelFunc
-	done   chan error
 }
 
 func start(t *testing.T, dev string, props ...string) *harness {
 	t.Helper()
-	in, err := decode(append([]string{"file", dev, "bitrate", "115200"}, props...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{in: in, kick: make(chan struct{}, 1), opened: make(chan struct{}, 4), done: make(chan error, 1)}
+	in := pipelinetest.Input[*Input](t, "serial", append([]string{"file", dev, "bitrate", "115200"}, props...)...)
+	h := &harness{in: in, kick: make(chan struct{}, 1), opened: make(chan struct{}, 4)}
 	in.reopenMin, in.reopenMax = 10*time.Millisecond, 50*time.Millisecond
 	in.onRead = func(n int) {
 		h.read.Add(int64(n))
@@ -54,26 +41,14 @@ func start(t *testing.T, dev string, props ...string) *harness {
 		}
 	}
 	in.onOpen = func() { h.opened <- struct{}{} }
-	if err := in.Init(context.Background(), h.logs.Env("serial.0")); err != nil {
-		t.Fatal(err)
-	}
-	var ctx context.Context
-	ctx, h.cancel = context.WithCancel(context.Background())
-	go func() { h.done <- in.Run(ctx, &h.rec) }()
-	t.Cleanup(func() { h.stop(t) })
+	h.run = pipelinetest.StartInput(t, in, h.logs.Env("serial.0"), nil)
 	return h
 }
 
+// stop stops the input (and closes it); a second stop returns at once.
 func (h *harness) stop(t *testing.T) {
-	h.cancel()
-	select {
-	case err := <-h.done:
-		if err != nil {
-			t.Errorf("Run = %v", err)
-		}
-		h.done <- nil // a second stop returns at once
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run did not return after cancel")
+	if err := h.run.Stop(); err != nil {
+		t.Errorf("Run = %v", err)
 	}
 }
 
@@ -93,15 +68,15 @@ func (h *harness) waitRead(t *testing.T, n int64) {
 // records waits for n records and returns their msg fields.
 func (h *harness) records(t *testing.T, n int) []any {
 	t.Helper()
-	if !h.rec.Wait(n, 20*time.Second) {
-		t.Fatalf("%d records, want %d: %v", h.rec.Len(), n, h.msgs())
+	if !h.run.Rec.Wait(n, 20*time.Second) {
+		t.Fatalf("%d records, want %d: %v", h.run.Rec.Len(), n, h.msgs())
 	}
 	return h.msgs()
 }
 
 func (h *harness) msgs() []any {
 	var out []any
-	for _, r := range h.rec.Records() {
+	for _, r := range h.run.Rec.Records() {
 		out = append(out, r.Event.Record["msg"])
 	}
 	return out
@@ -140,7 +115,7 @@ func TestLinesWithSeparators(t *testing.T) {
 			}
 			h.waitRead(t, int64(len(tc.send)))
 			h.stop(t)
-			if h.rec.Len() != len(tc.want) {
+			if h.run.Rec.Len() != len(tc.want) {
 				t.Errorf("records %q, want %q", h.msgs(), tc.want)
 			}
 			if w := h.warnings(); len(w) != 0 {
@@ -167,7 +142,7 @@ func TestJSONLines(t *testing.T) {
 	if first["temp"] != 21.5 || first["id"] != "s1" || first["n"] != int64(3) {
 		t.Errorf("first record msg %#v", got[0])
 	}
-	if second, _ := got[1].(map[string]any); second["temp"] != int64(22) || h.rec.Len() != 2 {
+	if second, _ := got[1].(map[string]any); second["temp"] != int64(22) || h.run.Rec.Len() != 2 {
 		t.Errorf("records %v", h.msgs())
 	}
 	warned := strings.Join(h.warnings(), "\n")
@@ -211,7 +186,7 @@ func TestOverLongLine(t *testing.T) {
 	got := h.records(t, 3)
 	h.waitRead(t, int64(7+len(long)+7+102+5))
 	h.stop(t)
-	if fmt.Sprint(got) != "[before after last]" || h.rec.Len() != 3 {
+	if fmt.Sprint(got) != "[before after last]" || h.run.Rec.Len() != 3 {
 		t.Errorf("records %q, want [before after last]", h.msgs())
 	}
 	if m := h.maxBuf.Load(); m > 100+4096 {
@@ -282,10 +257,7 @@ func TestSettingsAccepted(t *testing.T) {
 		{"bitrate", "1200", "data_bits", "5", "parity", "mark"},
 		{"bitrate", "57600", "parity", "space", "min_bytes", "4"},
 	} {
-		in, err := decode(append([]string{"file", p.Dev}, props...)...)
-		if err != nil {
-			t.Fatalf("%q: %v", props, err)
-		}
+		in := pipelinetest.Input[*Input](t, "serial", append([]string{"file", p.Dev}, props...)...)
 		if err := in.Init(context.Background(), pipeline.Env{}); err != nil {
 			t.Errorf("%q: Init = %v", props, err)
 		}
@@ -315,7 +287,7 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"max_line_length", []string{"file", p.Dev, "bitrate", "9600", "max_line_length", "0"}},
 		{"file", []string{"file", "/etc/hostname", "bitrate", "9600"}}, // not a serial port
 	} {
-		in, err := decode(tc.props...)
+		in, err := pipelinetest.As[*Input](pipelinetest.NewInput("serial", tc.props...))
 		if err == nil {
 			err = in.Init(context.Background(), pipeline.Env{})
 			in.Close(context.Background())
@@ -346,15 +318,12 @@ func TestDriverRefusalNamesTheKey(t *testing.T) {
 	for _, tc := range []struct {
 		parity, key string
 	}{{"none", "bitrate"}, {"mark", "parity"}} {
-		in, err := decode("file", "/dev/ttyUSB9", "bitrate", "3000000", "parity", tc.parity)
-		if err != nil {
-			t.Fatal(err)
-		}
+		in := pipelinetest.Input[*Input](t, "serial", "file", "/dev/ttyUSB9", "bitrate", "3000000", "parity", tc.parity)
 		if err := in.openError(refused); !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), "3000000") {
 			t.Errorf("parity %s: %v, want an error naming %s and the rate", tc.parity, err, tc.key)
 		}
 	}
-	if _, err := decode("file", "/dev/ttyUSB9", "bitrate", "5000000000"); err == nil || !strings.Contains(err.Error(), "bitrate") {
+	if _, err := pipelinetest.NewInput("serial", "file", "/dev/ttyUSB9", "bitrate", "5000000000"); err == nil || !strings.Contains(err.Error(), "bitrate") {
 		t.Errorf("bitrate beyond 32 bits: %v", err)
 	}
 }

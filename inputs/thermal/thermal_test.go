@@ -13,45 +13,14 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
-func decode(props ...string) (*Input, error) {
-	p, err := pipelinetest.NewInput("thermal", props...)
-	if err != nil {
-		return nil, err
-	}
-	return p.(*Input), nil
-}
-
 // fake is the testdata sysfs: zones 0, 1, 2 (no temp file) and 10, and a cooling device.
 var fake = metric.Host{Sys: "testdata/sys"}
 
-func run(t *testing.T, in *Input, logs *pipelinetest.Logs, want int) []pipelinetest.Record {
-	t.Helper()
-	if err := in.Init(context.Background(), logs.Env("thermal.0")); err != nil {
-		t.Fatal(err)
-	}
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, &rec) }()
-	ok := rec.Wait(want, 20*time.Second)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if !ok {
-		t.Fatalf("%d records, want %d", rec.Len(), want)
-	}
-	return rec.Records()[:want]
-}
-
 func TestRecordsPerZone(t *testing.T) {
 	var logs pipelinetest.Logs
-	in, err := decode("interval_sec", "0", "interval_nsec", "10000000")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := pipelinetest.Input[*Input](t, "thermal", "interval_sec", "0", "interval_nsec", "10000000")
 	in.host = fake
-	recs := run(t, in, &logs, 6) // two intervals of three readable zones
+	recs := pipelinetest.Collect(t, in, logs.Env("thermal.0"), 6, 20*time.Second) // two intervals of three readable zones
 	want := []struct {
 		name, typ string
 		temp      float64
@@ -82,10 +51,7 @@ func TestFilters(t *testing.T) {
 		{[]string{"name_regex", "zone1", "type_regex", "pkg"}, "thermal_zone1"},
 		{[]string{"name_regex", "nothing"}, ""},
 	} {
-		in, err := decode(tc.props...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		in := pipelinetest.Input[*Input](t, "thermal", tc.props...)
 		in.host = fake
 		if err := in.Init(context.Background(), pipeline.Env{}); err != nil {
 			t.Fatal(err)
@@ -102,11 +68,11 @@ func TestFilters(t *testing.T) {
 
 func TestBadRegexNamesTheKey(t *testing.T) {
 	for _, key := range []string{"name_regex", "type_regex"} {
-		if _, err := decode(key, "("); err == nil || !strings.Contains(err.Error(), key) {
+		if _, err := pipelinetest.NewInput("thermal", key, "("); err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%s: error %v, want one naming the key", key, err)
 		}
 	}
-	if _, err := decode("interval_nsec", "-5"); err == nil || !strings.Contains(err.Error(), "interval_nsec") {
+	if _, err := pipelinetest.NewInput("thermal", "interval_nsec", "-5"); err == nil || !strings.Contains(err.Error(), "interval_nsec") {
 		t.Errorf("interval_nsec -5: %v", err)
 	}
 }
@@ -117,15 +83,7 @@ func TestThisMachine(t *testing.T) {
 	var logs pipelinetest.Logs
 	in := New()
 	in.IntervalSec, in.IntervalNsec = 0, 10e6
-	if err := in.Init(context.Background(), logs.Env("thermal.0")); err != nil {
-		t.Fatal(err)
-	}
-	var rec pipelinetest.Recorder
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond) // ~20 intervals
-	defer cancel()
-	if err := in.Run(ctx, &rec); err != nil {
-		t.Fatal(err)
-	}
+	recs := pipelinetest.RunFor(t, in, logs.Env("thermal.0"), 200*time.Millisecond) // ~20 intervals
 	entries, _ := os.ReadDir("/sys/class/thermal")
 	zones := 0
 	for _, e := range entries {
@@ -134,13 +92,13 @@ func TestThisMachine(t *testing.T) {
 		}
 	}
 	if zones == 0 {
-		if rec.Len() != 0 || logs.Count(slog.LevelWarn) != 1 {
-			t.Errorf("no zones: %d records and %d warnings, want 0 and 1", rec.Len(), logs.Count(slog.LevelWarn))
+		if len(recs) != 0 || logs.Count(slog.LevelWarn) != 1 {
+			t.Errorf("no zones: %d records and %d warnings, want 0 and 1", len(recs), logs.Count(slog.LevelWarn))
 		}
 		t.Logf("no thermal zones here: %v", logs.Records()[0].Message)
 		return
 	}
-	for i, r := range rec.Records() {
+	for i, r := range recs {
 		rec := r.Event.Record
 		name, _ := rec["name"].(string)
 		temp, ok := rec["temp"].(float64)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -28,10 +27,7 @@ func newFile(t testing.TB, props map[string]string) *Output {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := o.Init(context.Background(), pipeline.Env{Name: "file.0"}); err != nil {
-		t.Fatalf("Init: %v", err)
-	}
-	return o
+	return pipelinetest.Init(t, o, pipeline.Env{Name: "file.0"})
 }
 
 func configure(t testing.TB, props map[string]string) (*Output, error) {
@@ -39,17 +35,8 @@ func configure(t testing.TB, props map[string]string) (*Output, error) {
 	if _, ok := props["path"]; !ok {
 		props = withProp(props, "path", t.TempDir())
 	}
-	keys := make([]string, 0, len(props))
-	for k := range props {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var ps []config.Property
-	for _, k := range keys {
-		ps = append(ps, config.Property{Key: k, Value: props[k], File: "test.conf", Line: 1})
-	}
-	o := New()
-	if err := pipeline.Configure(o, ps); err != nil {
+	o, err := pipelinetest.As[*Output](pipelinetest.NewOutput("file", pipelinetest.Sorted(props)...))
+	if err != nil {
 		return nil, fmt.Errorf("Configure: %w", err)
 	}
 	return o, nil
@@ -443,13 +430,22 @@ func TestFileDamagedChunkWritesGoodRecords(t *testing.T) {
 	}
 }
 
-func TestFileIsRegistered(t *testing.T) {
-	p, ok := pipeline.NewOutput("file")
-	if !ok {
-		t.Fatal("file is not registered")
-	}
-	if o := p.(*Output); o.Format != "out_file" || o.Template != "{time} {message}" {
+func TestFileFactoryDefaults(t *testing.T) {
+	if o := pipelinetest.Output[*Output](t, "file"); o.Format != "out_file" || o.Template != "{time} {message}" {
 		t.Errorf("factory defaults: %+v", o)
+	}
+}
+
+// Init's errors about a key are placed too (at start; --dry-run does not run Init).
+func TestInitPlacesPathError(t *testing.T) {
+	missing := t.TempDir() + "/no/such/dir"
+	o := pipelinetest.Output[*Output](t, "file", "Path", missing)
+	err := o.Init(t.Context(), pipeline.Env{})
+	sec := &config.Section{Kind: "output", Name: "file", File: pipelinetest.File, Props: pipelinetest.Props("Path", missing)}
+	placed := config.Place(sec, `output file: init`, err)
+	want := `test.conf:1: key "Path": output file: init: "` + missing + `": no such directory`
+	if placed == nil || !strings.HasPrefix(placed.Error(), want) {
+		t.Errorf("placed error %v, want it to start with %q", placed, want)
 	}
 }
 

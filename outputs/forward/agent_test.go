@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,12 +58,9 @@ pipeline:
 	srv.waitRecords(t, 50)
 	srv.kill()
 	push(50, 100)
-	deadline := time.Now().Add(10 * time.Second)
-	for logs.Count(slog.LevelWarn) == 0 { // the engine logs each retry it schedules
-		if time.Now().After(deadline) {
-			t.Fatal("no flush failed while the receiver was down")
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The engine logs each retry it schedules.
+	if !logs.Wait(10*time.Second, func(rs []slog.Record) bool { return slices.ContainsFunc(rs, warning) }) {
+		t.Fatal("no flush failed while the receiver was down")
 	}
 	srv.revive()
 	srv.waitRecords(t, 100)
@@ -94,3 +92,5 @@ func TestBadUpstreamIsAConfigError(t *testing.T) {
 		t.Fatalf("err = %v, want one at %s:4 about the upstream", err, path)
 	}
 }
+
+func warning(r slog.Record) bool { return r.Level >= slog.LevelWarn }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"io"
 	"net"
 	"os"
@@ -31,24 +32,19 @@ func newOutput(t *testing.T, kv ...string) (*Output, *pipelinetest.Logs) {
 		t.Fatal(err)
 	}
 	logs := &pipelinetest.Logs{}
-	if err := o.Init(context.Background(), logs.Env("forward.0")); err != nil {
-		t.Fatal(err)
-	}
+	pipelinetest.Init(t, o, logs.Env("forward.0"))
 	t.Cleanup(func() { _ = o.Close(context.Background()) })
 	return o, logs
 }
 
-func configure(kv ...string) (*Output, error) {
-	var props []config.Property
-	for _, s := range kv {
-		k, v, _ := strings.Cut(s, " ")
-		props = append(props, config.Property{Key: k, Value: v})
+// configure configures an output from "key value" strings, as the engine would.
+func configure(lines ...string) (*Output, error) {
+	var kv []string
+	for _, l := range lines {
+		k, v, _ := strings.Cut(l, " ")
+		kv = append(kv, k, v)
 	}
-	o := New()
-	if err := pipeline.Configure(o, props); err != nil {
-		return nil, err
-	}
-	return o, nil
+	return pipelinetest.As[*Output](pipelinetest.NewOutput("forward", kv...))
 }
 
 // sample returns n events with what must survive the trip: nanosecond times, nested
@@ -231,7 +227,8 @@ func optionBytes(t *testing.T, msg []byte) []byte {
 }
 
 func TestTLSWithSharedKeyAndUsers(t *testing.T) {
-	certFile, keyFile, srvTLS := testCert(t, t.TempDir())
+	cert := testcert.New(t, "aggregator.test")
+	certFile, keyFile, srvTLS := cert.CertFile, cert.KeyFile, cert.ServerConfig()
 	_ = keyFile
 	auth := &forward.ServerAuth{SharedKey: "s3cret", Hostname: "aggregator", Users: map[string]string{"edge": "pw"}, Keepalive: true}
 	srv := newServer(t, srvTLS, auth)
@@ -296,7 +293,8 @@ func TestKeepaliveReusesAndRecycles(t *testing.T) {
 // A server that closed an idle connection must not swallow the next chunk, even without
 // acks: the output sees the connection is gone and opens another.
 func TestClosedIdleConnectionIsNotUsed(t *testing.T) {
-	certFile, _, srvTLS := testCert(t, t.TempDir())
+	cert := testcert.New(t, "aggregator.test")
+	certFile, srvTLS := cert.CertFile, cert.ServerConfig()
 	for _, tc := range []struct {
 		name string
 		tls  bool
@@ -409,14 +407,17 @@ func TestFailoverTakesOverAndFailsBack(t *testing.T) {
 	a.revive()
 	// Chunks keep going to b until a's pause passes; then a is tried and used again.
 	next := 100
-	deadline := time.Now().Add(10 * time.Second)
-	for len(a.messages()) == 5 {
-		if time.Now().After(deadline) || next+1 > len(evs) {
-			t.Fatal("a was not tried again after it came back")
+	// a's pause (50ms) has to pass: time is what is awaited, a flush at each check.
+	pipelinetest.Eventually(10*time.Second, func() bool {
+		if len(a.messages()) != 5 || next+1 > len(evs) {
+			return true
 		}
 		flush(next, next+1)
 		next++
-		time.Sleep(5 * time.Millisecond) // a's pause (50ms) has to pass: time is what is awaited
+		return false
+	})
+	if len(a.messages()) == 5 {
+		t.Fatal("a was not tried again after it came back")
 	}
 	flush(next, next+1)
 	next++

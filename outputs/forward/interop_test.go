@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"net"
 	"path/filepath"
 	"reflect"
@@ -31,35 +32,22 @@ func startInput(t *testing.T, addr string, kv ...string) (rec *pipelinetest.Reco
 		t.Fatal(err)
 	}
 	var err error
-	for i := 0; i < 50; i++ { // a port just freed may take a moment
-		if err = in.Init(context.Background(), pipeline.Env{Name: "forward.0", Tag: "forward.0"}); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
+	// A port just freed may take a moment.
+	if !pipelinetest.Eventually(time.Second, func() bool { err = in.Init(context.Background(), env); return err == nil }) {
 		t.Fatal(err)
 	}
 	_, ps, _ := net.SplitHostPort(in.ListenAddr())
 	port, _ = strconv.Atoi(ps)
-	rec = pipelinetest.NewRecorder()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, rec) }()
-	stopped := false
+	run := pipelinetest.StartInput(t, struct{ pipeline.Input }{in}, env, nil) // Init was above
 	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
+		if err := run.Stop(); err != nil {
 			t.Errorf("input: %v", err)
 		}
 	}
-	t.Cleanup(stop)
-	return rec, port, stop
+	return run.Rec, port, stop
 }
+
+var env = pipeline.Env{Name: "forward.0", Tag: "forward.0"}
 
 func cutSpace(s string) (string, string, bool) {
 	for i := 0; i < len(s); i++ {
@@ -74,7 +62,8 @@ func cutSpace(s string) (string, string, bool) {
 // every record arrives as sent (tag, time to the nanosecond, metadata, nested values,
 // binary).
 func TestOutputToOurInput(t *testing.T) {
-	certFile, keyFile, _ := testCert(t, t.TempDir())
+	cert := testcert.New(t, "aggregator.test")
+	certFile, keyFile := cert.CertFile, cert.KeyFile
 	secure := struct{ in, out []string }{
 		in:  []string{"tls on", "tls.crt_file " + certFile, "tls.key_file " + keyFile, "shared_key k3y", "self_hostname agg", "security.users edge pw"},
 		out: []string{"tls on", "tls.ca_file " + certFile, "shared_key k3y", "username edge", "password pw"},
@@ -178,14 +167,7 @@ func TestUnixSocket(t *testing.T) {
 	if err := pipeline.Configure(in, []config.Property{{Key: "unix_path", Value: path}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := in.Init(context.Background(), pipeline.Env{Name: "forward.0", Tag: "forward.0"}); err != nil {
-		t.Fatal(err)
-	}
-	rec := pipelinetest.NewRecorder()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, rec) }()
-	defer func() { cancel(); <-done }()
+	rec := pipelinetest.StartInput(t, in, env, nil).Rec
 	o, _ := newOutput(t, "unix_path "+path, "require_ack_response on")
 	if err := o.Flush(context.Background(), pipelinetest.MakeChunk("u", sample(7, oneDevice)...)); err != nil {
 		t.Fatal(err)

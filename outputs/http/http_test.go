@@ -111,18 +111,9 @@ func (l *logBuf) String() string {
 func newOutput(t *testing.T, s *server, kv ...string) (*Output, *logBuf) {
 	t.Helper()
 	h, p := hostPort(t, s.URL)
-	props := []config.Property{{Key: "host", Value: h}, {Key: "port", Value: p}}
-	for i := 0; i+1 < len(kv); i += 2 {
-		props = append(props, config.Property{Key: kv[i], Value: kv[i+1]})
-	}
-	o := New()
-	if err := pipeline.Configure(o, props); err != nil {
-		t.Fatal(err)
-	}
+	o := pipelinetest.Output[*Output](t, "http", append([]string{"host", h, "port", p}, kv...)...)
 	logs := &logBuf{}
-	if err := o.Init(context.Background(), pipeline.Env{Name: "http.0", Logger: slog.New(slog.NewTextHandler(logs, nil))}); err != nil {
-		t.Fatal(err)
-	}
+	pipelinetest.Init(t, o, pipeline.Env{Name: "http.0", Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	t.Cleanup(func() { o.Close(context.Background()) })
 	return o, logs
 }
@@ -319,18 +310,13 @@ func TestRetryAfterHonouredByEngine(t *testing.T) {
 	}
 	defer e.Stop(context.Background())
 	em.Emit("t", event.Event{Record: map[string]any{"a": "b"}})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	requests := func() int {
 		s.mu.Lock()
-		n := len(s.reqs)
-		s.mu.Unlock()
-		if n >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests", n)
-		}
-		time.Sleep(20 * time.Millisecond) // the engine's retry timer gives no signal
+		defer s.mu.Unlock()
+		return len(s.reqs)
+	}
+	if !pipelinetest.Eventually(10*time.Second, func() bool { return requests() >= 2 }) {
+		t.Fatalf("%d requests", requests())
 	}
 	s.mu.Lock()
 	gap := s.reqs[1].at.Sub(s.reqs[0].at)

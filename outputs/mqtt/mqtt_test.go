@@ -17,25 +17,15 @@ import (
 )
 
 func configure(kv ...string) (*Output, error) {
-	var props []config.Property
-	for i := 0; i+1 < len(kv); i += 2 {
-		props = append(props, config.Property{Key: kv[i], Value: kv[i+1]})
-	}
-	o := New()
-	return o, pipeline.Configure(o, props)
+	return pipelinetest.As[*Output](pipelinetest.NewOutput("mqtt", kv...))
 }
 
 // newOutput configures and starts an output for broker b, and waits until it is connected.
 func newOutput(t *testing.T, b *mosquittotest.Broker, kv ...string) (*Output, *pipelinetest.Logs) {
 	t.Helper()
-	o, err := configure(append([]string{"host", b.Host(), "port", fmt.Sprint(b.Port()), "reconnect_max_interval", "1s"}, kv...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := pipelinetest.Output[*Output](t, "mqtt", append([]string{"host", b.Host(), "port", fmt.Sprint(b.Port()), "reconnect_max_interval", "1s"}, kv...)...)
 	var logs pipelinetest.Logs
-	if err := o.Init(context.Background(), logs.Env("mqtt.1")); err != nil {
-		t.Fatal(err)
-	}
+	pipelinetest.Init(t, o, logs.Env("mqtt.1"))
 	t.Cleanup(func() { _ = o.Close(context.Background()) })
 	waitConnected(t, o)
 	return o, &logs
@@ -212,11 +202,8 @@ func TestEngineDeliversAfterTheBrokerReturns(t *testing.T) {
 	}
 	e.FlushAll()
 	// The engine retries while the broker is down...
-	deadline := time.Now().Add(30 * time.Second)
-	for e.Metrics().Outputs[0].Retries == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond) // the engine's metrics offer no signal to wait on
-	}
-	if e.Metrics().Outputs[0].Retries == 0 {
+	// The engine's metrics offer no signal to wait on.
+	if !pipelinetest.Eventually(30*time.Second, func() bool { return e.Metrics().Outputs[0].Retries > 0 }) {
 		t.Fatal("no retry while the broker was down")
 	}
 	b.Start() // ...and delivers once it is back.

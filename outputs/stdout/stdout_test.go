@@ -23,20 +23,10 @@ var t0 = time.Unix(1700000000, 123456789)
 
 func newStdout(t testing.TB, props map[string]string) (*Output, *bytes.Buffer) {
 	t.Helper()
-	o := New()
-	var ps []config.Property
-	for k, v := range props {
-		ps = append(ps, config.Property{Key: k, Value: v, File: "test.conf", Line: 1})
-	}
-	if err := pipeline.Configure(o, ps); err != nil {
-		t.Fatalf("Configure: %v", err)
-	}
+	o := pipelinetest.Output[*Output](t, "stdout", pipelinetest.Sorted(props)...)
 	var buf bytes.Buffer
 	o.Writer = &buf
-	if err := o.Init(context.Background(), pipeline.Env{Name: "stdout.0"}); err != nil {
-		t.Fatalf("Init: %v", err)
-	}
-	return o, &buf
+	return pipelinetest.Init(t, o, pipeline.Env{Name: "stdout.0"}), &buf
 }
 
 func flush(t testing.TB, o *Output, c *pipeline.Chunk) {
@@ -162,12 +152,8 @@ func TestStdoutBadKeysAreConfigureErrors(t *testing.T) {
 	}
 }
 
-func TestStdoutIsRegistered(t *testing.T) {
-	o, ok := pipeline.NewOutput("stdout")
-	if !ok {
-		t.Fatal("stdout is not registered")
-	}
-	if s := o.(*Output); s.Writer == nil || s.Format != "msgpack" || s.JSONDateKey != "date" {
+func TestStdoutFactoryDefaults(t *testing.T) {
+	if s := pipelinetest.Output[*Output](t, "stdout"); s.Writer == nil || s.Format != "msgpack" || s.JSONDateKey != "date" {
 		t.Errorf("factory defaults: %+v", s)
 	}
 }

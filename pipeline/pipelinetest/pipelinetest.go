@@ -1,7 +1,29 @@
-// Package pipelinetest helps test plugins without running an engine, as Telegraf's test
-// accumulator does: a Recorder stands in for the engine's Emitter and keeps what an input
-// emits, MakeChunk builds the chunk an output is flushed with, and Logs captures what a
-// plugin logs. It is for tests only; nothing in the agent imports it.
+// Package pipelinetest is the plugin test kit: what a plugin's tests need to configure,
+// start and watch a plugin without running an engine, as Telegraf's test accumulator does.
+// It is for tests only; nothing in the agent imports it.
+//
+//   - Configure a plugin from key, value pairs as the engine does: NewInput, NewFilter and
+//     NewOutput (the error too), Input, Filter and Output (its own type, or the test fails),
+//     As, Props and Sorted. Properties stand in File ("test.conf"), one a line from line 1;
+//     Configure reports a section's error exactly as the agent does, placed at its key.
+//   - Start it as the engine does: Init (Init when the plugin has one), StartInput (Init, then
+//     Run in a goroutine, stopped and closed at the test's end), Collect (the first n records,
+//     within a timeout), RunToEnd (an input with a fixed amount of work) and RunFor (what an
+//     input does over some intervals).
+//   - Watch it: a Recorder stands in for the engine's Emitter and keeps what an input emits
+//     (Wait blocks until n records came); Logs keeps what a plugin logs (Wait blocks until a
+//     condition on them holds); MakeChunk builds the chunk an output is flushed with.
+//   - Wait without sleeping: on a Recorder, on Logs or on a channel; Eventually polls (through
+//     package internal/poll, the one place tests poll) only for changes nothing signals.
+//   - Concurrently runs a check from several goroutines, for plugins one instance of which
+//     serves several inputs or workers.
+//
+// Checks every plugin must pass (registered under its folder's name, a fresh instance per
+// factory call, a valid default configuration, unknown keys and bad values reported at their
+// line, lifecycle methods with the signatures the engine calls, an input that emits on its
+// own returning from Run on pipeline.ErrStopped) are written
+// once, over every registered plugin, in plugins/all/conformance_test.go; a plugin's own
+// tests need not repeat them.
 package pipelinetest
 
 import (
@@ -12,7 +34,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -138,7 +159,10 @@ func (r *Recorder) Calls() int {
 
 // Wait blocks until at least n records were emitted or timeout passes, and reports
 // whether n were reached.
-func (r *Recorder) Wait(n int, timeout time.Duration) bool {
+func (r *Recorder) Wait(n int, timeout time.Duration) bool { return r.waitOr(n, timeout, nil) }
+
+// waitOr is Wait that also gives up when stop is closed.
+func (r *Recorder) waitOr(n int, timeout time.Duration, stop <-chan struct{}) bool {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
@@ -154,6 +178,8 @@ func (r *Recorder) Wait(n int, timeout time.Duration) bool {
 		r.mu.Unlock()
 		select {
 		case <-ch:
+		case <-stop:
+			return r.Len() >= n
 		case <-timer.C:
 			return r.Len() >= n
 		}
@@ -177,8 +203,9 @@ func MakeChunk(tag string, evs ...event.Event) *pipeline.Chunk {
 // Logs is a slog.Handler that keeps every log record, so a test can check what a plugin
 // logged (and how often). It is safe for concurrent use.
 type Logs struct {
-	mu   sync.Mutex
-	recs []slog.Record
+	mu      sync.Mutex
+	recs    []slog.Record
+	changed chan struct{} // closed and replaced whenever a record is added
 }
 
 var _ slog.Handler = (*Logs)(nil)
@@ -198,6 +225,10 @@ func (l *Logs) Enabled(context.Context, slog.Level) bool { return true }
 func (l *Logs) Handle(_ context.Context, rec slog.Record) error {
 	l.mu.Lock()
 	l.recs = append(l.recs, rec.Clone())
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
 	l.mu.Unlock()
 	return nil
 }
@@ -228,21 +259,29 @@ func (l *Logs) Count(level slog.Level) int {
 	return n
 }
 
-// NewInput makes a fresh instance of the registered input name and configures it from
-// key, value pairs as the engine would (pipeline.Configure, Validate included). The
-// properties are placed in "test.conf", one per line from line 1, so errors can be
-// checked for their place.
-func NewInput(name string, kv ...string) (pipeline.Input, error) {
-	p, ok := pipeline.NewInput(name)
-	if !ok {
-		return nil, fmt.Errorf("pipelinetest: input %q is not registered", name)
+// Wait blocks until cond holds for the log records so far, checking again each time a
+// record is logged, or until timeout passes; it reports whether cond held. cond must not
+// keep the slice.
+func (l *Logs) Wait(timeout time.Duration, cond func([]slog.Record) bool) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		l.mu.Lock()
+		if cond(l.recs) {
+			l.mu.Unlock()
+			return true
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timer.C:
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return cond(l.recs)
+		}
 	}
-	var ps []config.Property
-	for i := 0; i+1 < len(kv); i += 2 {
-		ps = append(ps, config.Property{Key: kv[i], Value: kv[i+1], File: "test.conf", Line: i/2 + 1})
-	}
-	if err := pipeline.Configure(p, ps); err != nil {
-		return nil, err
-	}
-	return p, nil
 }
