@@ -18,6 +18,7 @@ import (
 // make a valid configuration: with none of them, the error must name one of them.
 // Every other plugin must accept an empty section.
 var required = map[string][]string{
+	"input/modbus":       {"host", "127.0.0.1", "point", "name=v table=holding_register address=0 type=uint16"},
 	"input/mqtt":         {"topics", "sensors/#"},
 	"input/netif":        {"interface", "lo"},
 	"input/proc":         {"proc_name", "crond"},
@@ -39,6 +40,7 @@ var incomplete = map[string][]string{
 // the agent must report it at the key's line, naming the key as written and the section.
 var badValues = map[string][2]string{
 	"input/cpu":              {"Interval_Nsec", "-5"},
+	"input/modbus":           {"Byte_Order", "XYZW"},
 	"input/disk":             {"Dev_Name", "a/b"},
 	"input/dummy":            {"Dummy", "{not json"},
 	"input/forward":          {"Port", "70000"},
@@ -64,6 +66,7 @@ var badValues = map[string][2]string{
 // a regular expression, a rule): reported at the key's line, naming the key as written.
 var badDecodes = map[string][2]string{
 	"input/proc":         {"Fd", "2"},
+	"input/sensors":      {"Include_Chip", "("},
 	"input/thermal":      {"Name_Regex", "("},
 	"filter/modify":      {"Rename", "a"},
 	"filter/parser":      {"Preserve_Key", "maybe"},
