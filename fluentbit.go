@@ -106,6 +106,28 @@ func ParseService(cfg *config.Config) (Service, error) {
 	if p, ok := cfg.Service.Get("storage.max_chunks_up"); ok && s.StorageMaxChunksUp < 1 {
 		return s, config.Errorf(p, "bad storage.max_chunks_up %q: want 1 or more", p.Value)
 	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"flush", s.Flush}, {"grace", s.Grace}, {"scheduler.base", s.SchedulerBase}, {"scheduler.cap", s.SchedulerCap}} {
+		if p, ok := cfg.Service.Get(d.key); ok && d.v <= 0 {
+			return s, config.Errorf(p, "bad %s %q: want more than 0 seconds", d.key, p.Value)
+		}
+	}
+	if p, ok := cfg.Service.Get("scheduler.cap"); ok && s.SchedulerCap < s.SchedulerBase {
+		return s, config.Errorf(p, "scheduler.cap %v is below scheduler.base %v: no retry could wait that little", s.SchedulerCap, s.SchedulerBase)
+	}
+	if p, ok := cfg.Service.Get("http_port"); ok && (s.HTTPPort < 0 || s.HTTPPort > 65535) {
+		return s, config.Errorf(p, "bad http_port %d: want 0 to 65535", s.HTTPPort)
+	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"hc_errors_count", s.HCErrorsCount}, {"hc_retry_failure_count", s.HCRetryFailureCount}, {"hc_period", s.HCPeriod}} {
+		if p, ok := cfg.Service.Get(n.key); ok && n.v < 1 {
+			return s, config.Errorf(p, "bad %s %q: want 1 or more", n.key, p.Value)
+		}
+	}
 	if p, ok := cfg.Service.Get("log_level"); ok {
 		if _, err := ParseLogLevel(p.Value); err != nil {
 			return s, config.Errorf(p, "%v", err)

@@ -3,6 +3,7 @@ package fluentbit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -238,4 +239,37 @@ func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func sinkOf(a *fluentbit.Agent) *sink {
 	p, _ := a.Config().Outputs[0].Get("sink")
 	return getSink(p.Value)
+}
+
+// TestServiceValuesOutOfRangeAreErrors: values that cannot mean anything are refused with
+// the file, line and key (so --dry-run catches them), not quietly replaced by defaults.
+func TestServiceValuesOutOfRangeAreErrors(t *testing.T) {
+	for _, tc := range []struct{ key, value, want string }{
+		{"flush", "-1", "want more than 0"},
+		{"flush", "0", "want more than 0"},
+		{"grace", "-5", "want more than 0"},
+		{"grace", "0", "want more than 0"},
+		{"scheduler.base", "-1", "want more than 0"},
+		{"scheduler.cap", "-1", "want more than 0"},
+		{"scheduler.cap", "0", "want more than 0"},
+		{"http_port", "70000", "want 0 to 65535"},
+		{"hc_period", "0", "want 1 or more"},
+	} {
+		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			cfg := parse(t, "service:\n  log_level: info\n  "+tc.key+": "+tc.value+"\n")
+			err := fluentbit.Check(cfg)
+			wantPrefix := fmt.Sprintf("%s.yaml:3: key %q: ", t.Name(), tc.key)
+			if err == nil || !strings.HasPrefix(err.Error(), wantPrefix) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %s... %s", err, wantPrefix, tc.want)
+			}
+		})
+	}
+	cfg := parse(t, "service:\n  scheduler.base: 10\n  scheduler.cap: 5\n")
+	if err := fluentbit.Check(cfg); err == nil || !strings.Contains(err.Error(), `key "scheduler.cap"`) {
+		t.Errorf("scheduler.cap below scheduler.base: %v", err)
+	}
+	cfg = parse(t, "service:\n  flush: 0.5\n  grace: 1\n  scheduler.base: 1\n  scheduler.cap: 1\n")
+	if err := fluentbit.Check(cfg); err != nil {
+		t.Errorf("sensible values refused: %v", err)
+	}
 }
