@@ -140,7 +140,11 @@ func (c *conn) serveRequest() bool {
 		if s.shutting.Load() {
 			return false
 		}
-		c.setReadDeadline(s.deadline(s.IdleTimeout))
+		wait := s.IdleTimeout
+		if c.requests == 0 {
+			wait = s.FirstByteTimeout // a new connection owes us a request at once
+		}
+		c.setReadDeadline(s.deadline(wait))
 		n, _ := c.nc.Read(c.buf)
 		c.idle.Store(false)
 		if n == 0 {

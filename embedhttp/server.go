@@ -67,6 +67,7 @@ const (
 	DefaultMaxConns             = 4096
 	DefaultReadTimeout          = 10 * time.Second
 	DefaultIdleTimeout          = 60 * time.Second
+	DefaultFirstByteTimeout     = 5 * time.Second
 	DefaultWriteTimeout         = 10 * time.Second
 )
 
@@ -91,9 +92,13 @@ type Server struct {
 	// 4 × (MaxBodyBytes + MaxDecompressedBytes).
 	MaxBufferBytes int64
 
-	ReadTimeout  time.Duration // from a request's first byte to its last; slowloris defence
-	IdleTimeout  time.Duration // keep-alive wait for the next request
-	WriteTimeout time.Duration // per response write
+	ReadTimeout time.Duration // from a request's first byte to its last; slowloris defence
+	IdleTimeout time.Duration // keep-alive wait for the next request
+	// FirstByteTimeout is how long a new connection may stay silent before its first
+	// request begins. Connections that never send a byte hold a MaxConns slot only this
+	// long, not IdleTimeout (a client that opens thousands would lock others out).
+	FirstByteTimeout time.Duration
+	WriteTimeout     time.Duration // per response write
 
 	TLSConfig *tls.Config // nil: plain TCP
 	// AllowCIDRs, when not empty, admits only clients inside one of them; DenyCIDRs
@@ -194,6 +199,9 @@ func (s *Server) setDefaults() {
 	}
 	if s.WriteTimeout <= 0 {
 		s.WriteTimeout = DefaultWriteTimeout
+	}
+	if s.FirstByteTimeout <= 0 {
+		s.FirstByteTimeout = DefaultFirstByteTimeout
 	}
 	if s.Workers <= 0 {
 		s.Workers = runtime.GOMAXPROCS(0)
