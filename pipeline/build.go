@@ -81,13 +81,15 @@ func (e *Engine) AddConfigured(cfg *config.Config) error {
 			return err
 		}
 	}
-	for _, s := range cfg.Filters {
-		if err := e.addFilterSection(cfg, s); err != nil {
+	// Inputs before filters: a filter with an emitter input (rewrite_tag) adds it, and
+	// the configured inputs must keep their numbers (dummy.0, dummy.1) as in Fluent Bit.
+	for _, s := range cfg.Inputs {
+		if err := e.addInputSection(cfg, s); err != nil {
 			return err
 		}
 	}
-	for _, s := range cfg.Inputs {
-		if err := e.addInputSection(cfg, s); err != nil {
+	for _, s := range cfg.Filters {
+		if err := e.addFilterSection(cfg, s); err != nil {
 			return err
 		}
 	}

@@ -40,6 +40,7 @@ func init() {
 	RegisterOutput("buildtest_out", func() Output { return &buildOut{} })
 	RegisterOutput("buildtest_keyed", func() Output { return &buildKeyedOut{} })
 	RegisterFilter("buildtest_filter", func() Filter { return buildFilter{} })
+	RegisterFilter("buildtest_reemit", func() Filter { return &retagger{} })
 }
 
 func TestAddConfigured(t *testing.T) {
@@ -160,5 +161,39 @@ func TestTyposOfCommonKeysAreSuggested(t *testing.T) {
 				t.Errorf("%s: known keys %q lack %q", tc.name, list, k)
 			}
 		}
+	}
+}
+
+// TestConfiguredInputsAreNumberedFirst: a filter with an emitter input (rewrite_tag) must
+// not renumber the configured inputs: they are buildtest_in.0 and .1 as in Fluent Bit,
+// and the emitter comes after them. Metric names and names derived from them (the mqtt
+// input's client_id) stay the same when such a filter is added.
+func TestConfiguredInputsAreNumberedFirst(t *testing.T) {
+	cfg, err := config.ParseClassic("t.conf", []byte(`
+[INPUT]
+    name buildtest_in
+[INPUT]
+    name buildtest_in
+[FILTER]
+    name  buildtest_reemit
+    match *
+[OUTPUT]
+    name  buildtest_out
+    match *
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(Options{})
+	if err := e.AddConfigured(cfg); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, in := range e.Metrics().Inputs {
+		names = append(names, in.Name)
+	}
+	want := []string{"buildtest_in.0", "buildtest_in.1", "emitter_for_buildtest_reemit.0"}
+	if !slices.Equal(names, want) {
+		t.Errorf("inputs %q, want %q", names, want)
 	}
 }
