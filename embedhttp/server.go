@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/internal/handoff"
 )
 
 // Handler answers one request. It must not keep r, w or any slice they return after
@@ -112,6 +114,10 @@ type Server struct {
 
 	// DisableReusePort forces one listener and one accept loop.
 	DisableReusePort bool
+	// HandOff passes the listening sockets to the next Server on the same Addr in this
+	// process when a reload is under way (internal/handoff): Shutdown parks them instead
+	// of closing them and Start takes them, so no connection is refused in between.
+	HandOff bool
 
 	allow, deny []netip.Prefix
 	lns         []net.Listener
@@ -120,6 +126,7 @@ type Server struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
+	acceptWG    sync.WaitGroup // the accept loops alone
 	shutting    atomic.Bool
 	mu          sync.Mutex
 	conns       map[*conn]struct{}
@@ -243,14 +250,21 @@ func (s *Server) Start(ctx context.Context) error {
 	if addr == "" {
 		addr = ":0"
 	}
-	lns, err := listen(ctx, addr, s.Workers, !s.DisableReusePort)
-	if err != nil {
-		return fmt.Errorf("embedhttp: listen %s: %w", addr, err)
+	var lns []net.Listener
+	if s.HandOff {
+		lns = handoff.Take(addr)
+	}
+	if lns == nil {
+		var err error
+		if lns, err = listen(ctx, addr, s.Workers, !s.DisableReusePort); err != nil {
+			return fmt.Errorf("embedhttp: listen %s: %w", addr, err)
+		}
 	}
 	s.lns = lns
 	s.run(ctx)
 	for _, ln := range lns {
 		s.wg.Add(1)
+		s.acceptWG.Add(1)
 		go s.acceptLoop(ln)
 	}
 	// AfterFunc rather than a goroutine parked on Done: nothing waits while the server runs.
@@ -318,6 +332,23 @@ func (s *Server) ListenAddr() net.Addr {
 func (s *Server) Listeners() int { return len(s.lns) }
 
 func (s *Server) closeListeners() {
+	if s.HandOff {
+		// Stop the accept loops without closing the sockets, then give them up: parked
+		// for the next Server on Addr during a reload, closed otherwise.
+		stopped := true
+		for _, ln := range s.lns {
+			stopped = handoff.StopAccepting(ln) && stopped
+		}
+		if stopped {
+			s.acceptWG.Wait()
+			addr := s.Addr
+			if addr == "" {
+				addr = ":0"
+			}
+			handoff.Release(addr, s.lns)
+			return
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ln := range s.lns {
@@ -374,6 +405,7 @@ loop:
 
 func (s *Server) acceptLoop(ln net.Listener) {
 	defer s.wg.Done()
+	defer s.acceptWG.Done()
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()

@@ -59,6 +59,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	fwd "github.com/fluentbit-go/fluentbit-go/forward"
+	"github.com/fluentbit-go/fluentbit-go/internal/handoff"
 	"github.com/fluentbit-go/fluentbit-go/internal/tlsconf"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -265,10 +266,16 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 	var connsMu sync.Mutex
 	conns := map[net.Conn]struct{}{}
 	wg.Add(1)
+	// A TCP listener is handed to the next pipeline when this one stops for a reload
+	// (internal/handoff): Accept is woken by a deadline, and the socket stays open.
+	handOff := in.UnixPath == ""
 	go func() { // the owner of shutdown: unblocks Accept and every Read
 		defer wg.Done()
 		<-ctx.Done()
-		ln.Close()
+		if !handOff || !handoff.StopAccepting(ln) {
+			handOff = false
+			ln.Close()
+		}
 		connsMu.Lock()
 		for c := range conns {
 			c.Close()
@@ -310,6 +317,9 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 	}
 	cancel()
 	wg.Wait()
+	if handOff {
+		handoff.Release(in.Addr(), []net.Listener{ln})
+	}
 	if in.UnixPath != "" {
 		_ = os.Remove(in.UnixPath)
 	}
