@@ -209,6 +209,12 @@ func (in *Input) listen(ctx context.Context) error {
 		in.ln, in.addr = ln, ln.Addr().String()
 		return nil
 	}
+	if lns := handoff.Take(in.Addr()); len(lns) == 1 { // a reload: the old pipeline's socket
+		in.ln, in.addr = lns[0], lns[0].Addr().String()
+		return nil
+	} else if len(lns) > 1 {
+		handoff.Release("", lns) // not ours to split: close them
+	}
 	ln, err := lc.Listen(ctx, "tcp", in.Addr())
 	if err != nil {
 		return fmt.Errorf("forward: listen %s: %w", in.Addr(), err)
