@@ -27,7 +27,7 @@ func (e *Engine) openStore() error {
 			}
 		}
 	}
-	if e.opts.Storage.Path == "" {
+	if e.opts.Storage.Path == "" || e.store != nil { // none, or shared (ShareStorage)
 		return nil
 	}
 	st, err := storage.Open(storage.Options{

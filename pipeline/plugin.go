@@ -54,6 +54,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/storage"
 )
 
 // Input produces records. Run blocks until ctx is done (return nil) or the input fails.
@@ -113,6 +114,8 @@ type Chunk struct {
 	Tag     string
 	Data    []byte // concatenated msgpack entries
 	Records int
+
+	file *storage.File // a filesystem chunk handed from one engine to the next (Data nil)
 }
 
 // Events decodes the chunk's entries. A damaged entry ends the walk with an error after

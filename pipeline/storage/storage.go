@@ -341,6 +341,13 @@ func (f *File) Ack(output string) error {
 	return nil
 }
 
+// Acked returns the outputs recorded as done with the chunk (see Ack).
+func (f *File) Acked() map[string]bool {
+	f.ackMu.Lock()
+	defer f.ackMu.Unlock()
+	return readAcks(f.path)
+}
+
 // Remove deletes the chunk file and its acks file.
 func (f *File) Remove() error {
 	_ = f.Seal(false)
