@@ -19,9 +19,7 @@ func (e *Engine) StopInputs() bool {
 	if !e.state.CompareAndSwap(stateRunning, stateStopping) {
 		return false
 	}
-	// Wake emitters blocked by backpressure: they return ErrStopped. Taking each input's
-	// lock also orders this after any append in progress: whatever got in before the
-	// state changed is in an open chunk that the FlushAll below seals.
+	// Wake emitters blocked by backpressure: they return ErrStopped.
 	for _, in := range e.inputs {
 		in.mu.Lock()
 		in.cond.Broadcast()
@@ -31,6 +29,10 @@ func (e *Engine) StopInputs() bool {
 	e.inWG.Wait()
 	close(e.tickStop)
 	e.tickWG.Wait()
+	// Inputs emit until they see their context end; other emitters (Agent.Push, a
+	// filter's emitter) may go on. From here every append is refused, and FlushAll takes
+	// each input's lock after that: a record appended before is sealed by it.
+	e.sealed.Store(true)
 	e.FlushAll()
 	e.inputsStopped.Store(true)
 	return true
