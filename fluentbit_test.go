@@ -273,3 +273,95 @@ func TestServiceValuesOutOfRangeAreErrors(t *testing.T) {
 		t.Errorf("sensible values refused: %v", err)
 	}
 }
+
+// gateOutput delivers to a sink, and can be made to fail its Init (a reload that cannot
+// start) or its flushes (a destination down), from the test.
+type gateOutput struct {
+	Name string `conf:"sink"`
+}
+
+var gateInitFails, gateFlushFails atomic.Bool
+
+func (o *gateOutput) Init(context.Context, fluentbit.Env) error {
+	if gateInitFails.Load() {
+		return errors.New("cannot initialise")
+	}
+	return nil
+}
+
+func (o *gateOutput) Flush(ctx context.Context, c *fluentbit.Chunk) error {
+	if gateFlushFails.Load() {
+		return fluentbit.Retry(errors.New("destination down"))
+	}
+	return (&sinkOutput{Name: o.Name}).Flush(ctx, c)
+}
+
+func init() {
+	fluentbit.RegisterOutput("test_gate", func() fluentbit.Output { return &gateOutput{} })
+}
+
+// TestFailedReloadLosesNothing: a reload whose new pipeline cannot start, while the
+// previous configuration cannot start again either, leaves the agent with the old
+// pipeline still delivering what it buffered (not dropped without a word), and the error
+// says that no input takes records. Once the destination is back everything arrives.
+func TestFailedReloadLosesNothing(t *testing.T) {
+	cfg := parse(t, `
+service:
+  flush: 0.05
+  grace: 1
+  scheduler.base: 0.02
+  scheduler.cap: 0.05
+pipeline:
+  outputs:
+    - name: test_gate
+      match: '*'
+      sink: SINK
+`)
+	gateInitFails.Store(false)
+	gateFlushFails.Store(true)
+	defer gateFlushFails.Store(false)
+	defer gateInitFails.Store(false)
+	agent, err := fluentbit.New(cfg, fluentbit.WithLogger(discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := agent.Push("app", map[string]any{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gateInitFails.Store(true)
+	err = agent.Reload(cfg)
+	if err == nil || !strings.Contains(err.Error(), "no input takes records until the next reload") {
+		t.Fatalf("Reload: %v, want an error saying no input takes records", err)
+	}
+	gateInitFails.Store(false)
+	gateFlushFails.Store(false)
+	p, _ := cfg.Outputs[0].Get("sink")
+	s := getSink(p.Value)
+	deadline := time.After(10 * time.Second)
+	for s.count() < 20 {
+		select {
+		case <-s.got:
+		case <-deadline:
+			t.Fatalf("%d of 20 buffered records delivered after the failed reload", s.count())
+		}
+	}
+	// The next reload brings the inputs back.
+	if err := agent.Reload(cfg); err != nil {
+		t.Fatalf("Reload once the outputs can start: %v", err)
+	}
+	if err := agent.Push("app", map[string]any{"i": 20}); err != nil {
+		t.Fatalf("Push after the reload: %v", err)
+	}
+	if err := agent.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if s.count() != 21 {
+		t.Fatalf("%d records delivered, want 21", s.count())
+	}
+}

@@ -84,3 +84,7 @@ func (e *Engine) adoptFile(c *Chunk) bool {
 	e.dispatchTo(&chunk{Chunk: Chunk{Tag: c.Tag, Records: c.Records}, file: c.file, e: e, down: true}, owed)
 	return true
 }
+
+// OnDisk reports whether c is a filesystem chunk handed over by a stopping engine (its
+// records are in its file, not in Data).
+func (c *Chunk) OnDisk() bool { return c.file != nil }

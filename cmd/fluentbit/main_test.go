@@ -348,11 +348,15 @@ pipeline:
 		t.Fatal(err)
 	}
 	p.signal(syscall.SIGHUP)
-	p.waitLog("reload failed; keeping the running configuration", 1)
+	p.waitLog("the running configuration goes on", 1)
 
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(); code != 0 {
 		t.Fatalf("exit code %d", code)
+	}
+	// The last line counts the whole run, both configurations.
+	if errs := p.lines(true); !strings.Contains(errs[len(errs)-1], "records_in=400 records_out=400 records_dropped=0") {
+		t.Errorf("last log line %q, want the whole run's records_in=400 records_out=400", errs[len(errs)-1])
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "out.log"))
 	if err != nil {
