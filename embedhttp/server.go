@@ -127,6 +127,7 @@ type Server struct {
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
 	acceptWG    sync.WaitGroup // the accept loops alone
+	freshUntil  atomic.Int64   // unix ns: how long Shutdown waits for a new connection's first request
 	shutting    atomic.Bool
 	mu          sync.Mutex
 	conns       map[*conn]struct{}
@@ -356,6 +357,10 @@ func (s *Server) closeListeners() {
 	}
 }
 
+// shutdownFirstRequest is how long Shutdown waits for the first request of a connection
+// accepted just before it (its client is sending it), to answer it rather than reset it.
+const shutdownFirstRequest = 250 * time.Millisecond
+
 // Shutdown stops accepting, closes idle connections, lets requests in progress finish
 // (their responses close the connection) and returns when every connection is gone.
 // When ctx ends first it closes them all and returns ctx's error at once, without
@@ -364,6 +369,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.started {
 		return nil
 	}
+	s.freshUntil.Store(time.Now().Add(shutdownFirstRequest).UnixNano())
 	s.shutting.Store(true)
 	s.closeListeners()
 	done := make(chan struct{})
@@ -376,7 +382,11 @@ loop:
 		s.mu.Lock()
 		for c := range s.conns {
 			if c.idle.Load() {
-				c.raw.SetReadDeadline(time.Unix(1, 0))
+				if c.fresh.Load() {
+					c.raw.SetReadDeadline(time.Unix(0, s.freshUntil.Load()))
+				} else {
+					c.raw.SetReadDeadline(time.Unix(1, 0))
+				}
 			}
 		}
 		s.mu.Unlock()

@@ -365,12 +365,14 @@ func TestAttackKill9(t *testing.T) {
 			var recv *proc
 			if tc.forward {
 				recv = start(t, "-c", receiverConfig(t, dir, recvPort, destPort))
+				recv.waitLog("fluentbit-go started", 1)
 			}
 			d.waitSeen(t, 1, waitLimit)
 			rss = max(rss, a.kill9())
 
 			// 4: restart; everything acknowledged arrives.
 			a = start(t, "-c", cfg)
+			a.waitLog("fluentbit-go started", 1)
 			l.finish(t, ctx, tc.records)
 			acked := l.ackedList()
 			d.waitAll(t, acked, time.Minute)
