@@ -32,6 +32,16 @@ import (
 // daemon (forward input, filesystem storage with sync full, HTTP output) in front of the
 // counting destination.
 
+// attackScale multiplies the records (and the kills, flaps and reloads) of every attack:
+// FLUENTBIT_ATTACK_SCALE=10 makes a longer run than CI's (which takes about 25 s with
+// -race on 2 cores). Not tied to -short: CI runs the suite at scale 1.
+func attackScale() int {
+	if n, err := strconv.Atoi(os.Getenv("FLUENTBIT_ATTACK_SCALE")); err == nil && n > 1 {
+		return n
+	}
+	return 1
+}
+
 // attackRow is one line of the table.
 type attackRow struct {
 	attack     string
@@ -334,9 +344,11 @@ func TestAttackKill9(t *testing.T) {
 		{"forward-noack", true, false, 20000, 8000},
 		{"http", false, false, 20000, 8000},
 	} {
+		tc.records *= attackScale()
+		tc.killAt *= attackScale()
 		t.Run(tc.name, func(t *testing.T) {
 			began := time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(attackScale())*90*time.Second)
 			defer cancel()
 			dir := t.TempDir()
 			inPort, recvPort, destPort := freePort(t), freePort(t), freePort(t)
@@ -392,11 +404,11 @@ func TestAttackKill9(t *testing.T) {
 // what it has synced to disk, so nothing acknowledged to the agent's client may be lost.
 func TestAttackReceiverFlapping(t *testing.T) {
 	began := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(attackScale())*90*time.Second)
 	defer cancel()
 	dir := t.TempDir()
 	inPort, recvPort, destPort := freePort(t), freePort(t), freePort(t)
-	const records = 20000
+	records := 20000 * attackScale()
 	d := startDestination(t, destPort, false)
 	rcfg := receiverConfig(t, dir, recvPort, destPort)
 	recv := start(t, "-c", rcfg)
@@ -405,8 +417,10 @@ func TestAttackReceiverFlapping(t *testing.T) {
 	a.waitLog("fluentbit-go started", 1)
 	l := newLoad(fmt.Sprintf("http://127.0.0.1:%d/attack", inPort), 20, 2*time.Millisecond)
 	l.start(ctx, 0, records)
-	for i, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL, syscall.SIGTERM, syscall.SIGKILL} {
-		l.waitAcked(t, ctx, (i+1)*records/6)
+	flaps := 4 * attackScale()
+	for i := 0; i < flaps; i++ {
+		sig := []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}[i%2]
+		l.waitAcked(t, ctx, (i+1)*records/(flaps+2))
 		recv.signal(sig)
 		recv.wait()
 		select {
@@ -422,7 +436,7 @@ func TestAttackReceiverFlapping(t *testing.T) {
 	rss := a.term()
 	recv.term()
 	delivered, dups := tally(t, d, acked)
-	reportRow(t, attackRow{attack: "receiver flapping: SIGTERM, SIGKILL ×2 (forward, acks)", acked: len(acked), delivered: delivered,
+	reportRow(t, attackRow{attack: fmt.Sprintf("receiver flapping: SIGTERM and SIGKILL ×%d (forward, acks)", flaps/2), acked: len(acked), delivered: delivered,
 		dups: dups, connErrs: l.connErrs.Load(), refused: l.refused.Load(), rssPeakKiB: rss, took: time.Since(began)})
 	if n := l.connErrs.Load(); n > 0 {
 		t.Errorf("%d connection errors at the agent's input while only the receiver flapped", n)
@@ -440,7 +454,7 @@ func TestAttackSIGHUPStorm(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			began := time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(attackScale())*90*time.Second)
 			defer cancel()
 			dir := t.TempDir()
 			inPort, destPort := freePort(t), freePort(t)
@@ -448,17 +462,17 @@ func TestAttackSIGHUPStorm(t *testing.T) {
 			if fs {
 				storagePath = filepath.Join(dir, "storage")
 			}
-			const records = 6000
+			records, reloads := 6000*attackScale(), 10*attackScale()
 			a := start(t, "-c", agentConfig(t, dir, "agent.yaml", storagePath, inPort, destPort, false, false))
 			a.waitLog("fluentbit-go started", 1)
 			l := newLoad(fmt.Sprintf("http://127.0.0.1:%d/attack", inPort), 20, 2*time.Millisecond)
 			l.start(ctx, 0, records)
 			var d *destination
-			for i := 0; i < 10; i++ {
-				if i == 5 {
+			for i := 0; i < reloads; i++ {
+				if i == reloads/2 {
 					d = startDestination(t, destPort, false)
 				}
-				l.waitAcked(t, ctx, (i+1)*records/12)
+				l.waitAcked(t, ctx, (i+1)*records/(reloads+2))
 				a.signal(syscall.SIGHUP)
 				a.waitLog("reloading configuration", i+1)
 			}
@@ -467,7 +481,7 @@ func TestAttackSIGHUPStorm(t *testing.T) {
 			d.waitAll(t, acked, time.Minute)
 			rss := a.term()
 			delivered, dups := tally(t, d, acked)
-			reportRow(t, attackRow{attack: "SIGHUP ×10 under load, destination down for 5 (" + name + ")", acked: len(acked), delivered: delivered,
+			reportRow(t, attackRow{attack: fmt.Sprintf("SIGHUP ×%d under load, destination down for the first half (%s)", reloads, name), acked: len(acked), delivered: delivered,
 				dups: dups, connErrs: l.connErrs.Load(), refused: l.refused.Load(), rssPeakKiB: rss, took: time.Since(began)})
 			if n := l.connErrs.Load(); n > 0 {
 				t.Errorf("%d requests found the input closed during reloads: it must keep accepting", n)
@@ -494,10 +508,10 @@ func TestAttackDiskFull(t *testing.T) {
 		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, bytes.TrimSpace(out))
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(attackScale())*90*time.Second)
 	defer cancel()
 	inPort, destPort := freePort(t), freePort(t)
-	const records = 30000 // about 3 MB of chunks: three times the disk
+	records := 30000 * attackScale() // about 3 MB of chunks per 30000: three times the disk
 	a := start(t, "-c", agentConfig(t, dir, "agent.yaml", filepath.Join(mnt, "storage"), inPort, destPort, false, false))
 	a.waitLog("fluentbit-go started", 1)
 	url := fmt.Sprintf("http://127.0.0.1:%d/attack", inPort)
@@ -574,7 +588,7 @@ var hostileHTTP = []struct {
 // each hostile request as documented, and the normal client's records all arrive.
 func TestAttackHostilePayloads(t *testing.T) {
 	began := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(attackScale())*90*time.Second)
 	defer cancel()
 	dir := t.TempDir()
 	inPort, fwdPort, destPort := freePort(t), freePort(t), freePort(t)
@@ -607,7 +621,7 @@ pipeline:
 	}
 	a := start(t, "-c", path)
 	a.waitLog("fluentbit-go started", 1)
-	const records = 3000
+	records := 3000 * attackScale()
 	l := newLoad(fmt.Sprintf("http://127.0.0.1:%d/attack", inPort), 10, 2*time.Millisecond)
 	l.start(ctx, 0, records)
 
