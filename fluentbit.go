@@ -21,6 +21,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/internal/handoff"
 	"github.com/fluentbit-go/fluentbit-go/parser"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -105,6 +106,28 @@ func ParseService(cfg *config.Config) (Service, error) {
 	}
 	if p, ok := cfg.Service.Get("storage.max_chunks_up"); ok && s.StorageMaxChunksUp < 1 {
 		return s, config.Errorf(p, "bad storage.max_chunks_up %q: want 1 or more", p.Value)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"flush", s.Flush}, {"grace", s.Grace}, {"scheduler.base", s.SchedulerBase}, {"scheduler.cap", s.SchedulerCap}} {
+		if p, ok := cfg.Service.Get(d.key); ok && d.v <= 0 {
+			return s, config.Errorf(p, "bad %s %q: want more than 0 seconds", d.key, p.Value)
+		}
+	}
+	if p, ok := cfg.Service.Get("scheduler.cap"); ok && s.SchedulerCap < s.SchedulerBase {
+		return s, config.Errorf(p, "scheduler.cap %v is below scheduler.base %v: no retry could wait that little", s.SchedulerCap, s.SchedulerBase)
+	}
+	if p, ok := cfg.Service.Get("http_port"); ok && (s.HTTPPort < 0 || s.HTTPPort > 65535) {
+		return s, config.Errorf(p, "bad http_port %d: want 0 to 65535", s.HTTPPort)
+	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"hc_errors_count", s.HCErrorsCount}, {"hc_retry_failure_count", s.HCRetryFailureCount}, {"hc_period", s.HCPeriod}} {
+		if p, ok := cfg.Service.Get(n.key); ok && n.v < 1 {
+			return s, config.Errorf(p, "bad %s %q: want 1 or more", n.key, p.Value)
+		}
 	}
 	if p, ok := cfg.Service.Get("log_level"); ok {
 		if _, err := ParseLogLevel(p.Value); err != nil {
@@ -203,17 +226,64 @@ type Agent struct {
 	cfg     *config.Config
 	service Service
 	eng     *pipeline.Engine
-	current atomic.Pointer[pipeline.Engine]
-	reloads atomic.Int64 // successful Reloads // eng, for Metrics without waiting on mu (held through a Reload)
+	current atomic.Pointer[pipeline.Engine] // eng, for Metrics without waiting on mu (held through a Reload)
+	reloads atomic.Int64                    // successful Reloads
 	lib     *libInput
 	started bool
 	ctx     context.Context
+
+	// Pipelines replaced by a Reload deliver what they hold in the background (up to
+	// grace) and hand the rest to the current one.
+	drains   sync.WaitGroup
+	totalsMu sync.Mutex
+	draining map[*pipeline.Engine]struct{} // replaced, still delivering
+	retired  RunTotals                     // counts of the pipelines done
+}
+
+// RunTotals are record counts over an agent's whole run: every pipeline it has had,
+// the current one and those Reloads replaced.
+type RunTotals struct {
+	RecordsIn      uint64 // records the inputs took in
+	RecordsOut     uint64 // records the outputs delivered
+	RecordsDropped uint64 // records the outputs gave up on
+}
+
+func (t *RunTotals) add(m Metrics) {
+	for _, i := range m.Inputs {
+		t.RecordsIn += i.Records
+	}
+	for _, o := range m.Outputs {
+		t.RecordsOut += o.ProcRecords
+		t.RecordsDropped += o.DroppedRecords
+	}
+}
+
+// Totals returns the record counts of the whole run: unlike Metrics (the current
+// pipeline, as the monitoring API shows it), they do not start again at a Reload.
+func (a *Agent) Totals() RunTotals {
+	a.totalsMu.Lock()
+	t := a.retired
+	for e := range a.draining {
+		t.add(e.Metrics())
+	}
+	a.totalsMu.Unlock()
+	if e := a.current.Load(); !a.isDraining(e) {
+		t.add(e.Metrics())
+	}
+	return t
+}
+
+func (a *Agent) isDraining(e *pipeline.Engine) bool {
+	a.totalsMu.Lock()
+	defer a.totalsMu.Unlock()
+	_, ok := a.draining[e]
+	return ok
 }
 
 // New builds an agent from cfg: it checks every section and key (errors name the file,
 // line and key) but starts nothing.
 func New(cfg *config.Config, opts ...Option) (*Agent, error) {
-	a := &Agent{opts: options{logger: slog.Default(), libTag: "lib"}}
+	a := &Agent{opts: options{logger: slog.Default(), libTag: "lib"}, draining: map[*pipeline.Engine]struct{}{}}
 	for _, o := range opts {
 		o(&a.opts)
 	}
@@ -357,6 +427,9 @@ func (a *Agent) Stop(ctx context.Context) error {
 		return nil
 	}
 	a.started = false
+	// Pipelines a Reload replaced hand what they could not deliver to the current one
+	// first (each within its grace), so that its Stop accounts for everything.
+	a.drains.Wait()
 	left := a.eng.Stop(ctx)
 	if n := countRecords(left); n > 0 {
 		a.opts.logger.Error("records not delivered at shutdown", "records", n, "chunks", len(left))
@@ -365,43 +438,110 @@ func (a *Agent) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Reload builds an agent from cfg and swaps it in: the old pipeline stops taking records,
-// gets the grace period to deliver, and hands what it could not deliver to the new one.
-// If cfg is invalid the running pipeline is left untouched and the error is returned.
+// Reload builds an agent from cfg and swaps it in. The inputs keep accepting: the old
+// pipeline stops taking records, the new one starts at once and takes over the listening
+// sockets (no client is refused in between), while the old one delivers what it holds in
+// the background, for up to its grace period, then hands what is left to the new one.
+//
+// If cfg is invalid nothing changes and the error says so. If the new pipeline cannot
+// start (a port taken by another program, an output that fails to initialise), the
+// previous configuration is started again in its place; if even that fails, the agent
+// has no input until the next Reload, the old pipeline keeps delivering what it holds,
+// and the error says all of this. No buffered record is dropped without a log line.
 func (a *Agent) Reload(cfg *config.Config) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	eng, svc, lib, err := a.build(cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("fluentbit: reload: %w (the running configuration goes on)", err)
 	}
 	if !a.started {
 		a.cfg, a.service, a.eng, a.lib = cfg, svc, eng, lib
 		a.current.Store(a.eng)
 		return nil
 	}
-	// Initialise the new plugins first: if that fails the old pipeline keeps running.
-	// Inputs that listen on a port would collide with the old ones, so the old pipeline is
-	// stopped first and restarted if the new one cannot start.
-	left := a.eng.Stop(a.ctx)
+	release := handoff.Hold() // listeners of the stopping inputs wait for the new ones
+	defer release()
+	old := a.eng
+	old.StopInputs()
+	eng.ShareStorage(old)
 	if err := eng.Start(a.ctx); err != nil {
-		old, _, oldLib, berr := a.build(a.cfg)
-		if berr == nil && old.Start(a.ctx) == nil {
-			old.Adopt(left)
-			a.eng, a.lib = old, oldLib
-			a.current.Store(a.eng)
+		back, _, backLib, berr := a.build(a.cfg)
+		if berr == nil {
+			back.ShareStorage(old)
+			berr = back.Start(a.ctx)
 		}
-		return fmt.Errorf("fluentbit: reload: %w", err)
+		if berr != nil {
+			// old keeps its outputs running: Stop (or the next Reload) collects its chunks.
+			a.opts.logger.Error("reload failed and the previous configuration could not be started again: "+
+				"no input takes records until the next reload; the records buffered are still being delivered",
+				"err", err, "restart_err", berr)
+			return fmt.Errorf("fluentbit: reload: %w; the previous configuration could not be started again (%v): "+
+				"no input takes records until the next reload", err, berr)
+		}
+		a.handOver(old, back)
+		a.eng, a.lib = back, backLib
+		a.current.Store(back)
+		a.opts.logger.Error("reload failed; the previous configuration was started again", "err", err)
+		return fmt.Errorf("fluentbit: reload: %w (the previous configuration was started again)", err)
 	}
-	if un := eng.Adopt(left); len(un) > 0 {
-		a.opts.logger.Warn("reload: no output of the new configuration matches these chunks; dropped",
-			"chunks", len(un), "records", countRecords(un))
-	}
+	a.handOver(old, eng)
 	a.cfg, a.service, a.eng, a.lib = cfg, svc, eng, lib
 	a.current.Store(a.eng)
 	a.reloads.Add(1)
-	a.opts.logger.Info("configuration reloaded", "carried_chunks", len(left), "carried_records", countRecords(left))
+	a.opts.logger.Info("configuration reloaded")
 	return nil
+}
+
+// handOver lets old, whose inputs have stopped, deliver what it holds in the background
+// within its grace period, then hands what is left to the pipeline current at that time
+// (next, or a later one if reloads followed).
+func (a *Agent) handOver(old, next *pipeline.Engine) {
+	a.totalsMu.Lock()
+	a.draining[old] = struct{}{}
+	a.totalsMu.Unlock()
+	a.drains.Add(1)
+	go func() {
+		defer a.drains.Done()
+		left := old.Stop(a.ctx)
+		carried, records := len(left), countRecords(left)
+		for len(left) > 0 {
+			cur := a.current.Load()
+			if cur == old {
+				cur = next // Reload has not stored next yet
+			}
+			un := cur.Adopt(left)
+			if len(un) > 0 && cur.Stopped() && cur != a.current.Load() {
+				left = un // cur was itself replaced meanwhile: try its successor
+				continue
+			}
+			if len(un) > 0 {
+				var mem []*pipeline.Chunk
+				for _, c := range un {
+					if !c.OnDisk() {
+						mem = append(mem, c)
+					}
+				}
+				if len(mem) > 0 {
+					a.opts.logger.Warn("reload: no output of the new configuration matches these chunks; dropped",
+						"chunks", len(mem), "records", countRecords(mem))
+				}
+				if n := len(un) - len(mem); n > 0 {
+					a.opts.logger.Warn("reload: no output of the new configuration matches these chunks; kept on disk for a configuration that has one",
+						"chunks", n, "records", countRecords(un)-countRecords(mem))
+				}
+			}
+			break
+		}
+		a.totalsMu.Lock()
+		delete(a.draining, old)
+		a.retired.add(old.Metrics())
+		a.totalsMu.Unlock()
+		if carried > 0 {
+			a.opts.logger.Info("reload: the previous pipeline handed over what it had not delivered",
+				"chunks", carried, "records", records)
+		}
+	}()
 }
 
 func countRecords(cs []*pipeline.Chunk) int {

@@ -3,6 +3,7 @@ package fluentbit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -238,4 +239,185 @@ func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func sinkOf(a *fluentbit.Agent) *sink {
 	p, _ := a.Config().Outputs[0].Get("sink")
 	return getSink(p.Value)
+}
+
+// TestServiceValuesOutOfRangeAreErrors: values that cannot mean anything are refused with
+// the file, line and key (so --dry-run catches them), not quietly replaced by defaults.
+func TestServiceValuesOutOfRangeAreErrors(t *testing.T) {
+	for _, tc := range []struct{ key, value, want string }{
+		{"flush", "-1", "want more than 0"},
+		{"flush", "0", "want more than 0"},
+		{"grace", "-5", "want more than 0"},
+		{"grace", "0", "want more than 0"},
+		{"scheduler.base", "-1", "want more than 0"},
+		{"scheduler.cap", "-1", "want more than 0"},
+		{"scheduler.cap", "0", "want more than 0"},
+		{"http_port", "70000", "want 0 to 65535"},
+		{"hc_period", "0", "want 1 or more"},
+	} {
+		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			cfg := parse(t, "service:\n  log_level: info\n  "+tc.key+": "+tc.value+"\n")
+			err := fluentbit.Check(cfg)
+			wantPrefix := fmt.Sprintf("%s.yaml:3: key %q: ", t.Name(), tc.key)
+			if err == nil || !strings.HasPrefix(err.Error(), wantPrefix) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %s... %s", err, wantPrefix, tc.want)
+			}
+		})
+	}
+	cfg := parse(t, "service:\n  scheduler.base: 10\n  scheduler.cap: 5\n")
+	if err := fluentbit.Check(cfg); err == nil || !strings.Contains(err.Error(), `key "scheduler.cap"`) {
+		t.Errorf("scheduler.cap below scheduler.base: %v", err)
+	}
+	cfg = parse(t, "service:\n  flush: 0.5\n  grace: 1\n  scheduler.base: 1\n  scheduler.cap: 1\n")
+	if err := fluentbit.Check(cfg); err != nil {
+		t.Errorf("sensible values refused: %v", err)
+	}
+}
+
+// gateOutput delivers to a sink, and can be made to fail its Init (a reload that cannot
+// start) or its flushes (a destination down), from the test.
+type gateOutput struct {
+	Name string `conf:"sink"`
+}
+
+var gateInitFails, gateFlushFails atomic.Bool
+
+func (o *gateOutput) Init(context.Context, fluentbit.Env) error {
+	if gateInitFails.Load() {
+		return errors.New("cannot initialise")
+	}
+	return nil
+}
+
+func (o *gateOutput) Flush(ctx context.Context, c *fluentbit.Chunk) error {
+	if gateFlushFails.Load() {
+		return fluentbit.Retry(errors.New("destination down"))
+	}
+	return (&sinkOutput{Name: o.Name}).Flush(ctx, c)
+}
+
+func init() {
+	fluentbit.RegisterOutput("test_gate", func() fluentbit.Output { return &gateOutput{} })
+}
+
+// TestFailedReloadLosesNothing: a reload whose new pipeline cannot start, while the
+// previous configuration cannot start again either, leaves the agent with the old
+// pipeline still delivering what it buffered (not dropped without a word), and the error
+// says that no input takes records. Once the destination is back everything arrives.
+func TestFailedReloadLosesNothing(t *testing.T) {
+	cfg := parse(t, `
+service:
+  flush: 0.05
+  grace: 1
+  scheduler.base: 0.02
+  scheduler.cap: 0.05
+pipeline:
+  outputs:
+    - name: test_gate
+      match: '*'
+      sink: SINK
+`)
+	gateInitFails.Store(false)
+	gateFlushFails.Store(true)
+	defer gateFlushFails.Store(false)
+	defer gateInitFails.Store(false)
+	agent, err := fluentbit.New(cfg, fluentbit.WithLogger(discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := agent.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := agent.Push("app", map[string]any{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gateInitFails.Store(true)
+	err = agent.Reload(cfg)
+	if err == nil || !strings.Contains(err.Error(), "no input takes records until the next reload") {
+		t.Fatalf("Reload: %v, want an error saying no input takes records", err)
+	}
+	gateInitFails.Store(false)
+	gateFlushFails.Store(false)
+	p, _ := cfg.Outputs[0].Get("sink")
+	s := getSink(p.Value)
+	deadline := time.After(10 * time.Second)
+	for s.count() < 20 {
+		select {
+		case <-s.got:
+		case <-deadline:
+			t.Fatalf("%d of 20 buffered records delivered after the failed reload", s.count())
+		}
+	}
+	// The next reload brings the inputs back.
+	if err := agent.Reload(cfg); err != nil {
+		t.Fatalf("Reload once the outputs can start: %v", err)
+	}
+	if err := agent.Push("app", map[string]any{"i": 20}); err != nil {
+		t.Fatalf("Push after the reload: %v", err)
+	}
+	if err := agent.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if s.count() != 21 {
+		t.Fatalf("%d records delivered, want 21", s.count())
+	}
+}
+
+// TestPushRacingReloadAndStopLosesNothing: Push from several goroutines while the agent
+// reloads twice and stops. Every Push that returned nil is delivered; the others returned
+// an error (after Stop), none vanished in a chunk nobody flushes.
+func TestPushRacingReloadAndStopLosesNothing(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		cfg := parse(t, `
+service:
+  flush: 0.05
+  grace: 5
+pipeline:
+  outputs:
+    - name: test_sink
+      match: '*'
+      sink: SINK
+`)
+		agent, err := fluentbit.New(cfg, fluentbit.WithLogger(discard()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if err := agent.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var accepted atomic.Int64
+		var wg sync.WaitGroup
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 3000; i++ {
+					if agent.Push("app", map[string]any{"i": i}) != nil {
+						return
+					}
+					accepted.Add(1)
+				}
+			}()
+		}
+		for i := 0; i < 2; i++ {
+			if err := agent.Reload(cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Duration(round) * time.Millisecond) // Stop at different points
+		if err := agent.Stop(ctx); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+		wg.Wait()
+		if got := sinkOf(agent).count(); int64(got) != accepted.Load() {
+			t.Fatalf("round %d: %d pushes returned nil, %d records delivered", round, accepted.Load(), got)
+		}
+		if tot := agent.Totals(); tot.RecordsIn != uint64(accepted.Load()) || tot.RecordsOut != uint64(accepted.Load()) {
+			t.Fatalf("round %d: totals %+v, want %d in and out", round, tot, accepted.Load())
+		}
+	}
 }

@@ -112,8 +112,12 @@ func runDummy(env *Env, filters string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if env.Peer == nil && (out != records || in != records) {
-		return Result{}, fmt.Errorf("records in %d, out %d; want %d", in, out, records)
+	wantIn := records
+	if strings.Contains(filters, "rewrite_tag") {
+		wantIn = 2 * records // rewrite_tag's emitter input takes every record in once more
+	}
+	if env.Peer == nil && (out != records || in != wantIn) {
+		return Result{}, fmt.Errorf("records in %d, out %d; want %d in, %d out", in, out, wantIn, records)
 	}
 	return res, nil
 }

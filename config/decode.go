@@ -31,6 +31,13 @@ import (
 // naming the property's file, line and key. A target that is not a pointer to a struct,
 // or a tagged field of a type Decode cannot fill, is a plain error: a bug in the caller.
 func Decode(props []Property, target any) error {
+	return DecodeAlso(props, target, nil)
+}
+
+// DecodeAlso is Decode for a target that shares its section with keys the caller reads
+// itself (an engine's match, alias, retry_limit): those are not passed in props, but an
+// unknown key's error lists them among the known keys and suggests them for a typo.
+func DecodeAlso(props []Property, target any, also []string) error {
 	rv := reflect.ValueOf(target)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		return fmt.Errorf("config: Decode needs a non-nil pointer to a struct, got %T", target)
@@ -43,7 +50,7 @@ func Decode(props []Property, target any) error {
 	for _, p := range props {
 		i, ok := byKey[strings.ToLower(strings.TrimSpace(p.Key))]
 		if !ok {
-			return unknownKey(p, fields)
+			return UnknownKeyError(p, append(allKeys(fields), also...))
 		}
 		f := fields[i]
 		fv := rv.Elem().FieldByIndex(f.index)
@@ -248,10 +255,12 @@ func allKeys(fields []confField) []string {
 	return keys
 }
 
-// unknownKey makes the error for a key no field takes, with the keys that exist and the
-// closest one when it looks like a typo.
-func unknownKey(p Property, fields []confField) error {
-	keys := allKeys(fields)
+// UnknownKeyError makes the error for a key p that no one takes, listing the known keys
+// and, when p's key looks like a typo of one, that one.
+func UnknownKeyError(p Property, known []string) error {
+	keys := slices.Clone(known)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
 	if len(keys) == 0 {
 		return Errorf(p, "unknown key: this section takes no keys of its own")
 	}

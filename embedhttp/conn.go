@@ -52,6 +52,7 @@ type conn struct {
 	reqDLSet bool // this request's ReadTimeout deadline is set
 
 	idle       atomic.Bool // waiting for the next request (Shutdown may close it)
+	fresh      atomic.Bool // idle before its first request (Shutdown gives it a moment)
 	forceClose bool
 	inHandler  bool
 	unreadBody bool // answered before reading an announced body
@@ -136,11 +137,22 @@ func (c *conn) serveRequest() bool {
 		if !c.flush() {
 			return false
 		}
+		fresh := c.requests == 0
+		c.fresh.Store(fresh)
 		c.idle.Store(true)
-		if s.shutting.Load() {
-			return false
+		dl := s.deadline(s.IdleTimeout)
+		if fresh {
+			dl = s.deadline(s.FirstByteTimeout) // a new connection owes us a request at once
 		}
-		c.setReadDeadline(s.deadline(s.IdleTimeout))
+		if s.shutting.Load() {
+			if !fresh {
+				return false
+			}
+			// Accepted just before Shutdown: its client has sent, or is sending, a
+			// request. It gets a moment to arrive and its answer rather than a reset.
+			dl = time.Unix(0, s.freshUntil.Load())
+		}
+		c.setReadDeadline(dl)
 		n, _ := c.nc.Read(c.buf)
 		c.idle.Store(false)
 		if n == 0 {

@@ -5,7 +5,8 @@
 // Expect: 100-continue; gzip request bodies (Content-Encoding: gzip, with a size cap on
 // the inflated body); limits on header bytes, header count, body bytes, requests per
 // connection, open connections and the request bytes all connections hold together;
-// read (whole-request, slowloris-proof), idle and write timeouts; IPv4 and
+// read (whole-request, slowloris-proof), first-byte (a new connection that sends nothing),
+// idle and write timeouts; IPv4 and
 // IPv6; TLS (crypto/tls); basic auth; IP allow/deny lists (CIDR). Malformed requests are
 // answered 400, 413, 415, 417, 431, 501 or 505 from prebuilt responses and the
 // connection is closed. Request smuggling is refused: Content-Length together with

@@ -1,6 +1,7 @@
 package embedhttp
 
 import (
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -189,4 +190,39 @@ func peekReadable(c *rawClient) bool {
 	_, err := c.br.Peek(1)
 	c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
 	return err == nil
+}
+
+// TestSilentConnectionsDoNotHoldSlots: connections that never send a byte are closed after
+// the first-byte timeout (default 5 s), not the keep-alive idle timeout (60 s): a client
+// that opens MaxConns of them locks a normal client out for seconds, not a minute.
+func TestSilentConnectionsDoNotHoldSlots(t *testing.T) {
+	s := start(t, &Server{MaxConns: 3, Workers: 1})
+	var silent []*rawClient
+	for i := 0; i < 3; i++ {
+		silent = append(silent, dial(t, s))
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Since(deadline) < 0 && s.Stats().ConnsActive < 3 {
+		time.Sleep(5 * time.Millisecond) // the accept loop's count, not an event we can see
+	}
+	began := time.Now()
+	for {
+		resp, err := http.Post("http://"+s.ListenAddr().String()+"/x", "text/plain", strings.NewReader("hi"))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a normal client is still refused %v after 3 silent connections took every slot", time.Since(began).Round(time.Second))
+		}
+		time.Sleep(100 * time.Millisecond) // the client's own retry pace
+	}
+	if took := time.Since(began); took > DefaultIdleTimeout/4 {
+		t.Errorf("a normal client waited %v for a slot", took)
+	}
+	for _, c := range silent {
+		c.expectClosed()
+	}
 }

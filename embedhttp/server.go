@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/internal/handoff"
 )
 
 // Handler answers one request. It must not keep r, w or any slice they return after
@@ -67,6 +69,7 @@ const (
 	DefaultMaxConns             = 4096
 	DefaultReadTimeout          = 10 * time.Second
 	DefaultIdleTimeout          = 60 * time.Second
+	DefaultFirstByteTimeout     = 5 * time.Second
 	DefaultWriteTimeout         = 10 * time.Second
 )
 
@@ -91,9 +94,13 @@ type Server struct {
 	// 4 × (MaxBodyBytes + MaxDecompressedBytes).
 	MaxBufferBytes int64
 
-	ReadTimeout  time.Duration // from a request's first byte to its last; slowloris defence
-	IdleTimeout  time.Duration // keep-alive wait for the next request
-	WriteTimeout time.Duration // per response write
+	ReadTimeout time.Duration // from a request's first byte to its last; slowloris defence
+	IdleTimeout time.Duration // keep-alive wait for the next request
+	// FirstByteTimeout is how long a new connection may stay silent before its first
+	// request begins. Connections that never send a byte hold a MaxConns slot only this
+	// long, not IdleTimeout (a client that opens thousands would lock others out).
+	FirstByteTimeout time.Duration
+	WriteTimeout     time.Duration // per response write
 
 	TLSConfig *tls.Config // nil: plain TCP
 	// AllowCIDRs, when not empty, admits only clients inside one of them; DenyCIDRs
@@ -107,6 +114,10 @@ type Server struct {
 
 	// DisableReusePort forces one listener and one accept loop.
 	DisableReusePort bool
+	// HandOff passes the listening sockets to the next Server on the same Addr in this
+	// process when a reload is under way (internal/handoff): Shutdown parks them instead
+	// of closing them and Start takes them, so no connection is refused in between.
+	HandOff bool
 
 	allow, deny []netip.Prefix
 	lns         []net.Listener
@@ -115,6 +126,8 @@ type Server struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
+	acceptWG    sync.WaitGroup // the accept loops alone
+	freshUntil  atomic.Int64   // unix ns: how long Shutdown waits for a new connection's first request
 	shutting    atomic.Bool
 	mu          sync.Mutex
 	conns       map[*conn]struct{}
@@ -195,6 +208,9 @@ func (s *Server) setDefaults() {
 	if s.WriteTimeout <= 0 {
 		s.WriteTimeout = DefaultWriteTimeout
 	}
+	if s.FirstByteTimeout <= 0 {
+		s.FirstByteTimeout = DefaultFirstByteTimeout
+	}
 	if s.Workers <= 0 {
 		s.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -235,14 +251,21 @@ func (s *Server) Start(ctx context.Context) error {
 	if addr == "" {
 		addr = ":0"
 	}
-	lns, err := listen(ctx, addr, s.Workers, !s.DisableReusePort)
-	if err != nil {
-		return fmt.Errorf("embedhttp: listen %s: %w", addr, err)
+	var lns []net.Listener
+	if s.HandOff {
+		lns = handoff.Take(addr)
+	}
+	if lns == nil {
+		var err error
+		if lns, err = listen(ctx, addr, s.Workers, !s.DisableReusePort); err != nil {
+			return fmt.Errorf("embedhttp: listen %s: %w", addr, err)
+		}
 	}
 	s.lns = lns
 	s.run(ctx)
 	for _, ln := range lns {
 		s.wg.Add(1)
+		s.acceptWG.Add(1)
 		go s.acceptLoop(ln)
 	}
 	// AfterFunc rather than a goroutine parked on Done: nothing waits while the server runs.
@@ -310,12 +333,33 @@ func (s *Server) ListenAddr() net.Addr {
 func (s *Server) Listeners() int { return len(s.lns) }
 
 func (s *Server) closeListeners() {
+	if s.HandOff {
+		// Stop the accept loops without closing the sockets, then give them up: parked
+		// for the next Server on Addr during a reload, closed otherwise.
+		stopped := true
+		for _, ln := range s.lns {
+			stopped = handoff.StopAccepting(ln) && stopped
+		}
+		if stopped {
+			s.acceptWG.Wait()
+			addr := s.Addr
+			if addr == "" {
+				addr = ":0"
+			}
+			handoff.Release(addr, s.lns)
+			return
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ln := range s.lns {
 		ln.Close()
 	}
 }
+
+// shutdownFirstRequest is how long Shutdown waits for the first request of a connection
+// accepted just before it (its client is sending it), to answer it rather than reset it.
+const shutdownFirstRequest = 250 * time.Millisecond
 
 // Shutdown stops accepting, closes idle connections, lets requests in progress finish
 // (their responses close the connection) and returns when every connection is gone.
@@ -325,6 +369,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.started {
 		return nil
 	}
+	s.freshUntil.Store(time.Now().Add(shutdownFirstRequest).UnixNano())
 	s.shutting.Store(true)
 	s.closeListeners()
 	done := make(chan struct{})
@@ -337,7 +382,11 @@ loop:
 		s.mu.Lock()
 		for c := range s.conns {
 			if c.idle.Load() {
-				c.raw.SetReadDeadline(time.Unix(1, 0))
+				if c.fresh.Load() {
+					c.raw.SetReadDeadline(time.Unix(0, s.freshUntil.Load()))
+				} else {
+					c.raw.SetReadDeadline(time.Unix(1, 0))
+				}
 			}
 		}
 		s.mu.Unlock()
@@ -366,6 +415,7 @@ loop:
 
 func (s *Server) acceptLoop(ln net.Listener) {
 	defer s.wg.Done()
+	defer s.acceptWG.Done()
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()

@@ -247,3 +247,15 @@ func TestNestedBadEventTimeKeptAsExt(t *testing.T) {
 		t.Fatalf("SkipEntry: %v", err)
 	}
 }
+
+// TestRecordFromJSONKeepsNumbersBeyondFloat64: 1e400 is valid JSON; as a float64 it would
+// be +Inf, which AppendJSON writes as null. The text is kept instead.
+func TestRecordFromJSONKeepsNumbersBeyondFloat64(t *testing.T) {
+	m, err := RecordFromJSON([]byte(`{"a":1e400,"b":[-1e999],"c":2.5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(AppendJSON(nil, m)); got != `{"a":"1e400","b":["-1e999"],"c":2.5}` {
+		t.Errorf("got %s", got)
+	}
+}

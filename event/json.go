@@ -15,7 +15,8 @@ import (
 )
 
 // RecordFromJSON parses one JSON object into a record. Integers become int64 (uint64 when
-// above MaxInt64), other numbers float64.
+// above MaxInt64), other numbers float64; a number beyond float64's range (1e400) stays
+// the string of its text.
 func RecordFromJSON(data []byte) (map[string]any, error) {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
@@ -73,7 +74,10 @@ func normalizeValue(v any) any {
 		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
 			return u
 		}
-		f, _ := strconv.ParseFloat(string(x), 64)
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil && math.IsInf(f, 0) {
+			return string(x) // beyond float64 (1e400): the text as sent, never a silent null
+		}
 		return f
 	case map[string]any:
 		normalizeNumbers(x)

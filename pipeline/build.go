@@ -14,15 +14,21 @@ import (
 // steps 3 and 4, see the package documentation): with SetProperties when p implements
 // PropertySetter, with config.Decode otherwise; then Validate when p implements Validator.
 func Configure(p any, props []config.Property) error {
+	return configure(p, props, nil)
+}
+
+// configure is Configure for a plugin of a section whose common keys (also) the engine
+// takes: an unknown key's error lists them and suggests them for a typo ("mach").
+func configure(p any, props []config.Property, also []string) error {
 	if ps, ok := p.(PropertySetter); ok {
 		if err := ps.SetProperties(props); err != nil {
 			return err
 		}
 	} else if len(props) > 0 {
 		if rv := reflect.ValueOf(p); rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
-			return config.Errorf(props[0], "unknown key: this plugin takes no keys of its own")
+			return config.UnknownKeyError(props[0], also)
 		}
-		if err := config.Decode(props, p); err != nil {
+		if err := config.DecodeAlso(props, p, also); err != nil {
 			return err
 		}
 	}
@@ -41,6 +47,15 @@ var commonKeys = map[string]map[string]bool{
 	"filter": {"match": true, "match_regex": true, "alias": true, "log_level": true, "log_suppress_interval": true},
 	"output": {"match": true, "match_regex": true, "alias": true, "log_level": true, "retry_limit": true,
 		"workers": true, "storage.total_limit_size": true, "log_suppress_interval": true},
+}
+
+// commonKeyList is commonKeys[kind] as a list, for unknown-key errors.
+func commonKeyList(kind string) []string {
+	keys := make([]string, 0, len(commonKeys[kind]))
+	for k := range commonKeys[kind] {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 func split(kind string, props []config.Property) (common map[string]config.Property, rest []config.Property) {
@@ -66,13 +81,15 @@ func (e *Engine) AddConfigured(cfg *config.Config) error {
 			return err
 		}
 	}
-	for _, s := range cfg.Filters {
-		if err := e.addFilterSection(cfg, s); err != nil {
+	// Inputs before filters: a filter with an emitter input (rewrite_tag) adds it, and
+	// the configured inputs must keep their numbers (dummy.0, dummy.1) as in Fluent Bit.
+	for _, s := range cfg.Inputs {
+		if err := e.addInputSection(cfg, s); err != nil {
 			return err
 		}
 	}
-	for _, s := range cfg.Inputs {
-		if err := e.addInputSection(cfg, s); err != nil {
+	for _, s := range cfg.Filters {
+		if err := e.addFilterSection(cfg, s); err != nil {
 			return err
 		}
 	}
@@ -120,7 +137,7 @@ func (e *Engine) addInputSection(cfg *config.Config, s *config.Section) error {
 			return config.Errorf(v, "bad bool %q", v.Value)
 		}
 	}
-	if err := Configure(p, rest); err != nil {
+	if err := configure(p, rest, commonKeyList("input")); err != nil {
 		return wrapSection(s, err)
 	}
 	e.AddInput(spec)
@@ -138,15 +155,17 @@ func (e *Engine) addFilterSection(cfg *config.Config, s *config.Section) error {
 	}
 	common, rest := split("filter", s.Props)
 	spec := FilterSpec{Plugin: strings.ToLower(s.Name), Filter: p, Section: s}
+	// The plugin's keys first: a typo of match ("mach") is reported as such, not as a
+	// missing match.
+	if err := configure(p, rest, commonKeyList("filter")); err != nil {
+		return wrapSection(s, err)
+	}
 	var err error
 	if spec.Match, spec.MatchRegex, err = matchKeys(s, common); err != nil {
 		return err
 	}
 	if v, ok := common["alias"]; ok {
 		spec.Alias = v.Value
-	}
-	if err := Configure(p, rest); err != nil {
-		return wrapSection(s, err)
 	}
 	e.AddFilter(spec)
 	return nil
@@ -163,6 +182,11 @@ func (e *Engine) addOutputSection(cfg *config.Config, s *config.Section) error {
 	}
 	common, rest := split("output", s.Props)
 	spec := OutputSpec{Plugin: strings.ToLower(s.Name), Output: p, RetryLimit: RetryForever, Workers: 1, Section: s}
+	// The plugin's keys first: a typo of match ("mach") is reported as such, not as a
+	// missing match.
+	if err := configure(p, rest, commonKeyList("output")); err != nil {
+		return wrapSection(s, err)
+	}
 	var err error
 	if spec.Match, spec.MatchRegex, err = matchKeys(s, common); err != nil {
 		return err
@@ -188,9 +212,6 @@ func (e *Engine) addOutputSection(cfg *config.Config, s *config.Section) error {
 			return config.Errorf(v, "bad size %q: want bytes like 500M", v.Value)
 		}
 		spec.TotalLimitSize = n
-	}
-	if err := Configure(p, rest); err != nil {
-		return wrapSection(s, err)
 	}
 	e.AddOutput(spec)
 	return nil

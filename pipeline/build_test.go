@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,6 +24,13 @@ type buildOut struct {
 func (o *buildOut) SetProperties(p []config.Property) error { o.props = p; return nil }
 func (*buildOut) Flush(context.Context, *Chunk) error       { return nil }
 
+// buildKeyedOut decodes its keys with config.Decode, as most plugins do.
+type buildKeyedOut struct {
+	Format string `conf:"format"`
+}
+
+func (*buildKeyedOut) Flush(context.Context, *Chunk) error { return nil }
+
 type buildFilter struct{}
 
 func (buildFilter) Filter(string, *event.Event) (Verdict, error) { return Keep, nil }
@@ -30,7 +38,9 @@ func (buildFilter) Filter(string, *event.Event) (Verdict, error) { return Keep, 
 func init() {
 	RegisterInput("buildtest_in", func() Input { return &buildIn{} })
 	RegisterOutput("buildtest_out", func() Output { return &buildOut{} })
+	RegisterOutput("buildtest_keyed", func() Output { return &buildKeyedOut{} })
 	RegisterFilter("buildtest_filter", func() Filter { return buildFilter{} })
+	RegisterFilter("buildtest_reemit", func() Filter { return &retagger{} })
 }
 
 func TestAddConfigured(t *testing.T) {
@@ -118,5 +128,72 @@ func TestParseRetryLimit(t *testing.T) {
 		if _, err := ParseRetryLimit(in); err == nil {
 			t.Errorf("ParseRetryLimit(%q) accepted", in)
 		}
+	}
+}
+
+// TestTyposOfCommonKeysAreSuggested: the keys the engine takes for every plugin (match,
+// alias, retry_limit, tag, ...) are known keys: a typo of one gets a suggestion, and the
+// list of known keys does not leave them out as if they were invalid.
+func TestTyposOfCommonKeysAreSuggested(t *testing.T) {
+	for _, tc := range []struct {
+		name, conf, want string
+		listed           []string
+	}{
+		{"output mach", "[OUTPUT]\n    name buildtest_keyed\n    mach *\n", `t.conf:3: key "mach": unknown key (did you mean "match"?)`,
+			[]string{"alias", "format", "match", "match_regex", "retry_limit", "storage.total_limit_size", "workers"}},
+		{"input tga", "[INPUT]\n    name buildtest_in\n    tga x\n", `t.conf:3: key "tga": unknown key (did you mean "tag"?)`,
+			[]string{"alias", "count", "greeting", "mem_buf_limit", "storage.type", "tag"}},
+		{"filter alais", "[FILTER]\n    name buildtest_filter\n    match *\n    alais f\n", `t.conf:4: key "alais": unknown key (did you mean "alias"?)`,
+			[]string{"alias", "match", "match_regex"}},
+	} {
+		cfg, err := config.ParseClassic("t.conf", []byte(tc.conf))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		err = NewEngine(Options{}).AddConfigured(cfg)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s:\n got  %v\n want %s...", tc.name, err, tc.want)
+			continue
+		}
+		_, list, _ := strings.Cut(err.Error(), "known keys: ")
+		for _, k := range tc.listed {
+			if !slices.Contains(strings.Split(list, ", "), k) {
+				t.Errorf("%s: known keys %q lack %q", tc.name, list, k)
+			}
+		}
+	}
+}
+
+// TestConfiguredInputsAreNumberedFirst: a filter with an emitter input (rewrite_tag) must
+// not renumber the configured inputs: they are buildtest_in.0 and .1 as in Fluent Bit,
+// and the emitter comes after them. Metric names and names derived from them (the mqtt
+// input's client_id) stay the same when such a filter is added.
+func TestConfiguredInputsAreNumberedFirst(t *testing.T) {
+	cfg, err := config.ParseClassic("t.conf", []byte(`
+[INPUT]
+    name buildtest_in
+[INPUT]
+    name buildtest_in
+[FILTER]
+    name  buildtest_reemit
+    match *
+[OUTPUT]
+    name  buildtest_out
+    match *
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(Options{})
+	if err := e.AddConfigured(cfg); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, in := range e.Metrics().Inputs {
+		names = append(names, in.Name)
+	}
+	want := []string{"buildtest_in.0", "buildtest_in.1", "emitter_for_buildtest_reemit.0"}
+	if !slices.Equal(names, want) {
+		t.Errorf("inputs %q, want %q", names, want)
 	}
 }

@@ -50,6 +50,15 @@ type Engine struct {
 	store    *storage.Store // nil without storage.path
 	upChunks atomic.Int64   // sealed filesystem chunks held in memory
 	seq      atomic.Uint64  // dispatch order: lower is older
+
+	// A reload's handover (handover.go).
+	inputsStopped atomic.Bool  // StopInputs has run
+	sealed        atomic.Bool  // no more appends: the last FlushAll is under way
+	stopCalled    atomic.Bool  // Stop has run (or runs)
+	sharedFrom    *Engine      // the engine whose store this one took (ShareStorage)
+	storeLent     atomic.Bool  // the store went to the next engine: not ours to close
+	adoptMu       sync.RWMutex // Adopt (read) against Stop's last look at live (write)
+	adoptClosed   bool         // under adoptMu: Stop has collected what is left
 }
 
 const (
@@ -94,9 +103,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	var inited []initedPlugin
 	fail := func(kind, name string, sec *config.Section, err error) error {
-		if e.store != nil {
-			_ = e.store.Close()
-		}
+		e.releaseStore(true)
 		for i := len(inited) - 1; i >= 0; i-- {
 			closePlugin(ctx, inited[i].p, inited[i].log)
 		}
@@ -145,8 +152,8 @@ func (e *Engine) Start(ctx context.Context) error {
 			go o.work(e.outCtx)
 		}
 	}
-	if e.store != nil {
-		e.loadBacklog()
+	if e.store != nil && e.sharedFrom == nil {
+		e.loadBacklog() // a shared store's backlog comes from the engine that lent it
 	}
 	var inCtx context.Context
 	inCtx, e.inCancel = context.WithCancel(base)
@@ -191,20 +198,12 @@ func (e *Engine) FlushAll() {
 // and plugins closed. Chunks still undelivered are returned: a reload hands them to the
 // next engine (Adopt); otherwise the caller reports them lost.
 func (e *Engine) Stop(ctx context.Context) []*Chunk {
-	if !e.state.CompareAndSwap(stateRunning, stateStopping) {
+	if !e.StopInputs() && !e.inputsStopped.Load() {
+		return nil // never started, or stopped already
+	}
+	if !e.stopCalled.CompareAndSwap(false, true) {
 		return nil
 	}
-	// Wake emitters blocked by backpressure: they return ErrStopped.
-	for _, in := range e.inputs {
-		in.mu.Lock()
-		in.cond.Broadcast()
-		in.mu.Unlock()
-	}
-	e.inCancel()
-	e.inWG.Wait()
-	close(e.tickStop)
-	e.tickWG.Wait()
-	e.FlushAll()
 
 	grace := time.NewTimer(e.opts.Grace)
 	defer grace.Stop()
@@ -256,14 +255,23 @@ wait:
 	}
 	e.state.Store(stateStopped)
 
+	e.adoptMu.Lock()
+	e.adoptClosed = true
+	e.adoptMu.Unlock()
 	e.liveMu.Lock()
 	defer e.liveMu.Unlock()
+	lent := e.storeLent.Load()
 	left := make([]*Chunk, 0, len(e.live))
 	kept, keptRecords := 0, 0
 	for c := range e.live {
 		if c.file != nil {
-			// On disk: the next engine on this storage.path (a reload, or the next start)
-			// loads it with the outputs that still owe it.
+			if lent {
+				// The next engine took this storage (a reload): it adopts the chunk.
+				left = append(left, c.handOverDisk())
+				continue
+			}
+			// On disk: the next start on this storage.path loads it with the outputs
+			// that still owe it.
 			kept++
 			keptRecords += c.Records
 			continue
@@ -274,11 +282,23 @@ wait:
 	if kept > 0 {
 		e.log.Info("undelivered chunks kept in storage for the next start", "chunks", kept, "records", keptRecords, "path", e.store.Dir())
 	}
-	if e.store != nil {
-		_ = e.store.Close()
+	e.releaseStore(false)
+	return left
+}
+
+// releaseStore closes the filesystem store unless the next engine of a reload took it;
+// an engine that shared its predecessor's store and could not start gives it back.
+func (e *Engine) releaseStore(failedStart bool) {
+	switch {
+	case e.store == nil || e.storeLent.Load():
+	case failedStart && e.sharedFrom != nil:
+		e.sharedFrom.storeLent.Store(false) // the lender owns it again
+	default:
+		if err := e.store.Close(); err != nil {
+			e.log.Warn("storage: cannot release storage.path", "err", err)
+		}
 		e.log.Info("storage closed", "fsyncs", e.store.Fsyncs())
 	}
-	return left
 }
 
 func closePlugin(ctx context.Context, p any, log *slog.Logger) {
@@ -291,8 +311,22 @@ func closePlugin(ctx context.Context, p any, log *slog.Logger) {
 
 // Adopt takes chunks left undelivered by a previous engine (a reload) and routes them to
 // this engine's outputs by their tags. Chunks no output matches are returned.
+// Filesystem chunks handed over with the store (ShareStorage) go to the outputs that have
+// not delivered them yet. An engine that has stopped adopts nothing: every chunk is
+// returned (check with Stopped).
 func (e *Engine) Adopt(chunks []*Chunk) (unrouted []*Chunk) {
+	e.adoptMu.RLock()
+	defer e.adoptMu.RUnlock()
+	if e.adoptClosed {
+		return chunks
+	}
 	for _, c := range chunks {
+		if c.file != nil {
+			if !e.adoptFile(c) {
+				unrouted = append(unrouted, c)
+			}
+			continue
+		}
 		if len(e.route(c.Tag).outputs) == 0 {
 			unrouted = append(unrouted, c)
 			continue
@@ -300,6 +334,13 @@ func (e *Engine) Adopt(chunks []*Chunk) (unrouted []*Chunk) {
 		e.dispatch(&chunk{Chunk: *c})
 	}
 	return unrouted
+}
+
+// Stopped reports whether Stop has finished with the engine's chunks: it adopts no more.
+func (e *Engine) Stopped() bool {
+	e.adoptMu.RLock()
+	defer e.adoptMu.RUnlock()
+	return e.adoptClosed
 }
 
 // dispatch hands a sealed chunk to every output whose Match covers its tag.

@@ -27,7 +27,7 @@ func (e *Engine) openStore() error {
 			}
 		}
 	}
-	if e.opts.Storage.Path == "" {
+	if e.opts.Storage.Path == "" || e.store != nil { // none, or shared (ShareStorage)
 		return nil
 	}
 	st, err := storage.Open(storage.Options{
@@ -92,7 +92,14 @@ func (e *Engine) loadBacklog() {
 func (e *Engine) sealFile(c *chunk) {
 	c.e = e
 	if err := c.file.Seal(true); err != nil {
-		e.log.Error("storage: sealing a chunk failed; its records stay in memory for delivery", "err", err)
+		// The file may not hold the records (or not durably): reading it back could lose
+		// them, so the chunk stays up whatever max_chunks_up and mem_buf_limit say. Its
+		// records are lost only if the agent dies before delivering them.
+		e.log.Error("storage: sealing a chunk failed; its records stay in memory for delivery",
+			"tag", c.Tag, "records", c.Records, "err", err)
+		e.upChunks.Add(1)
+		c.up = true
+		return
 	}
 	// A chunk stays up only if a whole open chunk still fits beside it under mem_buf_limit:
 	// chunks up that fill the limit would have appendFile seal the open chunk at every

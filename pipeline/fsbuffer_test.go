@@ -325,3 +325,31 @@ func TestFilesystemChunksStayWholeAtMemBufLimit(t *testing.T) {
 		t.Fatalf("buffered %d bytes in memory; mem_buf_limit %d", b, memLimit)
 	}
 }
+
+// TestFailedSealKeepsRecordsInMemory: when a chunk cannot be sealed (here its directory
+// was removed under the agent, so the directory fsync fails and the file is gone), its
+// records stay in memory and are delivered, as the log line says, even when the chunk
+// would otherwise have gone down to disk (a mem_buf_limit smaller than a chunk).
+func TestFailedSealKeepsRecordsInMemory(t *testing.T) {
+	dir := t.TempDir()
+	opts := fsOpts(dir, SyncNormal)
+	opts.Flush = time.Hour // sealed by FlushAll below, not by the timer
+	opts.ChunkLimit = 64 << 10
+	e := NewEngine(opts)
+	em := e.AddInput(InputSpec{Plugin: "test", Alias: "in", Filesystem: true, MemBufLimit: 32 << 10, Input: idleInput{}})
+	out := newCollect(10)
+	e.AddOutput(OutputSpec{Plugin: "c", Match: "*", Output: out, RetryLimit: RetryForever})
+	startEngine(t, e)
+	defer e.Stop(context.Background())
+	for i := 0; i < 10; i++ {
+		if err := em.Emit("app", rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "in")); err != nil {
+		t.Fatal(err)
+	}
+	e.FlushAll()
+	out.waitAll(t, 10*time.Second)
+	out.checkOnce(t, 10)
+}

@@ -164,21 +164,28 @@ func (in *inputInst) Emit(tag string, ev event.Event) error {
 	if tag == "" {
 		tag = in.tag
 	}
-	in.records.Add(1)
 	if ev.Time.IsZero() {
 		ev.Time = time.Now() // before the filters: they may read or copy the time
 	}
+	// records counts what the input took in: filtered out and unrouted records too, but
+	// not records refused (stopped, storage full), which the sender keeps.
 	r := in.e.route(tag)
 	for _, f := range r.filters {
 		if f.apply(tag, &ev) == Drop {
+			in.records.Add(1)
 			return nil
 		}
 	}
 	if len(r.outputs) == 0 {
+		in.records.Add(1)
 		in.e.noRoute(tag)
 		return nil
 	}
-	return in.appendEntries(tag, 1, 0, func(dst []byte) ([]byte, error) { return event.AppendEntry(dst, &ev) })
+	err := in.appendEntries(tag, 1, 0, func(dst []byte) ([]byte, error) { return event.AppendEntry(dst, &ev) })
+	if err == nil {
+		in.records.Add(1)
+	}
+	return err
 }
 
 // EmitRaw appends n encoded entries. When a filter applies to tag they are decoded,
@@ -192,12 +199,16 @@ func (in *inputInst) EmitRaw(tag string, entries []byte, n int) error {
 		// Entries skips a damaged entry and reports it after the good ones are in.
 		return event.Entries(entries, func(ev event.Event) error { return in.Emit(tag, ev) })
 	}
-	in.records.Add(uint64(n))
 	if len(r.outputs) == 0 {
+		in.records.Add(uint64(n))
 		in.e.noRoute(tag)
 		return nil
 	}
-	return in.appendEntries(tag, n, len(entries), func(dst []byte) ([]byte, error) { return append(dst, entries...), nil })
+	err := in.appendEntries(tag, n, len(entries), func(dst []byte) ([]byte, error) { return append(dst, entries...), nil })
+	if err == nil {
+		in.records.Add(uint64(n))
+	}
+	return err
 }
 
 // appendEntries waits while the input is over its limit, then appends under the lock.
@@ -207,6 +218,12 @@ func (in *inputInst) appendEntries(tag string, n, size int, enc func([]byte) ([]
 		return in.appendFile(tag, n, enc)
 	}
 	in.mu.Lock()
+	if in.e.sealed.Load() {
+		// The inputs have stopped and the open chunks are sealed for the last time: a
+		// record taken now would sit in a chunk nobody flushes.
+		in.mu.Unlock()
+		return ErrStopped
+	}
 	for in.overLimitLocked() {
 		if in.e.state.Load() >= stateStopping {
 			in.mu.Unlock()

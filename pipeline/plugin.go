@@ -20,8 +20,9 @@
 //     `conf`-tagged fields; an unknown key is an error.
 //  4. Validate (Validator): the decoded keys are checked, without side effects.
 //
-// Steps 1 to 4 are Engine.AddConfigured's, section by section (outputs, then filters, then
-// inputs); 3 and 4 are Configure's. They are all a dry run (fluentbit.Check, --dry-run) does.
+// Steps 1 to 4 are Engine.AddConfigured's, section by section (outputs, then inputs, then
+// filters: a filter's emitter input is numbered after the configured inputs, as in Fluent
+// Bit); 3 and 4 are Configure's. They are all a dry run (fluentbit.Check, --dry-run) does.
 //
 //  5. Init (Initializer), at Engine.Start: outputs first, then filters, then inputs, so
 //     nothing is emitted before it can be delivered. Side effects (files, sockets,
@@ -54,6 +55,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/storage"
 )
 
 // Input produces records. Run blocks until ctx is done (return nil) or the input fails.
@@ -113,6 +115,8 @@ type Chunk struct {
 	Tag     string
 	Data    []byte // concatenated msgpack entries
 	Records int
+
+	file *storage.File // a filesystem chunk handed from one engine to the next (Data nil)
 }
 
 // Events decodes the chunk's entries. A damaged entry ends the walk with an error after

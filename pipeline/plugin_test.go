@@ -136,8 +136,8 @@ func TestLifecycleOrder(t *testing.T) {
 	e.Stop(context.Background())
 	want := []string{
 		"output SetConfig", "o1 SetProperties", "o1 Validate",
-		"filter SetConfig", "f1 Validate",
 		"input SetConfig", "in1 Validate", "input SetConfig", "in2 Validate",
+		"filter SetConfig", "f1 Validate",
 		"o1 Init", "f1 Init", "in1 Init", "in2 Init",
 		"in1 Run", "f1 Filter", "o1 Flush",
 		"in2 Close", "in1 Close", "f1 Close", "o1 Close",

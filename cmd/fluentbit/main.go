@@ -309,7 +309,9 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		stop, err := startMonitor(ctx, agent, svc, log, reloadReq)
 		if err != nil {
 			fmt.Fprintf(stderr, "fluentbit: monitoring API: %v\n", err)
-			agent.Stop(ctx)
+			if err := agent.Stop(ctx); err != nil {
+				fmt.Fprintf(stderr, "fluentbit: %v\n", err)
+			}
 			return 1
 		}
 		defer stop()
@@ -321,7 +323,9 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 			err = agent.Reload(next)
 		}
 		if err != nil {
-			log.Error("reload failed; keeping the running configuration", "err", err)
+			// The error says what runs now: the same configuration, the previous one
+			// started again, or (both failing) no input until the next reload.
+			log.Error("reload failed", "err", err)
 			return err
 		}
 		if nsvc := agent.Service(); nsvc.HTTPServer != svc.HTTPServer || nsvc.HTTPListen != svc.HTTPListen || nsvc.HTTPPort != svc.HTTPPort {
@@ -330,19 +334,43 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		return nil
 	}
 	log.Info("fluentbit-go started", "version", fluentbit.Version, "pid", os.Getpid())
+	var pending os.Signal // read while merging SIGHUPs, handled next
 	for {
-		var s os.Signal
-		select {
-		case s = <-sig:
-		case done := <-reloadReq:
-			done <- reload("monitoring API")
-			continue
+		s := pending
+		pending = nil
+		if s == nil {
+			select {
+			case s = <-sig:
+			case done := <-reloadReq:
+				done <- reload("monitoring API")
+				continue
+			}
 		}
 		if s == nil {
 			return 0
 		}
 		if s == syscall.SIGHUP {
 			reload("SIGHUP")
+			// SIGHUPs that arrived during that reload are merged into one more: the
+			// configuration file is read again once, whatever their number.
+			merged := 0
+		drain:
+			for {
+				select {
+				case s2 := <-sig:
+					if s2 != syscall.SIGHUP {
+						pending = s2
+						break drain
+					}
+					merged++
+				default:
+					break drain
+				}
+			}
+			if merged > 0 && pending == nil {
+				log.Info("SIGHUPs during the reload merged", "signals", merged)
+				pending = syscall.SIGHUP
+			}
 			continue
 		}
 		log.Info("shutting down", "signal", s.String(), "grace", agent.Service().Grace)
@@ -350,7 +378,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		go func() { done <- agent.Stop(ctx) }()
 		select {
 		case err := <-done:
-			logTotals(log, agent.Metrics())
+			logTotals(log, agent.Totals())
 			if err != nil {
 				log.Error("shutdown", "err", err)
 				return 1
@@ -363,18 +391,10 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	}
 }
 
-// logTotals logs what the last pipeline took in and delivered, so a shutdown says whether
-// anything was lost.
-func logTotals(log *slog.Logger, m fluentbit.Metrics) {
-	var in, out, dropped uint64
-	for _, i := range m.Inputs {
-		in += i.Records
-	}
-	for _, o := range m.Outputs {
-		out += o.ProcRecords
-		dropped += o.DroppedRecords
-	}
-	log.Info("stopped", "records_in", in, "records_out", out, "records_dropped", dropped)
+// logTotals logs what the agent took in and delivered over its whole run (every
+// configuration a reload replaced included), so a shutdown says whether anything was lost.
+func logTotals(log *slog.Logger, t fluentbit.RunTotals) {
+	log.Info("stopped", "records_in", t.RecordsIn, "records_out", t.RecordsOut, "records_dropped", t.RecordsDropped)
 }
 
 // processStart is when the daemon started: the monitoring API's uptime.

@@ -224,6 +224,8 @@ func TestConfigErrorsNameFileLineKey(t *testing.T) {
 		{"typo.yaml", "pipeline:\n  inputs:\n    - name: dummy\n      rate: fast\n  outputs:\n    - name: stdout\n      match: '*'\n",
 			`typo.yaml:4: key "rate": bad integer "fast"`},
 		{"service.yaml", "service:\n  flush: 1\n  flsh: 2\n", `service.yaml:3: key "flsh": unknown key (did you mean "flush"?)`},
+		{"nonsense.yaml", "service:\n  flush: 1\n  grace: -5\n", `nonsense.yaml:3: key "grace": bad grace "-5": want more than 0 seconds`},
+		{"mach.conf", "[INPUT]\n    Name dummy\n[OUTPUT]\n    Name stdout\n    Mach *\n", `mach.conf:5: key "mach": unknown key (did you mean "match"?)`},
 		{"plugin.conf", "[INPUT]\n    Name nosuch\n[OUTPUT]\n    Name null\n    Match *\n", `plugin.conf:1: unknown input plugin "nosuch"`},
 		{"value.conf", "[INPUT]\n    Name dummy\n    Dummy {not json\n[OUTPUT]\n    Name stdout\n    Match *\n", `value.conf:3: key "dummy"`},
 	} {
@@ -348,11 +350,15 @@ pipeline:
 		t.Fatal(err)
 	}
 	p.signal(syscall.SIGHUP)
-	p.waitLog("reload failed; keeping the running configuration", 1)
+	p.waitLog("the running configuration goes on", 1)
 
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(); code != 0 {
 		t.Fatalf("exit code %d", code)
+	}
+	// The last line counts the whole run, both configurations.
+	if errs := p.lines(true); !strings.Contains(errs[len(errs)-1], "records_in=400 records_out=400 records_dropped=0") {
+		t.Errorf("last log line %q, want the whole run's records_in=400 records_out=400", errs[len(errs)-1])
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "out.log"))
 	if err != nil {

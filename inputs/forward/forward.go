@@ -59,6 +59,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	fwd "github.com/fluentbit-go/fluentbit-go/forward"
+	"github.com/fluentbit-go/fluentbit-go/internal/handoff"
 	"github.com/fluentbit-go/fluentbit-go/internal/tlsconf"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -208,6 +209,12 @@ func (in *Input) listen(ctx context.Context) error {
 		in.ln, in.addr = ln, ln.Addr().String()
 		return nil
 	}
+	if lns := handoff.Take(in.Addr()); len(lns) == 1 { // a reload: the old pipeline's socket
+		in.ln, in.addr = lns[0], lns[0].Addr().String()
+		return nil
+	} else if len(lns) > 1 {
+		handoff.Release("", lns) // not ours to split: close them
+	}
 	ln, err := lc.Listen(ctx, "tcp", in.Addr())
 	if err != nil {
 		return fmt.Errorf("forward: listen %s: %w", in.Addr(), err)
@@ -265,10 +272,16 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 	var connsMu sync.Mutex
 	conns := map[net.Conn]struct{}{}
 	wg.Add(1)
+	// A TCP listener is handed to the next pipeline when this one stops for a reload
+	// (internal/handoff): Accept is woken by a deadline, and the socket stays open.
+	handOff := in.UnixPath == ""
 	go func() { // the owner of shutdown: unblocks Accept and every Read
 		defer wg.Done()
 		<-ctx.Done()
-		ln.Close()
+		if !handOff || !handoff.StopAccepting(ln) {
+			handOff = false
+			ln.Close()
+		}
 		connsMu.Lock()
 		for c := range conns {
 			c.Close()
@@ -310,6 +323,9 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 	}
 	cancel()
 	wg.Wait()
+	if handOff {
+		handoff.Release(in.Addr(), []net.Listener{ln})
+	}
 	if in.UnixPath != "" {
 		_ = os.Remove(in.UnixPath)
 	}

@@ -257,3 +257,17 @@ func mustEntry(t *testing.T, rec map[string]any) []byte {
 	}
 	return b
 }
+
+// TestNumberBeyondFloat64KeepsItsText: a number too large for a float64 is valid JSON; as
+// a float it would become ±Inf, which every JSON output writes as null (a value silently
+// changed). It is kept as the text the client sent; numbers in range are unchanged.
+func TestNumberBeyondFloat64KeepsItsText(t *testing.T) {
+	got, err := parseBody(formatJSON, []byte(`{"a":1e400,"b":-1.5E+309,"c":1e-400,"d":1.7976931348623157e308,"e":[2e999]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]any{{"a": "1e400", "b": "-1.5E+309", "c": 0.0, "d": 1.7976931348623157e308, "e": []any{"2e999"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %#v\nwant %#v", got, want)
+	}
+}

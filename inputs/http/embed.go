@@ -25,6 +25,8 @@ func (in *Input) startEmbed(ctx context.Context) error {
 		MaxDecompressedBytes: int64(in.BufferMaxSize),
 		TLSConfig:            in.tlsConfig,
 		Logger:               in.log,
+		// A reload hands the port to the new pipeline's input: no client is refused.
+		HandOff: true,
 		Hooks: embedhttp.Hooks{
 			// Refuse before the body is read: under backpressure the client keeps its
 			// records and retries; nothing is read that would then be dropped.

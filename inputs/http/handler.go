@@ -31,6 +31,11 @@ var (
 	replyCType   = reply{status: 400, msg: errContentType.Error() + "\n"}
 	replyEncode  = reply{status: 415, msg: "error: unsupported Content-Encoding, use gzip or none\n"}
 	replyGzipBad = reply{status: 400, msg: "error: invalid gzip body\n"}
+	// The records could not be written to the input's storage (a full disk): nothing was
+	// accepted, the client keeps them and retries. The agent logs the cause.
+	replyStorage = reply{status: 503, msg: "error: storage full or failing, retry later\n", retryAfter: true}
+	// Any other failure to buffer; the agent logs the cause (the body shows no internals).
+	replyInternal = reply{status: 500, msg: "error: records not buffered, see the agent's log\n"}
 )
 
 // maxBatch is the most encoded bytes handed to the engine in one EmitRaw (the engine asks
@@ -79,11 +84,14 @@ func (in *Input) handle(method, path, contentType, contentEncoding, remote strin
 		return reply{status: 400, msg: "error: " + err.Error() + "\n"}
 	}
 	if err := in.emitEntries(box.Emitter, tagFromPath(path), tr); err != nil {
-		if errors.Is(err, pipeline.ErrStopped) {
+		switch {
+		case errors.Is(err, pipeline.ErrStopped):
 			return replyBusy
+		case errors.Is(err, pipeline.ErrStorage):
+			return replyStorage // the engine has logged it
 		}
 		in.log.Error("emit", "err", err)
-		return reply{status: 500, msg: "error: " + err.Error() + "\n"}
+		return replyInternal
 	}
 	return reply{status: in.SuccessCode}
 }

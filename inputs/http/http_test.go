@@ -6,8 +6,8 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
-	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
@@ -161,6 +162,30 @@ func testStoppedEngineAnswers503(t *testing.T, server string) {
 	resp, _ := post(t, s.url+"/x", "application/json", []byte(`{"a":1}`))
 	if resp.StatusCode != 503 {
 		t.Fatalf("status %d, want 503 while the engine stops", resp.StatusCode)
+	}
+}
+
+func TestDiskFullAnswers503WithoutPaths(t *testing.T) {
+	forServers(t, testDiskFullAnswers503WithoutPaths)
+}
+
+// A chunk file that cannot be started (disk full) refuses the records: the client is told to
+// retry (503, as docs/storage.md promises), and the body names no file of the agent's.
+func testDiskFullAnswers503WithoutPaths(t *testing.T, server string) {
+	s := serve(t, "server", server)
+	s.rec.FailWith(fmt.Errorf("%w: storage: write chunk header /var/lib/agent/http.0/x.flb: no space left on device", pipeline.ErrStorage))
+	resp, msg := post(t, s.url+"/x", "application/json", []byte(`{"a":1}`))
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("disk full: status %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if strings.Contains(msg, "/var/lib") || strings.Contains(msg, ".flb") {
+		t.Errorf("the answer shows the agent's files: %q", msg)
+	}
+	// Any other failure to buffer: 500, and the body still names no internals.
+	s.rec.FailWith(errors.New("pipeline: encode record for \"x\": /secret/path"))
+	resp, msg = post(t, s.url+"/x", "application/json", []byte(`{"a":1}`))
+	if resp.StatusCode != 500 || strings.Contains(msg, "/secret") {
+		t.Errorf("other emit failure: status %d body %q, want 500 naming no internals", resp.StatusCode, msg)
 	}
 }
 

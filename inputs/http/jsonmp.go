@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -381,7 +382,9 @@ func (t *transcoder) strSlow(start int) error {
 }
 
 // number appends the JSON number at t.pos: int64 when it is a whole number that fits,
-// uint64 when it only fits there, float64 otherwise (out of range: ±Inf).
+// uint64 when it only fits there, float64 otherwise. A number too large for a float64
+// (1e400) is kept as the string of its digits, exactly as sent: as a float it would be
+// ±Inf, which JSON cannot carry (outputs would write null, Fluent Bit writes "inf").
 func (t *transcoder) number() error {
 	start, i := t.pos, t.pos
 	d := t.data
@@ -471,7 +474,11 @@ func (t *transcoder) number() error {
 			}
 		}
 	}
-	f, _ := strconv.ParseFloat(string(lit), 64)
+	f, err := strconv.ParseFloat(string(lit), 64)
+	if err != nil && math.IsInf(f, 0) {
+		t.out = msgp.AppendStringFromBytes(t.out, lit)
+		return nil
+	}
 	t.out = msgp.AppendFloat64(t.out, f)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 )
 
@@ -96,7 +97,10 @@ func normalizeValue(v any) any {
 		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
 			return u
 		}
-		f, _ := strconv.ParseFloat(string(x), 64)
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil && math.IsInf(f, 0) {
+			return string(x) // beyond float64: the text as sent
+		}
 		return f
 	case map[string]any:
 		normalizeMap(x)

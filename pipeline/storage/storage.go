@@ -146,13 +146,12 @@ func (s *Store) Create(stream, tag string) (*File, error) {
 	fd, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.MkdirAll(dir, dirMode); err == nil {
-			// The new stream directory's own entry must survive a power loss too.
-			if d, derr := os.Open(s.opts.Dir); derr == nil {
-				s.fsyncs.Add(1)
-				_ = d.Sync()
-				d.Close()
+			// The new stream directory's own entry must survive a power loss too: if it
+			// cannot be made durable, no record is accepted into it.
+			err = s.syncDir(s.opts.Dir)
+			if err == nil {
+				fd, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 			}
-			fd, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 		}
 	}
 	if err != nil {
@@ -270,19 +269,30 @@ func (f *File) syncDirLocked() error {
 	if f.dirSynced {
 		return nil
 	}
-	d, err := os.Open(filepath.Dir(f.path))
-	if err != nil {
-		return fmt.Errorf("storage: fsync directory: %w", err)
-	}
-	f.s.fsyncs.Add(1)
-	err = d.Sync()
-	d.Close()
-	if err != nil {
-		return fmt.Errorf("storage: fsync directory of %s: %w", f.path, err)
+	if err := f.s.syncDir(filepath.Dir(f.path)); err != nil {
+		return err
 	}
 	f.dirSynced = true
 	return nil
 }
+
+// syncDir fsyncs a directory, so the entries created in it survive a power loss.
+func (s *Store) syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("storage: fsync directory: %w", err)
+	}
+	s.fsyncs.Add(1)
+	err = fsyncDir(d)
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("storage: fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// fsyncDir is (*os.File).Sync; tests replace it to play a failing disk.
+var fsyncDir = (*os.File).Sync
 
 // Seal syncs (when sync is true) and closes the file: it takes no more appends and stays
 // on disk until Remove.
@@ -329,6 +339,13 @@ func (f *File) Ack(output string) error {
 		return fmt.Errorf("storage: ack %s: %w", path, err)
 	}
 	return nil
+}
+
+// Acked returns the outputs recorded as done with the chunk (see Ack).
+func (f *File) Acked() map[string]bool {
+	f.ackMu.Lock()
+	defer f.ackMu.Unlock()
+	return readAcks(f.path)
 }
 
 // Remove deletes the chunk file and its acks file.

@@ -285,3 +285,25 @@ func TestOneStorePerDirectory(t *testing.T) {
 	}
 	s2.Close()
 }
+
+// TestCreateFailsWhenTheNewDirectoryCannotBeSynced: a new stream directory whose entry
+// cannot be made durable (its parent's fsync fails) takes no chunk: a record accepted
+// into it could vanish with the directory at a power loss.
+func TestCreateFailsWhenTheNewDirectoryCannotBeSynced(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fsyncDir = func(*os.File) error { return fmt.Errorf("input/output error") }
+	defer func() { fsyncDir = (*os.File).Sync }()
+	if f, err := s.Create("in.0", "app"); err == nil || !strings.Contains(err.Error(), "input/output error") {
+		t.Fatalf("Create with a failing directory fsync: file %v, err %v; want the fsync's error", f, err)
+	}
+	fsyncDir = (*os.File).Sync
+	f, err := s.Create("in.0", "app")
+	if err != nil {
+		t.Fatalf("Create once the disk works again: %v", err)
+	}
+	f.Remove()
+}
