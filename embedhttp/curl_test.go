@@ -2,12 +2,13 @@ package embedhttp
 
 import (
 	"encoding/pem"
-	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 )
 
 // curl is a real, independent HTTP client: the server must work with what it sends

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 )
 
 func TestPipelining(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"io"
 	"log/slog"
 	"net"
@@ -26,6 +25,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	fwd "github.com/fluentbit-go/fluentbit-go/forward"
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )

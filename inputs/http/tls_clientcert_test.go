@@ -2,10 +2,11 @@ package http
 
 import (
 	"crypto/tls"
-	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	nethttp "net/http"
 	"strings"
 	"testing"
+
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 )
 
 // With tls.ca_file (tls.verify on by default) the input, like the forward input, serves

@@ -2,7 +2,6 @@ package forward
 
 import (
 	"context"
-	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"net"
 	"path/filepath"
 	"reflect"
@@ -13,6 +12,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	fwdin "github.com/fluentbit-go/fluentbit-go/inputs/forward"
+	"github.com/fluentbit-go/fluentbit-go/internal/testcert"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
