@@ -14,6 +14,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/netif"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/proc"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/serial"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/tail"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/thermal"
 
 	// Filters.
