@@ -410,3 +410,50 @@ func TestIgnoreOlder(t *testing.T) {
 	r := start(t, "path", filepath.Join(dir, "*.log"), "read_from_head", "on", "ignore_older", "1h")
 	r.waitLines(t, "y")
 }
+
+// A thousand files, each with its own lines, all followed.
+func TestThousandFiles(t *testing.T) {
+	dir := t.TempDir()
+	const n = 1000
+	for i := 0; i < n; i++ {
+		appendFile(t, filepath.Join(dir, fmt.Sprintf("f%04d.log", i)), fmt.Sprintf("%d\n", i))
+	}
+	r := start(t, "path", filepath.Join(dir, "*.log"), "read_from_head", "on")
+	if !r.rec.Wait(n, wait) {
+		t.Fatalf("%d of %d lines", r.rec.Len(), n)
+	}
+	// Each gains a line: inotify finds them all.
+	for i := 0; i < n; i++ {
+		appendFile(t, filepath.Join(dir, fmt.Sprintf("f%04d.log", i)), "more\n")
+	}
+	if !r.rec.Wait(2*n, wait) {
+		t.Fatalf("%d of %d lines", r.rec.Len(), 2*n)
+	}
+	r.settle(t)
+	if r.rec.Len() != 2*n {
+		t.Errorf("%d lines, want %d", r.rec.Len(), 2*n)
+	}
+}
+
+// A crash (no Close, the db as the running input last wrote it) loses nothing and
+// repeats nothing: the restarted input goes on from the db's offsets.
+func TestCrashResumesFromTheDB(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	db := filepath.Join(dir, "tail.db")
+	appendFile(t, p, "1\n2\n")
+	r := start(t, "path", p, "read_from_head", "on", "db", db)
+	r.waitLines(t, "1", "2")
+	appendFile(t, p, "3\n")
+	r.waitLines(t, "1", "2", "3")
+	crashed, err := os.ReadFile(db) // what a kill -9 now would leave
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.stop()
+	db2 := filepath.Join(dir, "crashed.db")
+	os.WriteFile(db2, crashed, 0o644)
+	appendFile(t, p, "4\n")
+	r2 := start(t, "path", p, "read_from_head", "on", "db", db2)
+	r2.waitLines(t, "4")
+}
