@@ -31,6 +31,7 @@ type file struct {
 	committed int64
 	pending   []byte // the start of a line whose newline has not been read yet
 	skipping  bool   // inside a long line being skipped (skip_long_lines)
+	ml        *mlState
 }
 
 // readFile reads what f has gained, up to cycleBytes; more reports that it had more.
@@ -129,19 +130,41 @@ func (in *Input) line(emit pipeline.Emitter, f *file, ln []byte, consumed int64)
 	}
 	if len(ln) == 0 && in.SkipEmptyLines {
 		f.lineStart += consumed
-		in.touched[f] = f.lineStart
+		in.touched[f] = f.savePoint()
 		return nil
 	}
+	if len(in.MultilineParser) > 0 {
+		if rec, t, handled := in.multiline(f, off, ln); handled {
+			f.lineStart += consumed
+			if rec != nil {
+				if err := in.addEntry(emit, f, func(dst []byte) []byte { return in.appendFields(dst, t, f.path, off, rec) }); err != nil {
+					return err
+				}
+			}
+			in.touched[f] = f.savePoint()
+			return nil
+		}
+	}
+	t := in.readTime
+	if err := in.addEntry(emit, f, func(dst []byte) []byte { return in.appendRecord(dst, t, f.path, off, ln) }); err != nil {
+		return err
+	}
+	f.lineStart += consumed
+	in.touched[f] = f.savePoint()
+	return nil
+}
+
+// addEntry appends one entry of f to the batch, emitting the batch first when it is full
+// or of another tag.
+func (in *Input) addEntry(emit pipeline.Emitter, f *file, appendEntry func([]byte) []byte) error {
 	if in.nbatch > 0 && (in.batchTag != f.tag || len(in.batch) >= batchBytes) {
 		if err := in.flush(emit); err != nil {
 			return err
 		}
 	}
 	in.batchTag = f.tag
-	in.batch = in.appendRecord(in.batch, in.readTime, f.path, off, ln)
+	in.batch = appendEntry(in.batch)
 	in.nbatch++
-	f.lineStart += consumed
-	in.touched[f] = f.lineStart
 	return nil
 }
 
@@ -176,6 +199,7 @@ func (in *Input) rewind() {
 		f.readPos, f.lineStart = f.committed, f.committed
 		f.pending = f.pending[:0]
 		f.skipping = false
+		f.ml = nil
 		in.dirty[f] = true
 		delete(in.touched, f)
 	}
@@ -191,18 +215,10 @@ func (in *Input) appendRecord(dst []byte, t time.Time, path string, off int64, l
 	if in.ParserImpl != nil {
 		ev, err := in.ParserImpl.Parse(line)
 		if err == nil || errors.Is(err, parser.ErrTime) {
-			if in.PathKey != "" {
-				ev.Record[in.PathKey] = path
+			if !ev.Time.IsZero() {
+				t = ev.Time
 			}
-			if in.OffsetKey != "" {
-				ev.Record[in.OffsetKey] = off
-			}
-			if ev.Time.IsZero() {
-				ev.Time = t
-			}
-			if b, err := event.AppendEntry(dst, &ev); err == nil {
-				return b
-			}
+			return in.appendFields(dst, t, path, off, ev.Record)
 		}
 	}
 	dst = msgp.AppendArrayHeader(dst, 2)
@@ -225,4 +241,27 @@ func (in *Input) appendRecord(dst []byte, t time.Time, path string, off int64, l
 	}
 	dst = msgp.AppendString(dst, in.Key)
 	return msgp.AppendStringFromBytes(dst, line)
+}
+
+// appendFields appends the entry of a parsed record, with path_key and offset_key added;
+// a zero t is the time of reading.
+func (in *Input) appendFields(dst []byte, t time.Time, path string, off int64, rec map[string]any) []byte {
+	if in.PathKey != "" {
+		rec[in.PathKey] = path
+	}
+	if in.OffsetKey != "" {
+		rec[in.OffsetKey] = off
+	}
+	if t.IsZero() {
+		t = in.readTime
+	}
+	ev := event.Event{Time: t, Record: rec}
+	b, err := event.AppendEntry(dst, &ev)
+	if err != nil {
+		// Parsed values are strings, numbers, maps and slices: this does not happen; keep
+		// the batch whole all the same.
+		in.log.Warn("tail: encode record", "path", path, "err", err)
+		return dst
+	}
+	return b
 }

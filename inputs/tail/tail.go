@@ -2,7 +2,8 @@
 // becomes a record {"log": "<line>"}, tagged by the file's path when the tag holds a '*'.
 // It follows files through logrotate's rotations (rename-and-create and copytruncate),
 // remembers how far it read in an offsets file (db), and waits on inotify at rest. It
-// does not join multi-line messages (multiline.parser) yet, nor read compressed files.
+// joins the partial lines of container runtimes (multiline.parser docker, cri); other
+// multi-line rules and compressed files are not supported yet.
 //
 //	[INPUT]
 //	    Name              tail
@@ -35,6 +36,7 @@
 //   - parser: a parser name ([PARSER] sections, parsers_file): the line is parsed into
 //     the record; a line it cannot read stays {key: line}.
 //   - db: the offsets file; db.sync off|normal|full|extra (default normal).
+//   - multiline.parser: docker, cri (comma-separated): partial lines joined.
 //   - inotify_watcher (default on): wait on inotify; off polls every 250ms.
 package tail
 
@@ -184,8 +186,11 @@ func (in *Input) Validate() error {
 	default:
 		return config.KeyErrorf("db.sync", "bad value %q: want off, normal, full or extra", in.DBSync)
 	}
-	if len(in.MultilineParser) > 0 {
-		return config.KeyErrorf("multiline.parser", "not supported yet: lines are read one by one (join them with a parser filter or drop this key)")
+	in.MultilineParser = splitList(in.MultilineParser)
+	for _, m := range in.MultilineParser {
+		if m != mlDocker && m != mlCRI {
+			return config.KeyErrorf("multiline.parser", "%q is not supported yet: the built-ins docker and cri are", m)
+		}
 	}
 	if in.DockerMode {
 		return config.KeyErrorf("docker_mode", "not supported: use a json parser on the lines")
@@ -531,12 +536,23 @@ func (in *Input) pass(ctx context.Context, emit pipeline.Emitter) error {
 			return err
 		}
 	}
+	for _, f := range in.files {
+		if err := in.flushMultiline(emit, f, false); err != nil {
+			return err
+		}
+	}
+	if err := in.flush(emit); err != nil {
+		return err
+	}
 	now := in.now()
 	for f, c := range in.closing {
 		if now.Before(c.at) {
 			continue
 		}
 		if _, err := in.readFile(emit, f); err != nil {
+			return err
+		}
+		if err := in.flushMultiline(emit, f, true); err != nil {
 			return err
 		}
 		if len(f.pending) > 0 {

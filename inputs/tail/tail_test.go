@@ -457,3 +457,41 @@ func TestCrashResumesFromTheDB(t *testing.T) {
 	r2 := start(t, "path", p, "read_from_head", "on", "db", db2)
 	r2.waitLines(t, "4")
 }
+
+// The built-in multiline parsers join partial lines as Fluent Bit v5.1.1 does (its
+// output for the same files, side by side, is in the comments).
+func TestMultilineDockerAndCRI(t *testing.T) {
+	dir := t.TempDir()
+	cri := filepath.Join(dir, "cri.log")
+	// {"time":"2019-05-07T18:57:50.904275087+00:00","stream":"stdout","_p":"P","log":"part1 end"}
+	// {"time":"2019-05-07T18:57:52.904275087+00:00","stream":"stderr","_p":"F","log":"whole"}
+	appendFile(t, cri, "2019-05-07T18:57:50.904275087+00:00 stdout P part1 \n2019-05-07T18:57:51.904275087+00:00 stdout F end\n2019-05-07T18:57:52.904275087+00:00 stderr F whole\n")
+	docker := filepath.Join(dir, "docker.log")
+	// {"log":"a1 a2\n","stream":"stdout","time":"2019-05-07T18:57:50.904275087Z"}
+	// {"log":"b\n","stream":"stderr","time":"2019-05-07T18:57:52.904275087Z"}
+	appendFile(t, docker, `{"log":"a1 ","stream":"stdout","time":"2019-05-07T18:57:50.904275087Z"}`+"\n"+
+		`{"log":"a2\n","stream":"stdout","time":"2019-05-07T18:57:51.904275087Z"}`+"\n"+
+		`{"log":"b\n","stream":"stderr","time":"2019-05-07T18:57:52.904275087Z"}`+"\n")
+	for _, tc := range []struct {
+		path string
+		logs []string
+		p    []any
+	}{
+		{cri, []string{"part1 end", "whole"}, []any{"P", "F"}},
+		{docker, []string{"a1 a2\n", "b\n"}, []any{nil, nil}},
+	} {
+		r := start(t, "path", tc.path, "read_from_head", "on", "multiline.parser", "docker, cri", "path_key", "file")
+		r.waitLines(t, tc.logs...)
+		recs := r.rec.Records()
+		first := time.Date(2019, 5, 7, 18, 57, 50, 904275087, time.UTC)
+		if !recs[0].Event.Time.Equal(first) {
+			t.Errorf("%s: time %v, want the first part's %v", tc.path, recs[0].Event.Time, first)
+		}
+		for i, rc := range recs {
+			if rc.Event.Record["_p"] != tc.p[i] || rc.Event.Record["file"] != tc.path {
+				t.Errorf("%s: record %d = %v", tc.path, i, rc.Event.Record)
+			}
+		}
+		r.stop()
+	}
+}
