@@ -121,6 +121,7 @@ type Input struct {
 	dirty    map[*file]bool    // files to read in this pass
 	pending  chan struct{}     // tests: a signal after every pass (nil: none)
 	closing  map[*file]closeAt // files whose path moved on, and when to close them
+	closed   bool              // a file was closed: scan again (its inode may be reused)
 }
 
 type closeAt struct{ at time.Time }
@@ -325,7 +326,8 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 		case <-refresh.C:
 			rescan = true
 		}
-		if rescan {
+		if rescan || in.closed {
+			in.closed = false
 			in.scan(w)
 		}
 	}
@@ -586,6 +588,7 @@ func (in *Input) closeFile(f *file) {
 	if in.db != nil {
 		in.db.remove(f.id)
 	}
+	in.closed = true
 	in.log.Debug("tail: closed", "path", f.path)
 }
 
