@@ -21,6 +21,8 @@ var captured struct {
 	sync.Mutex
 	tags []string
 	evs  []event.Event
+	want int // when this many have come, all is closed
+	all  chan struct{}
 }
 
 func init() {
@@ -28,11 +30,16 @@ func init() {
 		return pipeline.OutputFunc(func(_ context.Context, c *pipeline.Chunk) error {
 			captured.Lock()
 			defer captured.Unlock()
-			return c.Events(func(ev event.Event) error {
+			err := c.Events(func(ev event.Event) error {
 				captured.tags = append(captured.tags, c.Tag)
 				captured.evs = append(captured.evs, ev)
 				return nil
 			})
+			if len(captured.evs) >= captured.want && captured.all != nil {
+				close(captured.all)
+				captured.all = nil
+			}
+			return err
 		})
 	})
 }
@@ -41,12 +48,13 @@ func init() {
 // configuration's parsers_file, a small mem_buf_limit holds it back (pause and resume)
 // and every line arrives, in order, parsed, under the path's tag.
 func TestAgentTailsThroughTheEngine(t *testing.T) {
+	const n = 5000
+	all := make(chan struct{})
 	captured.Lock()
-	captured.evs, captured.tags = nil, nil
+	captured.evs, captured.tags, captured.want, captured.all = nil, nil, n, all
 	captured.Unlock()
 	dir := t.TempDir()
 	logf := filepath.Join(dir, "app.log")
-	const n = 5000
 	var b strings.Builder
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&b, `{"i":%d,"pad":"%s"}`+"\n", i, strings.Repeat("p", 100))
@@ -80,15 +88,9 @@ func TestAgentTailsThroughTheEngine(t *testing.T) {
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		captured.Lock()
-		got := len(captured.evs)
-		captured.Unlock()
-		if got >= n || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond) // polling an output we do not own: bounded by deadline
+	select {
+	case <-all:
+	case <-time.After(20 * time.Second):
 	}
 	if err := a.Stop(ctx); err != nil {
 		t.Fatal(err)
