@@ -23,6 +23,7 @@ var required = map[string][]string{
 	"input/netif":        {"interface", "lo"},
 	"input/proc":         {"proc_name", "crond"},
 	"input/serial":       {"file", "/dev/ttyUSB0", "bitrate", "9600"},
+	"input/tail":         {"path", "/var/log/app/*.log"},
 	"filter/expect":      {"key_exists", "k"},
 	"filter/lua":         {"code", "function f(tag, ts, r) return 0, ts, r end", "call", "f"},
 	"filter/nest":        {"operation", "lift", "nested_under", "k"},
@@ -41,6 +42,7 @@ var incomplete = map[string][]string{
 var badValues = map[string][2]string{
 	"input/cpu":              {"Interval_Nsec", "-5"},
 	"input/modbus":           {"Byte_Order", "XYZW"},
+	"input/tail":             {"DB.Sync", "sometimes"},
 	"input/disk":             {"Dev_Name", "a/b"},
 	"input/dummy":            {"Dummy", "{not json"},
 	"input/forward":          {"Port", "70000"},

@@ -1,0 +1,267 @@
+package tail
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/tinylib/msgp/msgp"
+
+	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/parser"
+	"github.com/fluentbit-go/fluentbit-go/pipeline"
+)
+
+// file is one followed file. Offsets are byte offsets in the file:
+//
+//	committed <= lineStart <= readPos
+//
+// committed is what the engine has (and the db saves), lineStart where the next line
+// begins (pending holds the bytes from there to readPos).
+type file struct {
+	path      string // the name it is read under now
+	id        fileID
+	fh        *os.File
+	tag       string
+	readPos   int64
+	lineStart int64
+	committed int64
+	pending   []byte // the start of a line whose newline has not been read yet
+	skipping  bool   // inside a long line being skipped (skip_long_lines)
+	ml        *mlState
+}
+
+// readFile reads what f has gained, up to cycleBytes; more reports that it had more.
+// A file that shrank was truncated in place (copytruncate): it is read again from its
+// beginning, and a line it had begun is continued by what is written there.
+func (in *Input) readFile(emit pipeline.Emitter, f *file) (more bool, err error) {
+	if st, err := f.fh.Stat(); err == nil && st.Size() < f.readPos {
+		in.log.Info("tail: file truncated, reading it from its beginning", "path", f.path, "size", st.Size(), "offset", f.readPos)
+		if _, err := f.fh.Seek(0, io.SeekStart); err != nil {
+			in.log.Warn("tail: seek", "path", f.path, "err", err)
+			return false, nil
+		}
+		f.readPos = 0
+		f.lineStart = -int64(len(f.pending))
+		f.committed = 0
+		in.touched[f] = 0
+	}
+	in.readTime = in.now()
+	for read := 0; read < cycleBytes; {
+		n, rerr := f.fh.Read(in.rbuf)
+		if n > 0 {
+			read += n
+			if err := in.consume(emit, f, in.rbuf[:n]); err != nil {
+				return false, err
+			}
+		}
+		if rerr == io.EOF || n == 0 {
+			return false, nil
+		}
+		if rerr != nil {
+			in.log.Warn("tail: read", "path", f.path, "err", rerr)
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// consume splits data, the next bytes of f, into lines.
+func (in *Input) consume(emit pipeline.Emitter, f *file, data []byte) error {
+	f.readPos += int64(len(data))
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if f.skipping {
+			if i < 0 {
+				f.lineStart += int64(len(data))
+				return nil
+			}
+			f.lineStart += int64(i + 1)
+			f.skipping = false
+			in.touched[f] = f.lineStart
+			data = data[i+1:]
+			continue
+		}
+		if i < 0 {
+			f.pending = append(f.pending, data...)
+			if len(f.pending) >= int(in.BufferMaxSize) {
+				return in.longLine(emit, f)
+			}
+			return nil
+		}
+		ln := data[:i]
+		if len(f.pending) > 0 {
+			f.pending = append(f.pending, ln...)
+			ln = f.pending
+		}
+		if err := in.line(emit, f, ln, int64(len(ln)+1)); err != nil {
+			return err
+		}
+		f.pending = f.pending[:0]
+		data = data[i+1:]
+	}
+	return nil
+}
+
+// longLine handles a line that filled buffer_max_size without ending: skipped up to its
+// newline with skip_long_lines, else emitted in pieces of that size (nothing is lost).
+func (in *Input) longLine(emit pipeline.Emitter, f *file) error {
+	if in.SkipLongLines {
+		in.log.Warn("tail: line longer than buffer_max_size skipped", "path", f.path, "offset", max(f.lineStart, 0), "buffer_max_size", int64(in.BufferMaxSize))
+		f.lineStart += int64(len(f.pending))
+		f.pending = f.pending[:0]
+		f.skipping = true
+		return nil
+	}
+	err := in.line(emit, f, f.pending, int64(len(f.pending)))
+	f.pending = f.pending[:0]
+	return err
+}
+
+// line adds one line of f to the batch; consumed is how many bytes of the file it takes
+// (with its newline).
+func (in *Input) line(emit pipeline.Emitter, f *file, ln []byte, consumed int64) error {
+	off := max(f.lineStart, 0)
+	if n := len(ln); n > 0 && ln[n-1] == '\r' {
+		ln = ln[:n-1]
+	}
+	if len(ln) == 0 && in.SkipEmptyLines {
+		f.lineStart += consumed
+		in.touched[f] = f.savePoint()
+		return nil
+	}
+	if len(in.MultilineParser) > 0 {
+		if rec, t, handled := in.multiline(f, off, ln); handled {
+			f.lineStart += consumed
+			if rec != nil {
+				if err := in.addEntry(emit, f, func(dst []byte) []byte { return in.appendFields(dst, t, f.path, off, rec) }); err != nil {
+					return err
+				}
+			}
+			in.touched[f] = f.savePoint()
+			return nil
+		}
+	}
+	t := in.readTime
+	if err := in.addEntry(emit, f, func(dst []byte) []byte { return in.appendRecord(dst, t, f.path, off, ln) }); err != nil {
+		return err
+	}
+	f.lineStart += consumed
+	in.touched[f] = f.savePoint()
+	return nil
+}
+
+// addEntry appends one entry of f to the batch, emitting the batch first when it is full
+// or of another tag.
+func (in *Input) addEntry(emit pipeline.Emitter, f *file, appendEntry func([]byte) []byte) error {
+	if in.nbatch > 0 && (in.batchTag != f.tag || len(in.batch) >= batchBytes) {
+		if err := in.flush(emit); err != nil {
+			return err
+		}
+	}
+	in.batchTag = f.tag
+	in.batch = appendEntry(in.batch)
+	in.nbatch++
+	return nil
+}
+
+// flush emits the batch and, once the engine holds it, commits the offsets of the files
+// its lines came from: an offset is saved only for lines already buffered. When the
+// engine refuses the batch, those files are read again from their committed offsets.
+func (in *Input) flush(emit pipeline.Emitter) error {
+	if in.nbatch > 0 {
+		if err := emit.EmitRaw(in.batchTag, in.batch, in.nbatch); err != nil {
+			in.rewind()
+			return fmt.Errorf("tail: emit: %w", err)
+		}
+		in.batch = in.batch[:0]
+		in.nbatch = 0
+	}
+	for f, off := range in.touched {
+		f.committed = max(off, 0)
+		if in.db != nil {
+			in.db.set(f.id, f.path, f.committed)
+		}
+		delete(in.touched, f)
+	}
+	return nil
+}
+
+// rewind forgets what was read past the committed offsets of the files in the batch.
+func (in *Input) rewind() {
+	for f := range in.touched {
+		if _, err := f.fh.Seek(f.committed, io.SeekStart); err != nil {
+			in.log.Warn("tail: seek", "path", f.path, "err", err)
+		}
+		f.readPos, f.lineStart = f.committed, f.committed
+		f.pending = f.pending[:0]
+		f.skipping = false
+		f.ml = nil
+		in.dirty[f] = true
+		delete(in.touched, f)
+	}
+	in.batch = in.batch[:0]
+	in.nbatch = 0
+}
+
+// appendRecord appends the entry of one line: [time, {path_key, offset_key, key: line}],
+// keys in Fluent Bit's order; with a parser, the parsed record (and its time) instead,
+// with path_key and offset_key added. All of the record's shape is here, so the move to
+// ordered records (issue 15) touches only this function.
+func (in *Input) appendRecord(dst []byte, t time.Time, path string, off int64, line []byte) []byte {
+	if in.ParserImpl != nil {
+		ev, err := in.ParserImpl.Parse(line)
+		if err == nil || errors.Is(err, parser.ErrTime) {
+			if !ev.Time.IsZero() {
+				t = ev.Time
+			}
+			return in.appendFields(dst, t, path, off, ev.Record)
+		}
+	}
+	dst = msgp.AppendArrayHeader(dst, 2)
+	dst = event.AppendTime(dst, t)
+	n := uint32(1)
+	if in.PathKey != "" {
+		n++
+	}
+	if in.OffsetKey != "" {
+		n++
+	}
+	dst = msgp.AppendMapHeader(dst, n)
+	if in.PathKey != "" {
+		dst = msgp.AppendString(dst, in.PathKey)
+		dst = msgp.AppendString(dst, path)
+	}
+	if in.OffsetKey != "" {
+		dst = msgp.AppendString(dst, in.OffsetKey)
+		dst = msgp.AppendInt64(dst, off)
+	}
+	dst = msgp.AppendString(dst, in.Key)
+	return msgp.AppendStringFromBytes(dst, line)
+}
+
+// appendFields appends the entry of a parsed record, with path_key and offset_key added;
+// a zero t is the time of reading.
+func (in *Input) appendFields(dst []byte, t time.Time, path string, off int64, rec map[string]any) []byte {
+	if in.PathKey != "" {
+		rec[in.PathKey] = path
+	}
+	if in.OffsetKey != "" {
+		rec[in.OffsetKey] = off
+	}
+	if t.IsZero() {
+		t = in.readTime
+	}
+	ev := event.Event{Time: t, Record: rec}
+	b, err := event.AppendEntry(dst, &ev)
+	if err != nil {
+		// Parsed values are strings, numbers, maps and slices: this does not happen; keep
+		// the batch whole all the same.
+		in.log.Warn("tail: encode record", "path", path, "err", err)
+		return dst
+	}
+	return b
+}
