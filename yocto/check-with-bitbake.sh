@@ -30,6 +30,8 @@
 #   OE_CORE_URL       default https://git.openembedded.org/openembedded-core
 #   BITBAKE_URL       default https://git.openembedded.org/bitbake
 #   GO_MOD_PROXY      Go module proxy host for the gomod:// fetcher (default proxy.golang.org)
+#   UNINATIVE=1       keep the uninative loader (fetched from downloads.yoctoproject.org;
+#                     off by default, this check builds nothing native to share)
 #   SKIP_ONLINE=1     do not fill the download directory (it must be filled already)
 #   SKIP_CHECK_LAYER=1  stop before yocto-check-layer
 set -euo pipefail
@@ -93,6 +95,10 @@ BB_NUMBER_PARSE_THREADS = "2"
 # Offline unless a command asks otherwise (-R conf/online.conf).
 BB_NO_NETWORK = "1"
 GO_MOD_PROXY = "${GO_MOD_PROXY:-proxy.golang.org}"
+$(if [ "${UNINATIVE:-}" != 1 ]; then
+  echo '# No uninative loader (downloads.yoctoproject.org): nothing native is shared here.'
+  echo 'INHERIT_DISTRO:remove = "uninative"'
+fi)
 # The project's repository: the local bare copy stands in for the public URL.
 PREMIRRORS:prepend = "git://github.com/fluentbit-go/fluentbit-go.git git://$work/fluentbit-go.git;protocol=file \\n"
 EOF

@@ -3,6 +3,8 @@
 //	go run ./packaging/yoctomods         # check (CI): exit 1, say what drifted and the command that fixes it
 //	go run ./packaging/yoctomods -bump   # pin SRCREV to HEAD and regenerate both lists from HEAD
 //	go run ./packaging/yoctomods -write  # regenerate both lists for the SRCREV already pinned
+//	go run ./packaging/yoctomods -bump -rev main  # pin a commit other than HEAD (one already on main
+//	                                              # survives a rebase or squash of the branch)
 //
 // The recipe builds the commit its SRCREV names, so the two generated files beside it are
 // made from that commit's tree (git archive), not from the working tree:
@@ -55,18 +57,19 @@ const (
 
 func main() {
 	write := flag.Bool("write", false, "regenerate the module and license lists for the pinned SRCREV")
-	bump := flag.Bool("bump", false, "pin SRCREV to HEAD, then regenerate the module and license lists")
+	bump := flag.Bool("bump", false, "pin SRCREV to HEAD (or -rev), then regenerate the module and license lists")
+	rev := flag.String("rev", "HEAD", "with -bump: the commit to pin")
 	flag.Parse()
-	if err := run(os.Stdout, *write, *bump); err != nil {
+	if err := run(os.Stdout, *write, *bump, *rev); err != nil {
 		fmt.Fprintln(os.Stderr, "yoctomods:", err)
 		os.Exit(1)
 	}
 }
 
-// run checks the layer, after pinning HEAD (bump) or regenerating the lists (write).
-func run(out io.Writer, write, bump bool) error {
+// run checks the layer, after pinning rev (bump) or regenerating the lists (write).
+func run(out io.Writer, write, bump bool, rev string) error {
 	if bump {
-		if err := pinHead(out); err != nil {
+		if err := pin(out, rev); err != nil {
 			return err
 		}
 		write = true
@@ -194,9 +197,10 @@ func checkCommit(rev string) error {
 	return nil
 }
 
-// pinHead sets the recipe's SRCREV to HEAD. go.mod and go.sum must be committed: SRCREV
-// has to name a commit that has them.
-func pinHead(out io.Writer) error {
+// pin sets the recipe's SRCREV to the commit rev names. go.mod and go.sum must be
+// committed: SRCREV has to name a commit that has them (the check that follows the pin
+// reports a rev whose modules differ from the working tree's).
+func pin(out io.Writer, rev string) error {
 	dirty, err := exec.Command("git", "status", "--porcelain", "--", "go.mod", "go.sum").Output()
 	if err != nil {
 		return fmt.Errorf("yoctomods: git status: %w", err)
@@ -204,11 +208,11 @@ func pinHead(out io.Writer) error {
 	if len(bytes.TrimSpace(dirty)) > 0 {
 		return fmt.Errorf("go.mod or go.sum has uncommitted changes: commit them first, SRCREV must name a commit that has them")
 	}
-	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	hash, err := exec.Command("git", "rev-parse", "--verify", rev+"^{commit}").Output()
 	if err != nil {
-		return fmt.Errorf("yoctomods: git rev-parse HEAD: %w", err)
+		return fmt.Errorf("yoctomods: git rev-parse %s: %w", rev, err)
 	}
-	rev := strings.TrimSpace(string(head))
+	rev = strings.TrimSpace(string(hash))
 	data, err := os.ReadFile(recipe)
 	if err != nil {
 		return fmt.Errorf("yoctomods: %w", err)

@@ -51,11 +51,11 @@ func TestRunFollowsSRCREV(t *testing.T) {
 	writeFile(t, repo, "cmd/fluentbit/main.go", "package main\n\nimport _ \"github.com/creack/goselect\"\n\nfunc main() {}\n")
 
 	// Uncommitted, -bump refuses: SRCREV would not have the new go.mod.
-	if err := run(io.Discard, false, true); err == nil || !strings.Contains(err.Error(), "uncommitted") {
+	if err := run(io.Discard, false, true, "HEAD"); err == nil || !strings.Contains(err.Error(), "uncommitted") {
 		t.Fatalf("-bump with go.mod uncommitted: %v, want a refusal", err)
 	}
 	commit(t, "add goselect")
-	err = run(io.Discard, false, false)
+	err = run(io.Discard, false, false, "HEAD")
 	for _, want := range []string{
 		"go run ./packaging/yoctomods -bump",
 		"+ gomod://github.com/creack/goselect;version=v0.1.2;sha256sum=",
@@ -66,7 +66,7 @@ func TestRunFollowsSRCREV(t *testing.T) {
 		}
 	}
 	// -write alone regenerates for the old SRCREV and still fails: the pin is stale.
-	if err := run(io.Discard, true, false); err == nil || !strings.Contains(err.Error(), "-bump") {
+	if err := run(io.Discard, true, false, "HEAD"); err == nil || !strings.Contains(err.Error(), "-bump") {
 		t.Fatalf("-write with a stale pin: %v, want the -bump hint", err)
 	}
 	mustRun(t, false, true)
@@ -80,13 +80,20 @@ func TestRunFollowsSRCREV(t *testing.T) {
 		t.Errorf("licenses.inc after the bump does not add MIT:\n%s", lics)
 	}
 
+	// -rev pins a named commit: the one before the dependency, whose modules differ.
+	if err := run(io.Discard, false, true, pinned); err == nil || !strings.Contains(err.Error(), "this tree's modules differ") {
+		t.Fatalf("-bump -rev %s: %v, want the stale report", pinned, err)
+	}
+	mustRun(t, false, true) // back to HEAD
+	commit(t, "yocto: bump")
+
 	// A hand edit of a generated list.
 	mods, err := os.ReadFile(modsIncPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, repo, modsIncPath, strings.Replace(string(mods), "sha256sum=", "sha256sum=0", 1))
-	if err := run(io.Discard, false, false); err == nil || !strings.Contains(err.Error(), "-write") {
+	if err := run(io.Discard, false, false, "HEAD"); err == nil || !strings.Contains(err.Error(), "-write") {
 		t.Fatalf("check after a hand edit: %v, want the -write hint", err)
 	}
 	git(t, "checkout", "--", modsIncPath)
@@ -102,14 +109,14 @@ func TestRunFollowsSRCREV(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, repo, recipe, srcrevRE.ReplaceAllString(string(bb), `SRCREV = "`+side+`"`))
-	if err := run(io.Discard, false, false); err == nil || !strings.Contains(err.Error(), "not in HEAD's history") {
+	if err := run(io.Discard, false, false, "HEAD"); err == nil || !strings.Contains(err.Error(), "not in HEAD's history") {
 		t.Fatalf("SRCREV off the branch: %v, want a history error", err)
 	}
 }
 
 func mustRun(t *testing.T, write, bump bool) {
 	t.Helper()
-	if err := run(io.Discard, write, bump); err != nil {
+	if err := run(io.Discard, write, bump, "HEAD"); err != nil {
 		t.Fatalf("run(write=%v, bump=%v): %v", write, bump, err)
 	}
 }
