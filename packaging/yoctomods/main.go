@@ -295,17 +295,18 @@ func generateAt(rev string) (generated, error) {
 		return generated{}, fmt.Errorf("yoctomods: %w", err)
 	}
 	untar.Stdin = pipe
-	var stderr bytes.Buffer
-	archive.Stderr, untar.Stderr = &stderr, &stderr
+	// One buffer each: exec copies each command's stderr in its own goroutine.
+	var archiveErr, untarErr bytes.Buffer
+	archive.Stderr, untar.Stderr = &archiveErr, &untarErr
 	if err := untar.Start(); err != nil {
 		return generated{}, fmt.Errorf("yoctomods: tar: %w", err)
 	}
 	if err := archive.Run(); err != nil {
 		_ = untar.Wait()
-		return generated{}, fmt.Errorf("yoctomods: git archive %s: %w: %s", rev, err, stderr.Bytes())
+		return generated{}, fmt.Errorf("yoctomods: git archive %s: %w: %s", rev, err, archiveErr.Bytes())
 	}
 	if err := untar.Wait(); err != nil {
-		return generated{}, fmt.Errorf("yoctomods: untar %s: %w: %s", rev, err, stderr.Bytes())
+		return generated{}, fmt.Errorf("yoctomods: untar %s: %w: %s", rev, err, untarErr.Bytes())
 	}
 	g, err := generate(dir)
 	if err != nil {
