@@ -110,6 +110,9 @@ bitbake-layers add-layer "$here"
 
 if [ "${SKIP_ONLINE:-}" != 1 ]; then
   step "fill the download directory (network allowed: the Go module proxy)"
+  # BitBake updates a clone it already has from the upstream URL, not from PREMIRRORS: drop
+  # the project's clone so a new SRCREV comes from the local bare copy again.
+  rm -rf "$work/downloads/git2/github.com.fluentbit-go.fluentbit-go.git" "$work/downloads/git2/github.com.fluentbit-go.fluentbit-go.git.done"
   bitbake -R conf/online.conf -c fetch fluentbit-go
 fi
 
