@@ -4,21 +4,26 @@ records, filters and buffers them without losing them, and delivers them to aggr
 HTTP endpoints, MQTT brokers or files. It reads Fluent Bit's configuration formats."
 HOMEPAGE = "https://github.com/fluentbit-go/fluentbit-go"
 SECTION = "console/utils"
-# The agent's own license; the Go modules it links are MIT, BSD-3-Clause and Apache-2.0
-# licensed (see fluentbit-go-go-mods.inc for the list).
+# The agent's own license; fluentbit-go-licenses.inc adds those of the Go modules it links
+# (Apache-2.0, BSD-2-Clause, BSD-3-Clause, MIT, and EPL-2.0 or BSD-3-Clause for paho) and a
+# LIC_FILES_CHKSUM entry for each module's license file in ${S}/pkg/mod.
 LICENSE = "Apache-2.0"
 LIC_FILES_CHKSUM = "file://src/${GO_IMPORT}/LICENSE;md5=3b83ef96387f14655fc854ddc3c6bd57"
 
 GO_IMPORT = "github.com/fluentbit-go/fluentbit-go"
 GO_INSTALL = "${GO_IMPORT}/cmd/fluentbit"
 
-# A release of the layer pins SRCREV to the release commit; a development build follows main.
+# SRCREV is pinned, so parsing needs no network and a build is reproducible; the two .inc
+# files below are generated from this commit's go.mod. Bump all three with one command in the
+# repository: go run ./packaging/yoctomods -bump (CI checks they agree). To follow main
+# instead, see the layer's README.md ("Following main"): AUTOREV is an opt-in in local.conf.
 SRC_URI = "git://github.com/fluentbit-go/fluentbit-go.git;protocol=https;branch=main;destsuffix=${GO_SRCURI_DESTSUFFIX}"
-SRCREV = "${AUTOREV}"
+SRCREV = "480a069bbaad6600da5b2211f79027d9177f42dc"
 PV = "0.1.0+git"
 
-# The Go modules, fetched by the gomod:// fetcher (generated: go run ./packaging/yoctomods -write).
+# The Go modules, fetched by the gomod:// fetcher, and their licenses.
 require ${BPN}-go-mods.inc
+require ${BPN}-licenses.inc
 
 inherit go-mod systemd useradd
 
