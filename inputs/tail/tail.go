@@ -50,6 +50,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -108,6 +109,7 @@ type Input struct {
 	db       *offsetDB
 
 	files    map[fileID]*file  // every open file
+	nOpen    atomic.Int64      // len(files), readable from other goroutines (tests)
 	byPath   map[string]*file  // the file currently read under each path
 	watched  map[string]bool   // directories inotify watches
 	scanned  bool              // the first scan is done: later files start at their head
@@ -468,6 +470,7 @@ func (in *Input) open(p string, id fileID, size int64, first bool) {
 	}
 	f := &file{path: p, id: id, fh: fh, readPos: off, lineStart: off, committed: off, tag: in.tagFor(p)}
 	in.files[id] = f
+	in.nOpen.Store(int64(len(in.files)))
 	in.byPath[p] = f
 	in.dirty[f] = true
 	if in.db != nil {
@@ -581,6 +584,7 @@ func (in *Input) closeFile(f *file) {
 	f.fh.Close()
 	delete(in.closing, f)
 	delete(in.files, f.id)
+	in.nOpen.Store(int64(len(in.files)))
 	delete(in.dirty, f)
 	if in.byPath[f.path] == f {
 		delete(in.byPath, f.path)

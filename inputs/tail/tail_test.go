@@ -329,7 +329,7 @@ func TestCopyTruncateAndDelete(t *testing.T) {
 	w.WriteString("4\n")
 	w.Close()
 	r.waitLines(t, "1", "2", "3", "4")
-	if err := waitFor(func() bool { r.settle(t); return len(r.in.files) == 0 }); err != nil {
+	if err := waitFor(func() bool { r.settle(t); return r.in.nOpen.Load() == 0 }); err != nil {
 		t.Errorf("deleted file still open after rotate_wait: %v", err)
 	}
 	// A new file at the path (the filesystem may give it the old inode) is read.
