@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +117,10 @@ func TestRecordWithoutFieldsIsSkipped(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
-	for _, c := range []struct{ kv []string; key string }{
+	for _, c := range []struct {
+		kv  []string
+		key string
+	}{
 		{[]string{"precision", "h"}, "precision"},
 		{[]string{"bucket", "b", "org", ""}, "org"},
 		{[]string{"database", ""}, "database"},
@@ -226,4 +232,27 @@ func TestRealInfluxDBDownAndBack(t *testing.T) {
 	}
 	rows := tsdbtest.InfluxQuery(t, srv, "downback", `SELECT v FROM "m"`).Rows()
 	checkRows(t, "m", rows, []map[string]any{{"time": ts.UnixNano(), "v": 1.0}, {"time": ts.Add(time.Millisecond).UnixNano(), "v": 2.0}})
+}
+
+// Debian ships no InfluxDB 2, so the 2.x API is checked for what is sent: path, query and
+// token, as Fluent Bit v5.1.1 sends them (/api/v2/write?org=o1&bucket=bk&precision=ns,
+// Authorization: Token tok).
+func TestV2Request(t *testing.T) {
+	got := make(chan *http.Request, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	o := newOutput(t, "port", fmt.Sprint(port), "bucket", "bk", "org", "o1", "http_token", "tok", "http_user", "ignored")
+	if err := o.Flush(context.Background(), pipelinetest.MakeChunk("m", event.Event{Time: time.Unix(1, 0), Record: map[string]any{"v": 1.0}})); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	q := r.URL.Query()
+	if r.URL.Path != "/api/v2/write" || q.Get("org") != "o1" || q.Get("bucket") != "bk" || q.Get("precision") != "ns" ||
+		r.Header.Get("Authorization") != "Token tok" {
+		t.Errorf("got %s %s, Authorization %q", r.Method, r.URL, r.Header.Get("Authorization"))
+	}
 }

@@ -14,9 +14,10 @@ import (
 // measurement: comma and space; tag keys, tag values and field keys: comma, equals sign and
 // space; string field values: double quote and backslash. Line protocol has no escape for a
 // newline outside string field values, so newlines (and carriage returns) in names and tag
-// values become spaces (escaped). A backslash that would otherwise escape the character after
-// it (a special one, or the end of the token) is doubled, so the line still parses; InfluxDB
-// 1.x then stores that one backslash doubled.
+// values become spaces (escaped). A backslash followed by another backslash, a special
+// character or the end of the token is doubled, so the line still parses (InfluxDB 1.x's
+// scanner takes the byte after any backslash along); InfluxDB 1.x then stores that
+// backslash doubled.
 const (
 	specialMeasurement = ", "
 	specialKey         = ",= "
@@ -30,7 +31,7 @@ func appendName(dst []byte, s, special string) []byte {
 		}
 		switch {
 		case c == '\\':
-			if i+1 == len(s) || isSpecial(s[i+1], special) {
+			if i+1 == len(s) || s[i+1] == '\\' || isSpecial(s[i+1], special) {
 				dst = append(dst, '\\')
 			}
 		case isSpecial(c, special):

@@ -34,6 +34,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/file"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/forward"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/http"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/influxdb"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/mqtt"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/null"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/stdout"
