@@ -37,6 +37,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/influxdb"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/mqtt"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/null"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/prometheus_exporter"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/prometheus_remote_write"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/stdout"
 )
