@@ -223,11 +223,11 @@ func CheckLifecycle(p any) error {
 	}
 	var errs []error
 	for _, lm := range lifecycleMethods {
-		want, _ := lm.iface.MethodByName(lm.name)
-		m, ok := t.MethodByName(lm.name)
+		want, _ := methodNamed(lm.iface, lm.name)
+		m, ok := methodNamed(t, lm.name)
 		if !ok {
 			if t.Kind() != reflect.Pointer {
-				if pm, ok := reflect.PointerTo(t).MethodByName(lm.name); ok && reflect.PointerTo(t).Implements(lm.iface) {
+				if pm, ok := methodNamed(reflect.PointerTo(t), lm.name); ok && reflect.PointerTo(t).Implements(lm.iface) {
 					errs = append(errs, fmt.Errorf("pipeline: %s: method %s is declared on *%s but the plugin is a %s value: the engine would not call it (make the factory return a pointer)",
 						t, pm.Name, t.Name(), t.Name()))
 				}
@@ -241,6 +241,29 @@ func CheckLifecycle(p any) error {
 			t, lm.name, signature(m.Type, 1), lm.iface.Name(), lm.name, signature(want.Type, 0)))
 	}
 	return errors.Join(errs...)
+}
+
+// methodNamed is t.MethodByName(name) with the name a constant at each call: a
+// MethodByName with a variable name makes the linker keep every exported method of every
+// reachable type (about 2 MB more binary here), a constant keeps only methods so named.
+func methodNamed(t reflect.Type, name string) (reflect.Method, bool) {
+	switch name {
+	case "SetConfig":
+		return t.MethodByName("SetConfig")
+	case "SetProperties":
+		return t.MethodByName("SetProperties")
+	case "Validate":
+		return t.MethodByName("Validate")
+	case "Init":
+		return t.MethodByName("Init")
+	case "Close":
+		return t.MethodByName("Close")
+	case "EmitterMemBufLimit":
+		return t.MethodByName("EmitterMemBufLimit")
+	case "EmitterInputName":
+		return t.MethodByName("EmitterInputName")
+	}
+	return reflect.Method{}, false
 }
 
 // signature formats a func type as "(a, b) c", leaving out its first skip parameters
