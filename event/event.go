@@ -119,6 +119,8 @@ func AppendValue(dst []byte, v any) ([]byte, error) {
 		return AppendTime(dst, x), nil
 	case Ext:
 		return msgp.AppendExtension(dst, &rawExt{x})
+	case Map:
+		return AppendOrderedMap(dst, x)
 	case map[string]any:
 		return AppendMap(dst, x)
 	case map[string]string:

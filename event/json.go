@@ -126,6 +126,17 @@ func AppendJSON(dst []byte, v any) []byte {
 		dst = append(dst, '"')
 		dst = x.UTC().AppendFormat(dst, time.RFC3339Nano)
 		return append(dst, '"')
+	case Map:
+		dst = append(dst, '{')
+		for i, kv := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, kv.Key)
+			dst = append(dst, ':')
+			dst = AppendJSON(dst, kv.Value)
+		}
+		return append(dst, '}')
 	case map[string]any:
 		keys := make([]string, 0, len(x))
 		for k := range x {
