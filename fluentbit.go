@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,11 +88,15 @@ func DefaultService() Service {
 // ParseService decodes cfg's service section over the defaults.
 func ParseService(cfg *config.Config) (Service, error) {
 	s := DefaultService()
-	if err := config.Decode(cfg.Service.Props, &s); err != nil {
+	props, err := serviceProps(cfg)
+	if err != nil {
 		return s, err
 	}
-	if p, ok := cfg.Service.Get("plugins_file"); ok && p.Value != "" {
-		return s, config.Errorf(p, "external plugins cannot be loaded: register Go plugins with the library instead")
+	if err := config.Decode(props, &s); err != nil {
+		return s, err
+	}
+	if err := checkPlugins(cfg); err != nil {
+		return s, err
 	}
 	if p, ok := cfg.Service.Get("daemon"); ok && s.Daemon {
 		return s, config.Errorf(p, "daemon mode is not supported: run under systemd (packaging/) or with &")
@@ -135,6 +140,85 @@ func ParseService(cfg *config.Config) (Service, error) {
 		}
 	}
 	return s, nil
+}
+
+// serviceNoEffect are service keys Service decodes (so their values are checked) that
+// change nothing here, with what happens instead.
+var serviceNoEffect = map[string]string{
+	"coro_stack_size":                   "no coroutines (goroutines grow their stacks)",
+	"streams_file":                      "no stream processor",
+	"storage.inherit":                   "set storage.type on each input",
+	"storage.trim_files":                "chunk files are deleted once delivered",
+	"storage.backlog.flush_on_shutdown": "the backlog is delivered at the next start instead",
+}
+
+// serviceProps returns the service properties Service decodes: a Fluent Bit key this
+// agent does not act on is left out with one warning in cfg.Warnings (or refused when
+// ignoring it would change what the agent promises); a key neither knows is kept, so
+// Decode reports it with a suggestion.
+func serviceProps(cfg *config.Config) ([]config.Property, error) {
+	ours := map[string]bool{}
+	for _, k := range config.KnownKeys(Service{}) {
+		ours[k] = true
+	}
+	var props []config.Property
+	warned := map[string]bool{}
+	for _, p := range cfg.Service.Props {
+		k := strings.ToLower(strings.TrimSpace(p.Key))
+		if note, ok := serviceNoEffect[k]; ok && !warned[k] {
+			warned[k] = true
+			cfg.AddWarning(config.Errorf(p, "service: a Fluent Bit key, accepted, no effect here: %s", note))
+		}
+		if ours[k] || !config.FluentBitKnows("service", "", k) {
+			props = append(props, p)
+			continue
+		}
+		w, refused := config.FluentBitKeyWarning("service", "", p)
+		if refused != nil {
+			return nil, refused
+		}
+		if !warned[k] {
+			warned[k] = true
+			cfg.AddWarning(w)
+		}
+	}
+	return props, nil
+}
+
+// checkPlugins accepts a plugins_file, a classic [PLUGINS] section or a YAML plugins list
+// only when it names no plugin (Fluent Bit's stock plugins.conf holds an empty [PLUGINS]):
+// external .so plugins cannot be loaded, Go plugins are registered with the library.
+func checkPlugins(cfg *config.Config) error {
+	const why = "external plugins (.so) cannot be loaded: register Go plugins with the library instead"
+	for _, o := range cfg.Other {
+		if o.Kind == "plugins" && len(o.Props) > 0 {
+			return config.Errorf(o.Props[0], "%s", why)
+		}
+	}
+	p, ok := cfg.Service.Get("plugins_file")
+	if !ok || strings.TrimSpace(p.Value) == "" {
+		return nil
+	}
+	path := p.Value
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(p.File), path)
+	}
+	pc, err := config.Load(path)
+	if err != nil {
+		return config.Errorf(p, "plugins_file: %v", err)
+	}
+	if len(pc.Inputs)+len(pc.Filters)+len(pc.Outputs)+len(pc.Parsers) > 0 || len(pc.Service.Props) > 0 {
+		return config.Errorf(p, "plugins_file %s: want only a [PLUGINS] section", p.Value)
+	}
+	for _, o := range pc.Other {
+		if o.Kind != "plugins" {
+			return config.SectionErrorf(o, "plugins_file %s: want only a [PLUGINS] section", p.Value)
+		}
+		if len(o.Props) > 0 {
+			return config.Errorf(o.Props[0], "%s", why)
+		}
+	}
+	return nil
 }
 
 // storageOptions maps the storage.* keys to the engine's options.

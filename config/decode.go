@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -255,6 +256,10 @@ func allKeys(fields []confField) []string {
 	return keys
 }
 
+// ErrUnknownKey is wrapped by the errors UnknownKeyError makes (and so Decode's error for a
+// key no field takes), so a caller that knows more keys (Fluent Bit's) can tell them apart.
+var ErrUnknownKey = errors.New("unknown key")
+
 // UnknownKeyError makes the error for a key p that no one takes, listing the known keys
 // and, when p's key looks like a typo of one, that one.
 func UnknownKeyError(p Property, known []string) error {
@@ -262,7 +267,7 @@ func UnknownKeyError(p Property, known []string) error {
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	if len(keys) == 0 {
-		return Errorf(p, "unknown key: this section takes no keys of its own")
+		return &Error{File: p.File, Line: p.Line, Key: p.Key, Err: fmt.Errorf("%w: this section takes no keys of its own", ErrUnknownKey)}
 	}
 	hint := ""
 	lower, best := strings.ToLower(p.Key), 3
@@ -271,7 +276,7 @@ func UnknownKeyError(p Property, known []string) error {
 			best, hint = d, fmt.Sprintf(" (did you mean %q?)", k)
 		}
 	}
-	return Errorf(p, "unknown key%s; known keys: %s", hint, strings.Join(keys, ", "))
+	return &Error{File: p.File, Line: p.Line, Key: p.Key, Err: fmt.Errorf("%w%s; known keys: %s", ErrUnknownKey, hint, strings.Join(keys, ", "))}
 }
 
 // editDistance is the Levenshtein distance between a and b, in bytes.

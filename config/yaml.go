@@ -311,8 +311,41 @@ func (p *parser) yamlProps(file string, s *Section, key string, m *yaml.Node) er
 					return err
 				}
 			}
+		case yaml.MappingNode:
+			if s.Kind != "service" {
+				return errAt(file, k.Line, name, "a map is not allowed as a value here; use a single value or a list of values")
+			}
+			// Fluent Bit's YAML service takes nested keys: storage: {path: x} is storage.path.
+			if err := p.yamlNested(file, s, name, v); err != nil {
+				return err
+			}
 		default:
 			return errAt(file, k.Line, name, "a map is not allowed as a value here; use a single value or a list of values")
+		}
+	}
+	return nil
+}
+
+// yamlNested adds the scalars of m under prefix as dotted keys (prefix.key) to s.
+func (p *parser) yamlNested(file string, s *Section, prefix string, m *yaml.Node) error {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		name, err := yamlKey(file, k)
+		if err != nil {
+			return err
+		}
+		key := prefix + "." + name
+		switch {
+		case v.Kind == yaml.MappingNode:
+			if err := p.yamlNested(file, s, key, v); err != nil {
+				return err
+			}
+		case v.Kind == yaml.ScalarNode && !isNull(v):
+			if err := p.addProp(s, key, v.Value, file, k.Line); err != nil {
+				return err
+			}
+		default:
+			return errAt(file, k.Line, key, "want a single value or a map of them")
 		}
 	}
 	return nil

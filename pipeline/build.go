@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -39,14 +40,57 @@ func configure(p any, props []config.Property, also []string) error {
 }
 
 // commonKeys are the keys the engine handles for every instance of a kind, never passed to
-// the plugin. Keys Fluent Bit accepts that have no effect here are listed so configs written
-// for it load, and documented in the README.
+// the plugin. Keys Fluent Bit has that have no effect here (threaded, log_level of a
+// plugin, ...) are not listed: configureKnown takes them out with a warning.
 var commonKeys = map[string]map[string]bool{
-	"input": {"tag": true, "alias": true, "mem_buf_limit": true, "log_level": true, "storage.type": true,
-		"storage.pause_on_chunks_overlimit": true, "threaded": true, "log_suppress_interval": true, "routable": true},
-	"filter": {"match": true, "match_regex": true, "alias": true, "log_level": true, "log_suppress_interval": true},
-	"output": {"match": true, "match_regex": true, "alias": true, "log_level": true, "retry_limit": true,
-		"workers": true, "storage.total_limit_size": true, "log_suppress_interval": true},
+	"input":  {"tag": true, "alias": true, "mem_buf_limit": true, "storage.type": true},
+	"filter": {"match": true, "match_regex": true, "alias": true},
+	"output": {"match": true, "match_regex": true, "alias": true, "retry_limit": true,
+		"workers": true, "storage.total_limit_size": true},
+}
+
+// configureKnown configures a fresh instance from mk with props, as configure does, and
+// knows Fluent Bit's keys (config.FluentBitKnows): a key the plugin refuses as unknown
+// that Fluent Bit has for this plugin is taken out with one warning in cfg.Warnings (or
+// stays an error naming why, when leaving it out would change what is sent), and the
+// plugin is configured again on a fresh instance without it. A key neither knows stays
+// the plugin's error, with its suggestion.
+func configureKnown(cfg *config.Config, kind, name string, mk func() any, props []config.Property) (any, error) {
+	also := commonKeyList(kind)
+	for {
+		p := mk()
+		if ca, ok := p.(ConfigAware); ok {
+			ca.SetConfig(cfg)
+		}
+		err := configure(p, props, also)
+		var ce *config.Error
+		if err == nil || !errors.Is(err, config.ErrUnknownKey) || !errors.As(err, &ce) || !config.FluentBitKnows(kind, name, ce.Key) {
+			return p, err
+		}
+		var rest []config.Property
+		warned := false
+		for _, pr := range props {
+			if !strings.EqualFold(pr.Key, ce.Key) {
+				rest = append(rest, pr)
+				continue
+			}
+			if warned {
+				continue
+			}
+			warned = true
+			w, refused := config.FluentBitKeyWarning(kind, name, pr)
+			if refused != nil {
+				return p, refused
+			}
+			if cfg != nil {
+				cfg.AddWarning(w)
+			}
+		}
+		if !warned {
+			return p, err // the plugin named a key it was not given: its own error stands
+		}
+		props = rest
+	}
 }
 
 // commonKeyList is commonKeys[kind] as a list, for unknown-key errors.
@@ -97,16 +141,13 @@ func (e *Engine) AddConfigured(cfg *config.Config) error {
 }
 
 func (e *Engine) addInputSection(cfg *config.Config, s *config.Section) error {
-	p, ok := NewInput(strings.ToLower(s.Name))
-	if !ok {
+	name := strings.ToLower(s.Name)
+	if _, ok := NewInput(name); !ok {
 		in, _, _ := Plugins()
 		return config.SectionErrorf(s, "unknown input plugin %q (available: %s)", s.Name, strings.Join(in, ", "))
 	}
-	if ca, ok := p.(ConfigAware); ok {
-		ca.SetConfig(cfg)
-	}
 	common, rest := split("input", s.Props)
-	spec := InputSpec{Plugin: strings.ToLower(s.Name), Input: p, Section: s}
+	spec := InputSpec{Plugin: name, Section: s}
 	if v, ok := common["tag"]; ok {
 		spec.Tag = v.Value
 	}
@@ -132,35 +173,29 @@ func (e *Engine) addInputSection(cfg *config.Config, s *config.Section) error {
 			return config.Errorf(v, "bad storage.type %q: want memory or filesystem", v.Value)
 		}
 	}
-	if v, ok := common["threaded"]; ok {
-		if _, err := config.ParseBool(v.Value); err != nil {
-			return config.Errorf(v, "bad bool %q", v.Value)
-		}
-	}
-	if err := configure(p, rest, commonKeyList("input")); err != nil {
+	p, err := configureKnown(cfg, "input", name, func() any { p, _ := NewInput(name); return p }, rest)
+	if err != nil {
 		return wrapSection(s, err)
 	}
+	spec.Input = p.(Input)
 	e.AddInput(spec)
 	return nil
 }
 
 func (e *Engine) addFilterSection(cfg *config.Config, s *config.Section) error {
-	p, ok := NewFilter(strings.ToLower(s.Name))
-	if !ok {
+	name := strings.ToLower(s.Name)
+	if _, ok := NewFilter(name); !ok {
 		_, f, _ := Plugins()
 		return config.SectionErrorf(s, "unknown filter plugin %q (available: %s)", s.Name, strings.Join(f, ", "))
 	}
-	if ca, ok := p.(ConfigAware); ok {
-		ca.SetConfig(cfg)
-	}
 	common, rest := split("filter", s.Props)
-	spec := FilterSpec{Plugin: strings.ToLower(s.Name), Filter: p, Section: s}
 	// The plugin's keys first: a typo of match ("mach") is reported as such, not as a
 	// missing match.
-	if err := configure(p, rest, commonKeyList("filter")); err != nil {
+	p, err := configureKnown(cfg, "filter", name, func() any { p, _ := NewFilter(name); return p }, rest)
+	if err != nil {
 		return wrapSection(s, err)
 	}
-	var err error
+	spec := FilterSpec{Plugin: name, Filter: p.(Filter), Section: s}
 	if spec.Match, spec.MatchRegex, err = matchKeys(s, common); err != nil {
 		return err
 	}
@@ -172,22 +207,19 @@ func (e *Engine) addFilterSection(cfg *config.Config, s *config.Section) error {
 }
 
 func (e *Engine) addOutputSection(cfg *config.Config, s *config.Section) error {
-	p, ok := NewOutput(strings.ToLower(s.Name))
-	if !ok {
+	name := strings.ToLower(s.Name)
+	if _, ok := NewOutput(name); !ok {
 		_, _, o := Plugins()
 		return config.SectionErrorf(s, "unknown output plugin %q (available: %s)", s.Name, strings.Join(o, ", "))
 	}
-	if ca, ok := p.(ConfigAware); ok {
-		ca.SetConfig(cfg)
-	}
 	common, rest := split("output", s.Props)
-	spec := OutputSpec{Plugin: strings.ToLower(s.Name), Output: p, RetryLimit: RetryForever, Workers: 1, Section: s}
 	// The plugin's keys first: a typo of match ("mach") is reported as such, not as a
 	// missing match.
-	if err := configure(p, rest, commonKeyList("output")); err != nil {
+	p, err := configureKnown(cfg, "output", name, func() any { p, _ := NewOutput(name); return p }, rest)
+	if err != nil {
 		return wrapSection(s, err)
 	}
-	var err error
+	spec := OutputSpec{Plugin: name, Output: p.(Output), RetryLimit: RetryForever, Workers: 1, Section: s}
 	if spec.Match, spec.MatchRegex, err = matchKeys(s, common); err != nil {
 		return err
 	}

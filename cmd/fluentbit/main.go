@@ -271,7 +271,11 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		return 1
 	}
 	if c.dryRun {
-		if err := fluentbit.Check(cfg); err != nil {
+		err := fluentbit.Check(cfg)
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stderr, "fluentbit: warning: %v\n", w)
+		}
+		if err != nil {
 			fmt.Fprintf(stderr, "fluentbit: %v\n", err)
 			return 1
 		}
@@ -291,10 +295,12 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	if closer != nil {
 		defer closer.Close()
 	}
+	agent, err := fluentbit.New(cfg, fluentbit.WithLogger(log), fluentbit.WithoutPush())
+	// After New: building the pipeline adds the warnings about keys (Fluent Bit's keys
+	// that have no effect here).
 	for _, w := range cfg.Warnings {
 		log.Warn(w.Error())
 	}
-	agent, err := fluentbit.New(cfg, fluentbit.WithLogger(log), fluentbit.WithoutPush())
 	if err != nil {
 		fmt.Fprintf(stderr, "fluentbit: %v\n", err)
 		return 1
