@@ -66,6 +66,8 @@ type Service struct {
 	StorageInherit          bool        `conf:"storage.inherit"`
 	StorageTrimFiles        bool        `conf:"storage.trim_files"`
 	StorageBacklogFlushOnSh bool        `conf:"storage.backlog.flush_on_shutdown"`
+	StorageKeepRejected     bool        `conf:"storage.keep.rejected"`
+	StorageRejectedPath     string      `conf:"storage.rejected.path"`
 }
 
 // DefaultService returns the service settings used when a key is not given.
@@ -108,6 +110,9 @@ func ParseService(cfg *config.Config) (Service, error) {
 		default:
 			return s, config.Errorf(p, "bad storage.sync %q: want normal or full", p.Value)
 		}
+	}
+	if p, ok := cfg.Service.Get("storage.keep.rejected"); ok && s.StorageKeepRejected && s.StoragePath == "" && !filepath.IsAbs(s.StorageRejectedPath) {
+		return s, config.Errorf(p, "storage.keep.rejected needs storage.path (or an absolute storage.rejected.path): the directory rejected chunks are kept in")
 	}
 	if p, ok := cfg.Service.Get("storage.max_chunks_up"); ok && s.StorageMaxChunksUp < 1 {
 		return s, config.Errorf(p, "bad storage.max_chunks_up %q: want 1 or more", p.Value)
@@ -227,6 +232,7 @@ func (s Service) storageOptions() pipeline.StorageOptions {
 		Path: s.StoragePath, Sync: s.StorageSync, Checksum: s.StorageChecksum,
 		MaxChunksUp: s.StorageMaxChunksUp, BacklogMemLimit: int64(s.StorageBacklogMemLimit),
 		DeleteIrrecoverable: s.StorageDeleteIrrecover,
+		KeepRejected:        s.StorageKeepRejected, RejectedPath: s.StorageRejectedPath,
 	}
 }
 

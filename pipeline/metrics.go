@@ -34,6 +34,10 @@ type OutputMetrics struct {
 	RetriesFailed  uint64 `json:"retries_failed"`
 	DroppedRecords uint64 `json:"dropped_records"`
 	RetriedRecords uint64 `json:"retried_records"`
+	// RejectedChunks counts the chunks given up on (a permanent error from Flush, or
+	// retry_limit reached); RejectedKept those of them kept by storage.keep.rejected.
+	RejectedChunks uint64 `json:"-"`
+	RejectedKept   uint64 `json:"-"`
 	Queued         int    `json:"-"` // chunks waiting for a worker or a retry
 }
 
@@ -81,6 +85,7 @@ func (e *Engine) Metrics() Metrics {
 			Name: o.name, Plugin: o.plugin, ProcRecords: o.procRecords.Load(), ProcBytes: o.procBytes.Load(),
 			Errors: o.errors.Load(), Retries: o.retries.Load(), RetriesFailed: o.retriesFailed.Load(),
 			DroppedRecords: o.droppedRecords.Load(), RetriedRecords: o.retriedRecords.Load(), Queued: queued,
+			RejectedChunks: o.rejectedChunks.Load(), RejectedKept: o.rejectedKept.Load(),
 		})
 	}
 	return m

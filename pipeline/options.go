@@ -45,6 +45,11 @@ type StorageOptions struct {
 	MaxChunksUp         int    // storage.max_chunks_up (default DefaultMaxChunksUp)
 	BacklogMemLimit     int64  // storage.backlog.mem_limit (default DefaultBacklogMemLimit)
 	DeleteIrrecoverable bool   // storage.delete_irrecoverable_chunks
+	// KeepRejected (storage.keep.rejected) keeps each chunk an output gives up on in
+	// RejectedPath (storage.rejected.path, default "rejected"; relative to Path), see
+	// rejected.go.
+	KeepRejected bool
+	RejectedPath string
 }
 
 // Options are the engine-wide settings (the [SERVICE] section's engine keys).

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -71,6 +72,8 @@ type outputInst struct {
 	retriesFailed  atomic.Uint64
 	droppedRecords atomic.Uint64
 	retriedRecords atomic.Uint64
+	rejectedChunks atomic.Uint64 // chunks given up on (permanent error, retry_limit)
+	rejectedKept   atomic.Uint64 // of those, kept with storage.keep.rejected
 }
 
 func (o *outputInst) enqueue(t *task) {
@@ -157,16 +160,17 @@ func (o *outputInst) flush(ctx context.Context, t *task) {
 	o.errors.Add(1)
 	if !IsRetry(err) {
 		o.droppedRecords.Add(uint64(c.Records))
-		o.log.Error("chunk cannot be delivered; dropped", "tag", c.Tag, "records", c.Records, "err", err)
+		o.reject(ch, t.attempts+1, "output refused the chunk (permanent error)", err)
 		o.finish(t)
 		return
 	}
 	t.attempts++
 	if o.retryLimit >= 0 && t.attempts > o.retryLimit {
-		// Release first, count after: whoever sees retries_failed go up (the monitoring
-		// API, a test) then also sees the chunk's memory given back.
+		// Keep (or count) first, release, then count the failure: whoever sees
+		// retries_failed go up (the monitoring API, a test) then also sees the chunk's
+		// memory given back.
 		records := c.Records
-		o.log.Error("chunk dropped: retry_limit reached", "tag", c.Tag, "records", records, "retries", t.attempts-1, "err", err)
+		o.reject(ch, t.attempts, fmt.Sprintf("retry_limit reached after %d retries", t.attempts-1), err)
 		o.finish(t)
 		o.droppedRecords.Add(uint64(records))
 		o.retriesFailed.Add(1)
