@@ -17,9 +17,20 @@
 //
 //   - host (default 127.0.0.1), port (default 80, or 443 with tls on when port is not
 //     given), uri (default /).
-//   - format msgpack|json|json_lines|json_stream|gelf (default msgpack, case-insensitive).
-//     Content-Type: application/msgpack, application/json, application/x-ndjson,
-//     application/stream+json, application/json (gelf: one GELF object per line).
+//   - format msgpack|json|json_lines|json_stream|gelf (default json, as Fluent Bit v5;
+//     case-insensitive). Content-Type: application/msgpack, application/json,
+//     application/x-ndjson, application/json, application/json (gelf: one GELF object per
+//     line) — what Fluent Bit sends. A `header Content-Type ...` replaces it (Fluent Bit
+//     sends both).
+//   - http_method POST|PUT (default POST).
+//   - body_key $KEY and headers_key $KEY: each record becomes a request of its own, its
+//     KEY value (a string or binary) the body and its headers_key map the extra headers.
+//   - oauth2.enable, oauth2.token_url, oauth2.client_id, oauth2.client_secret, oauth2.scope,
+//     oauth2.audience, oauth2.resource, oauth2.auth_method basic|post,
+//     oauth2.refresh_skew_seconds (60), oauth2.timeout, oauth2.connect_timeout,
+//     oauth2.user_agent: a Bearer token from the client-credentials grant, cached until it
+//     expires and fetched again on a 401 (see OAuth2).
+//   - http.response_timeout (default 60s): how long to wait for the answer's headers.
 //   - json_date_key NAME (default date; false, off or no leave it out) and
 //     json_date_format double|epoch|epoch_ms|iso8601|java_sql_timestamp (default double):
 //     the event time in the JSON formats, written as the stdout output writes it.
@@ -44,8 +55,8 @@
 // Outcomes: a 2xx answer delivers the chunk. 408, 429 and 5xx answers and connection
 // errors ask the engine to retry; a Retry-After header (seconds or an HTTP date) sets the
 // least wait (the engine caps it at scheduler.cap). Other answers (3xx, other 4xx) mean the
-// server will never take this chunk: it is dropped for this output, counted, and the
-// answer logged.
+// server will never take this chunk: Flush returns a permanent error carrying the answer,
+// and the engine logs and counts the chunk and, with storage.keep.rejected, keeps it.
 //
 // GELF: each record becomes {"version":"1.1","host":...,"short_message":...,
 // "full_message":...,"timestamp":...,"level":...} and its other keys, prefixed with "_"
@@ -114,6 +125,12 @@ type Output struct {
 	IOTimeout         time.Duration `conf:"net.io_timeout"`
 	Keepalive         bool          `conf:"net.keepalive"`
 	LogResponsePaylod bool          `conf:"log_response_payload"`
+	ResponseTimeout   time.Duration `conf:"http.response_timeout"`
+	Method            string        `conf:"http_method"`
+	BodyKey           string        `conf:"body_key"`
+	HeadersKey        string        `conf:"headers_key"`
+
+	OAuth2 // oauth2.enable, oauth2.token_url, oauth2.client_id, oauth2.client_secret, oauth2.scope, ...
 
 	format      format
 	dateKey     string
@@ -126,6 +143,9 @@ type Output struct {
 	log         *slog.Logger
 	hostname    string
 	contentType string
+	bodyField   string // body_key without its $
+	headersFld  string // headers_key without its $
+	tokens      *tokenSource
 	bufs        sync.Pool
 }
 
@@ -143,16 +163,18 @@ var contentTypes = [...]string{
 	formatMsgpack:    "application/msgpack",
 	formatJSON:       "application/json",
 	formatJSONLines:  "application/x-ndjson",
-	formatJSONStream: "application/stream+json",
+	formatJSONStream: "application/json", // as Fluent Bit sends it (its in_http refuses stream+json)
 	formatGELF:       "application/json",
 }
 
 // New returns an Output with Fluent Bit's defaults.
 func New() *Output {
 	return &Output{
-		Host: "127.0.0.1", URI: "/", Format: "msgpack", JSONDateKey: "date", JSONDateFormat: "double",
+		Host: "127.0.0.1", URI: "/", Format: "json", JSONDateKey: "date", JSONDateFormat: "double",
 		AllowDupHeaders: true, ClientSettings: tlsconf.DefaultClient(), GelfShortKey: "short_message",
 		ConnectTimeout: 10 * time.Second, IOTimeout: 60 * time.Second, Keepalive: true, LogResponsePaylod: true,
+		ResponseTimeout: 60 * time.Second, Method: http.MethodPost,
+		OAuth2: OAuth2{AuthMethod: "basic", RefreshSkew: 60},
 	}
 }
 
@@ -239,6 +261,33 @@ func (o *Output) Validate() error {
 	if err := o.ClientSettings.Validate(); err != nil {
 		return err
 	}
+	switch m := strings.ToUpper(strings.TrimSpace(o.Method)); m {
+	case "", http.MethodPost:
+		o.Method = http.MethodPost
+	case http.MethodPut:
+		o.Method = m
+	default:
+		return config.KeyErrorf("http_method", "%q: want POST or PUT", o.Method)
+	}
+	var err error
+	if o.bodyField, err = topLevelKey("body_key", o.BodyKey); err != nil {
+		return err
+	}
+	if o.headersFld, err = topLevelKey("headers_key", o.HeadersKey); err != nil {
+		return err
+	}
+	if o.headersFld != "" && o.bodyField == "" {
+		return config.KeyErrorf("headers_key", "needs body_key: each record is then sent as its own request")
+	}
+	if err := o.OAuth2.validate(); err != nil {
+		return err
+	}
+	if o.OAuth2.Enable && o.User != "" {
+		return config.KeyErrorf("http_user", "with oauth2.enable on the Authorization header carries the token: leave out http_user")
+	}
+	if o.ResponseTimeout <= 0 {
+		o.ResponseTimeout = 60 * time.Second
+	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
 	}
@@ -273,7 +322,7 @@ func (o *Output) Init(_ context.Context, env pipeline.Env) error {
 		IdleConnTimeout:       90 * time.Second,
 		DisableKeepAlives:     !o.Keepalive,
 		DisableCompression:    true,
-		ResponseHeaderTimeout: o.IOTimeout,
+		ResponseHeaderTimeout: min(o.ResponseTimeout, o.IOTimeout),
 	}
 	if o.proxyURL != nil {
 		tr.Proxy = http.ProxyURL(o.proxyURL)
@@ -284,6 +333,9 @@ func (o *Output) Init(_ context.Context, env pipeline.Env) error {
 			return err
 		}
 		tr.TLSClientConfig = tc
+	}
+	if o.OAuth2.Enable {
+		o.tokens = newTokenSource(o.OAuth2, tr)
 	}
 	o.client = &http.Client{
 		Transport: tr,
@@ -302,8 +354,12 @@ func (o *Output) Close(context.Context) error {
 	return nil
 }
 
-// Flush POSTs the chunk.
+// Flush sends the chunk: one request (POST, or http_method), or with body_key one request
+// per record.
 func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
+	if o.bodyField != "" {
+		return o.flushPerRecord(ctx, c)
+	}
 	bp, _ := o.bufs.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
@@ -321,6 +377,87 @@ func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 		}
 		return nil // nothing to send (e.g. gelf records without short_message)
 	}
+	if err := o.send(ctx, c.Tag, body, nil); err != nil {
+		return err
+	}
+	if decodeErr != nil {
+		return fmt.Errorf("http: chunk %q: records after the damage not sent: %w", c.Tag, decodeErr)
+	}
+	return nil
+}
+
+// flushPerRecord sends each record's body_key value as the body of a request of its own,
+// with the headers in its headers_key map, as Fluent Bit does. A record without a usable
+// body is skipped and logged; a failed request fails the chunk (records before it are sent
+// again on a retry: at-least-once).
+func (o *Output) flushPerRecord(ctx context.Context, c *pipeline.Chunk) error {
+	skipped := 0
+	err := c.Events(func(ev event.Event) error {
+		v, _ := recordField(&ev, o.bodyField)
+		var body []byte
+		switch b := v.(type) {
+		case string:
+			body = []byte(b)
+		case []byte:
+			body = b
+		default:
+			skipped++
+			return nil
+		}
+		var extra http.Header
+		if o.headersFld != "" {
+			if hm, ok := recordField(&ev, o.headersFld); ok {
+				extra = headersOf(hm)
+			}
+		}
+		return o.send(ctx, c.Tag, body, extra)
+	})
+	if skipped > 0 {
+		o.log.Warn("body_key: records without a string or binary body skipped", "key", o.BodyKey, "records", skipped, "tag", c.Tag)
+	}
+	return err
+}
+
+// recordField reads a top-level key of the record.
+func recordField(ev *event.Event, key string) (any, bool) {
+	v, ok := ev.Record[key]
+	return v, ok
+}
+
+// headersOf reads a headers_key value: a map of header names to values.
+func headersOf(v any) http.Header {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	h := http.Header{}
+	for k, x := range m {
+		val := stringOf(x)
+		if k == "" || strings.ContainsAny(k, ":\r\n\t ") || strings.ContainsAny(val, "\r\n") {
+			continue
+		}
+		h.Set(k, val)
+	}
+	return h
+}
+
+// topLevelKey reads a record accessor key ($name) given for key; only a top-level name is
+// supported.
+func topLevelKey(key, v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", nil
+	}
+	name := strings.TrimPrefix(v, "$")
+	if name == "" || strings.ContainsAny(name, "[]'\" ") {
+		return "", config.KeyErrorf(key, "%q: want a top-level record key ($name)", v)
+	}
+	return name, nil
+}
+
+// send makes one request with body and reads the answer into the engine's outcomes. With
+// oauth2 a 401 fetches a new token and tries once more at once.
+func (o *Output) send(ctx context.Context, tag string, body []byte, extra http.Header) error {
 	if o.gzip {
 		var zb bytes.Buffer
 		zw := gzip.NewWriter(&zb)
@@ -332,52 +469,71 @@ func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 		}
 		body = zb.Bytes()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("http: %w", err)
-	}
-	for k, v := range o.header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", o.contentType)
-	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "Fluent-Bit")
-	}
-	if o.gzip {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
-	if o.HeaderTag != "" {
-		req.Header.Set(o.HeaderTag, c.Tag)
-	}
-	if o.User != "" {
-		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(o.User+":"+o.Passwd)))
-	}
-	if o.TLSVhost != "" {
-		req.Host = o.TLSVhost
-	}
-	resp, err := o.client.Do(req)
-	if err != nil {
-		return pipeline.Retry(fmt.Errorf("http: POST %s: %w", o.url, err))
-	}
-	payload, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	resp.Body.Close()
-	switch code := resp.StatusCode; {
-	case code >= 200 && code < 300:
-		if decodeErr != nil {
-			return fmt.Errorf("http: chunk %q: records after the damage not sent: %w", c.Tag, decodeErr)
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, o.Method, o.url, bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("http: %w", err)
 		}
-		return nil
-	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
-		err := fmt.Errorf("http: POST %s: %s%s", o.url, resp.Status, o.payloadNote(payload))
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return pipeline.RetryAfter(err, d)
+		for k, v := range o.header {
+			req.Header[k] = v
 		}
-		return pipeline.Retry(err)
-	default:
-		o.log.Error("server refused the chunk; dropped", "url", o.url, "status", resp.Status, "tag", c.Tag,
-			"records", c.Records, "response", string(payload))
-		return fmt.Errorf("http: POST %s: %s: chunk refused%s", o.url, resp.Status, o.payloadNote(payload))
+		// A header Content-Type of the configuration replaces the format's.
+		if len(o.header["Content-Type"]) == 0 {
+			req.Header.Set("Content-Type", o.contentType)
+		}
+		if req.Header.Get("User-Agent") == "" {
+			req.Header.Set("User-Agent", "Fluent-Bit")
+		}
+		if o.gzip {
+			req.Header.Set("Content-Encoding", "gzip")
+		}
+		if o.HeaderTag != "" {
+			req.Header.Set(o.HeaderTag, tag)
+		}
+		if o.User != "" {
+			req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(o.User+":"+o.Passwd)))
+		}
+		for k, v := range extra {
+			req.Header[k] = v
+		}
+		token := ""
+		if o.tokens != nil {
+			if token, err = o.tokens.get(ctx); err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if o.TLSVhost != "" {
+			req.Host = o.TLSVhost
+		}
+		resp, err := o.client.Do(req)
+		if err != nil {
+			return pipeline.Retry(fmt.Errorf("http: %s %s: %w", o.Method, o.url, err))
+		}
+		payload, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+		resp.Body.Close()
+		switch code := resp.StatusCode; {
+		case code >= 200 && code < 300:
+			return nil
+		case code == http.StatusUnauthorized && o.tokens != nil:
+			o.tokens.invalidate(token)
+			if attempt == 0 {
+				continue
+			}
+			// A fresh token refused too: the credentials may be being rotated; keep the
+			// chunk and try again later rather than give it up.
+			return pipeline.Retry(fmt.Errorf("http: %s %s: %s with a fresh oauth2 token%s", o.Method, o.url, resp.Status, o.payloadNote(payload)))
+		case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
+			err := fmt.Errorf("http: %s %s: %s%s", o.Method, o.url, resp.Status, o.payloadNote(payload))
+			if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+				return pipeline.RetryAfter(err, d)
+			}
+			return pipeline.Retry(err)
+		default:
+			// The engine logs, counts and (storage.keep.rejected) keeps the chunk.
+			return fmt.Errorf("http: %s %s: %s: chunk refused%s", o.Method, o.url, resp.Status, o.payloadNote(payload))
+		}
 	}
 }
 
