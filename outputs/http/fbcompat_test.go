@@ -239,4 +239,3 @@ func TestContentTypesMatchFluentBit(t *testing.T) {
 		}
 	}
 }
-
