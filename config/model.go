@@ -24,13 +24,14 @@ type Property struct {
 // Section is one [SERVICE], [INPUT], [FILTER], [OUTPUT], [PARSER] (or the YAML equivalent).
 // For plugin sections Name is the plugin name (the `name` key) and Props holds the other keys.
 type Section struct {
-	Kind  string // "service", "input", "filter", "output", "parser", "multiline_parser", "upstream", "node", "custom", "plugins", "rule"
+	Kind  string // "service", "input", "filter", "output", "parser", "multiline_parser", "upstream", "node", "custom", "plugins", "rule", "processor"
 	Name  string
 	Props []Property
 	File  string
 	Line  int
 	// Children are sections nested in this one: an upstream's nodes (classic [NODE]
-	// sections after an [UPSTREAM], YAML `nodes`) and a YAML multiline parser's `rules`.
+	// sections after an [UPSTREAM], YAML `nodes`), a YAML multiline parser's `rules` and
+	// an input's or output's YAML `processors` (kind "processor": a filter by its name).
 	Children []*Section
 }
 

@@ -134,7 +134,7 @@ func (osFS) Canonical(path string) string {
 // namedKinds are the section kinds whose `name` key is Section.Name and required.
 var namedKinds = map[string]bool{
 	"input": true, "filter": true, "output": true, "custom": true, "parser": true,
-	"multiline_parser": true, "upstream": true, "node": true,
+	"multiline_parser": true, "upstream": true, "node": true, "processor": true,
 }
 
 // parser holds the state of reading one configuration and its includes.
@@ -186,7 +186,7 @@ func (p *parser) run(name string, data []byte, yaml bool) (*Config, error) {
 
 func whatNameNames(kind string) string {
 	switch kind {
-	case "input", "filter", "output", "custom":
+	case "input", "filter", "output", "custom", "processor":
 		return "plugin"
 	case "multiline_parser":
 		return "multiline parser"

@@ -18,7 +18,11 @@ package config
 // Scalars become strings as written (true stays "true", 1.50 stays "1.50"). A list as a
 // key's value gives one property per element, in order. A map as a key's value is an
 // error, except multiline parser `rules` and upstream `nodes` (lists of maps), which
-// become Section.Children of kind "rule" and "node"; `processors` are not supported yet.
+// become Section.Children of kind "rule" and "node", an input's or output's
+// `processors: {logs: [...]}`, whose entries become Children of kind "processor" (metrics,
+// traces and profiles lists are left out with a warning), and nested maps in `service`
+// (storage: {path: x} is storage.path). An input's `routes` (conditional routing) and a
+// top-level `stream_processor` are errors that say they are not supported.
 // An upstream's nodes are its Children in both formats, so the two compare equal.
 //
 // YAML anchors may be set but aliases (*name, and so `<<: *name` merges) are rejected:
@@ -81,6 +85,8 @@ func (p *parser) parseYAML(file string, data []byte) error {
 			err = p.yamlSections(file, key, v, "upstream", nil)
 		case "plugins":
 			err = p.yamlPlugins(file, key, v)
+		case "stream_processor":
+			err = errAt(file, k.Line, key, "the stream processor is not supported (no SQL queries over streams): use filters")
 		default:
 			err = errAt(file, k.Line, key, "unknown section; expected one of %s", yamlTopLevel)
 		}
@@ -264,7 +270,12 @@ func (p *parser) yamlProps(file string, s *Section, key string, m *yaml.Node) er
 		lower := strings.ToLower(name)
 		switch {
 		case lower == "processors":
-			return errAt(file, k.Line, name, "processors are not supported yet")
+			if err := p.yamlProcessors(file, s, name, k, v); err != nil {
+				return err
+			}
+			continue
+		case lower == "routes" && s.Kind == "input":
+			return errAt(file, k.Line, name, "conditional routing (routes) is not supported: give the input a tag and each output a match")
 		case lower == "rules" && s.Kind == "multiline_parser":
 			if err := p.yamlSections(file, name, v, "rule", s); err != nil {
 				return err
@@ -321,6 +332,39 @@ func (p *parser) yamlProps(file string, s *Section, key string, m *yaml.Node) er
 			}
 		default:
 			return errAt(file, k.Line, name, "a map is not allowed as a value here; use a single value or a list of values")
+		}
+	}
+	return nil
+}
+
+// yamlProcessors reads an input's or output's processors: the logs list becomes its
+// Children of kind "processor" (filters applied to that plugin's records only); metrics,
+// traces and profiles lists are left out with a warning, since this agent carries logs.
+func (p *parser) yamlProcessors(file string, s *Section, key string, k, v *yaml.Node) error {
+	if s.Kind != "input" && s.Kind != "output" {
+		return errAt(file, k.Line, key, "processors belong to an input or an output, not a %s", strings.ReplaceAll(s.Kind, "_", " "))
+	}
+	if isNull(v) {
+		return nil
+	}
+	if v.Kind != yaml.MappingNode {
+		return errAt(file, v.Line, key, "want a map of signal lists (logs: [...])")
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		sk, sv := v.Content[i], v.Content[i+1]
+		signal, err := yamlKey(file, sk)
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(signal) {
+		case "logs":
+			if err := p.yamlSections(file, key+"."+signal, sv, "processor", s); err != nil {
+				return err
+			}
+		case "metrics", "traces", "profiles":
+			p.warn(errAt(file, sk.Line, key+"."+signal, "ignored: this agent carries logs only, so %s processors have nothing to act on", signal))
+		default:
+			return errAt(file, sk.Line, key+"."+signal, "unknown signal; expected logs, metrics, traces or profiles")
 		}
 	}
 	return nil
