@@ -178,6 +178,9 @@ func (e *Engine) addInputSection(cfg *config.Config, s *config.Section) error {
 		return wrapSection(s, err)
 	}
 	spec.Input = p.(Input)
+	if spec.Processors, err = processorSpecs(cfg, s); err != nil {
+		return err
+	}
 	e.AddInput(spec)
 	return nil
 }
@@ -220,6 +223,9 @@ func (e *Engine) addOutputSection(cfg *config.Config, s *config.Section) error {
 		return wrapSection(s, err)
 	}
 	spec := OutputSpec{Plugin: name, Output: p.(Output), RetryLimit: RetryForever, Workers: 1, Section: s}
+	if spec.Processors, err = processorSpecs(cfg, s); err != nil {
+		return err
+	}
 	if spec.Match, spec.MatchRegex, err = matchKeys(s, common); err != nil {
 		return err
 	}

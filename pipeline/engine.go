@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ type Engine struct {
 	log     *slog.Logger
 	inputs  []*inputInst
 	filters []*filterInst
+	procs   []*filterInst // every input's and output's processors, for their lifecycle
 	outputs []*outputInst
 
 	routes     sync.Map // tag -> *route
@@ -125,7 +127,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		inited = append(inited, initedPlugin{o.out, o.log})
 	}
-	for _, f := range e.filters {
+	for _, f := range slices.Concat(e.filters, e.procs) {
 		if i, ok := f.f.(Initializer); ok {
 			if err := i.Init(ctx, Env{Name: f.name, Logger: f.log, Emitter: f.emitter}); err != nil {
 				return fail("filter", f.name, f.sec, err)
@@ -247,8 +249,10 @@ wait:
 	for i := len(e.inputs) - 1; i >= 0; i-- {
 		closePlugin(ctx, e.inputs[i].in, e.inputs[i].log)
 	}
-	for i := len(e.filters) - 1; i >= 0; i-- {
-		closePlugin(ctx, e.filters[i].f, e.filters[i].log)
+	for _, fs := range [][]*filterInst{e.procs, e.filters} {
+		for i := len(fs) - 1; i >= 0; i-- {
+			closePlugin(ctx, fs[i].f, fs[i].log)
+		}
 	}
 	for i := len(e.outputs) - 1; i >= 0; i-- {
 		closePlugin(ctx, e.outputs[i].out, e.outputs[i].log)

@@ -38,6 +38,7 @@ func (e *Engine) AddInput(s InputSpec) Emitter {
 	}
 	in.cond = sync.NewCond(&in.mu)
 	in.log = e.log.With("input", in.name)
+	in.procs = e.newProcessors(in.name, s.Processors)
 	e.inputs = append(e.inputs, in)
 	return in
 }
@@ -60,6 +61,7 @@ type inputInst struct {
 	sec    *config.Section
 	log    *slog.Logger
 	limit  int64
+	procs  []*filterInst // processors: this input's own filters, before routing
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -169,6 +171,12 @@ func (in *inputInst) Emit(tag string, ev event.Event) error {
 	}
 	// records counts what the input took in: filtered out and unrouted records too, but
 	// not records refused (stopped, storage full), which the sender keeps.
+	for _, f := range in.procs {
+		if f.apply(tag, &ev) == Drop {
+			in.records.Add(1)
+			return nil
+		}
+	}
 	r := in.e.route(tag)
 	for _, f := range r.filters {
 		if f.apply(tag, &ev) == Drop {
@@ -195,7 +203,7 @@ func (in *inputInst) EmitRaw(tag string, entries []byte, n int) error {
 		tag = in.tag
 	}
 	r := in.e.route(tag)
-	if len(r.filters) > 0 {
+	if len(r.filters) > 0 || len(in.procs) > 0 {
 		// Entries skips a damaged entry and reports it after the good ones are in.
 		return event.Entries(entries, func(ev event.Event) error { return in.Emit(tag, ev) })
 	}

@@ -107,6 +107,8 @@ type InputSpec struct {
 	Filesystem bool
 	Input      Input
 	Section    *config.Section // where it was configured, if it was: Init errors get its place
+	// Processors run, in order, on this input's records before the filters and routing.
+	Processors []FilterSpec
 }
 
 // FilterSpec describes one filter instance.
@@ -132,4 +134,6 @@ type OutputSpec struct {
 	TotalLimitSize int64
 	Output         Output
 	Section        *config.Section
+	// Processors run, in order, on each chunk before this output's Flush only.
+	Processors []FilterSpec
 }

@@ -35,6 +35,7 @@ func (e *Engine) AddOutput(s OutputSpec) {
 	}
 	o.cond = sync.NewCond(&o.mu)
 	o.log = e.log.With("output", o.name)
+	o.procs = e.newProcessors(o.name, s.Processors)
 	e.outputs = append(e.outputs, o)
 }
 
@@ -57,6 +58,7 @@ type outputInst struct {
 	workers    int
 	totalLimit int64 // storage.total_limit_size; 0: none
 	log        *slog.Logger
+	procs      []*filterInst // processors: run on each chunk before Flush
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -140,6 +142,13 @@ func (o *outputInst) flush(ctx context.Context, t *task) {
 	if c.down {
 		var ok bool
 		if ch, ok = o.readBack(t); !ok {
+			return
+		}
+	}
+	if len(o.procs) > 0 {
+		ch = o.process(ch)
+		if ch.Records == 0 {
+			o.finish(t) // the processors kept nothing: nothing to send
 			return
 		}
 	}
