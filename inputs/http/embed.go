@@ -25,12 +25,19 @@ func (in *Input) startEmbed(ctx context.Context) error {
 		MaxDecompressedBytes: int64(in.BufferMaxSize),
 		TLSConfig:            in.tlsConfig,
 		Logger:               in.log,
+		Workers:              in.Workers,
+		MaxConns:             in.MaxConnections,
+		IdleTimeout:          in.IdleTimeout,
 		// A reload hands the port to the new pipeline's input: no client is refused.
 		HandOff: true,
 		Hooks: embedhttp.Hooks{
 			// Refuse before the body is read: under backpressure the client keeps its
 			// records and retries; nothing is read that would then be dropped.
 			RequestReceived: func(w *embedhttp.Response, r *embedhttp.Request) bool {
+				if in.EnableHealth && r.IsMethod("GET") && string(r.Path()) == "/health" {
+					in.writeEmbed(w, healthReply(time.Now()))
+					return false
+				}
 				if !r.IsMethod("POST") {
 					in.writeEmbed(w, replyMethod)
 					return false
@@ -100,7 +107,7 @@ func (in *Input) writeEmbed(w *embedhttp.Response, rep reply) {
 		}
 	}
 	if rep.msg != "" {
-		w.SetContentType("text/plain; charset=utf-8")
+		w.SetContentType(rep.contentType())
 		w.WriteString(rep.msg)
 	}
 }

@@ -22,6 +22,20 @@ type reply struct {
 	msg        string // body; "" for none
 	retryAfter bool   // add Retry-After: 1
 	allowPost  bool   // add Allow: POST
+	ctype      string // Content-Type of msg; "" for text/plain
+}
+
+func (r reply) contentType() string {
+	if r.ctype != "" {
+		return r.ctype
+	}
+	return "text/plain; charset=utf-8"
+}
+
+// healthReply is the answer to GET /health (enable_health_endpoint), shaped as Fluent Bit's.
+func healthReply(now time.Time) reply {
+	return reply{status: 200, ctype: "application/json",
+		msg: `{"status":"ok","timestamp":"` + now.UTC().Format(time.RFC3339Nano) + `"}` + "\n"}
 }
 
 var (
@@ -165,7 +179,9 @@ func (in *Input) emitEntries(emit pipeline.Emitter, pathTag string, tr *transcod
 // ServeHTTP serves the input on Go's net/http (the server key "net/http", and tests).
 func (in *Input) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 	var rep reply
-	if r.Method != "POST" {
+	if in.EnableHealth && r.Method == "GET" && r.URL.Path == "/health" {
+		rep = healthReply(time.Now())
+	} else if r.Method != "POST" {
 		rep = replyMethod
 	} else if box := in.emit.Load(); box == nil || box.Paused() {
 		rep = replyBusy
@@ -198,7 +214,7 @@ func (in *Input) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		}
 	}
 	if rep.msg != "" {
-		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("Content-Type", rep.contentType())
 	}
 	w.WriteHeader(rep.status)
 	if rep.msg != "" {

@@ -26,6 +26,15 @@
 //     certificate signed by one of those CAs (see package internal/tlsconf).
 //   - add_remote_addr on|off: add a REMOTE_ADDR key to every record, the first address of
 //     the X-Forwarded-For header, or the client's address when there is none (default off).
+//   - enable_health_endpoint on|off (default off): GET /health answers 200 with
+//     {"status":"ok","timestamp":...}, as Fluent Bit's does.
+//   - workers (http_server.workers): accept loops of the embedhttp server (default 0: one
+//     per CPU; Fluent Bit's default is 1). max_connections (http_server.max_connections):
+//     open connections at most, more get 503 (0, Fluent Bit's default, means embedhttp's
+//     default of 4096). http_server.idle_timeout: keep-alive wait (default embedhttp's 60s;
+//     Fluent Bit's is 10s).
+//     buffer_max_size, buffer_chunk_size and http2 may be written with the http_server.
+//     prefix too. Under net/http (server key) workers and max_connections have no effect.
 //   - tls.debug, tls.vhost, http2: accepted so Fluent Bit configs load; no effect yet.
 //   - server: which HTTP server serves the input: "embedhttp" (default, this project's
 //     own) or "net/http" (Go's). A benchmarking knob; Fluent Bit has no such key.
@@ -74,16 +83,22 @@ type Input struct {
 	Listen          string      `conf:"listen"`
 	Port            int         `conf:"port"`
 	TagKey          string      `conf:"tag_key"`
-	BufferMaxSize   config.Size `conf:"buffer_max_size"`
-	BufferChunkSize config.Size `conf:"buffer_chunk_size"`
+	BufferMaxSize   config.Size `conf:"buffer_max_size,http_server.buffer_max_size"`
+	BufferChunkSize config.Size `conf:"buffer_chunk_size,http_server.buffer_chunk_size"`
 	SuccessCode     int         `conf:"successful_response_code"`
 	SuccessHeaders  []string    `conf:"success_header"`
 
 	tlsconf.ServerSettings // tls, tls.verify, tls.debug, tls.ca_file, tls.ca_path, tls.crt_file, tls.key_file, tls.vhost
 
-	HTTP2         bool   `conf:"http2"`
+	HTTP2         bool   `conf:"http2,http_server.http2"`
 	AddRemoteAddr bool   `conf:"add_remote_addr"`
 	Server        string `conf:"server"`
+
+	// Fluent Bit's HTTP listener keys (also with the http_server. prefix).
+	EnableHealth   bool          `conf:"enable_health_endpoint"`
+	Workers        int           `conf:"workers,http_server.workers"`
+	MaxConnections int           `conf:"max_connections,http_server.max_connections"`
+	IdleTimeout    time.Duration `conf:"http_server.idle_timeout"`
 
 	log       *slog.Logger
 	tlsConfig *tls.Config
@@ -155,6 +170,15 @@ func (in *Input) Validate() error {
 	}
 	if err := in.ServerSettings.Validate(); err != nil {
 		return err
+	}
+	if in.Workers < 0 || in.Workers > 64 {
+		return config.KeyErrorf("workers", "%d: want 0 (one per CPU) to 64", in.Workers)
+	}
+	if in.MaxConnections < 0 {
+		return config.KeyErrorf("max_connections", "%d: want 0 (the default) or more", in.MaxConnections)
+	}
+	if in.IdleTimeout < 0 {
+		return config.KeyErrorf("http_server.idle_timeout", "%v: want 0 or more", in.IdleTimeout)
 	}
 	switch strings.ToLower(in.Server) {
 	case "", ServerEmbed:

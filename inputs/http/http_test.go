@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -513,5 +514,36 @@ func testAddRemoteAddr(t *testing.T, server string) {
 	}
 	if got := recs[1].Event.Record["REMOTE_ADDR"]; got != "127.0.0.1" {
 		t.Errorf("direct form: REMOTE_ADDR %v", got)
+	}
+}
+
+// enable_health_endpoint: GET /health answers 200 with JSON, on both servers; without the
+// key it is a wrong method, as before.
+func TestHealthEndpoint(t *testing.T) {
+	for _, server := range []string{ServerEmbed, ServerNetHTTP} {
+		for _, on := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/%v", server, on), func(t *testing.T) {
+				kv := []string{"server", server, "workers", "1", "max_connections", "16"}
+				if on {
+					kv = append(kv, "enable_health_endpoint", "on")
+				}
+				resp, err := nethttp.Get(serve(t, kv...).url + "/health")
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !on {
+					if resp.StatusCode != 405 {
+						t.Fatalf("health off: %d, want 405", resp.StatusCode)
+					}
+					return
+				}
+				var v struct{ Status string }
+				if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &v) != nil || v.Status != "ok" {
+					t.Fatalf("GET /health: %d %s %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+				}
+			})
+		}
 	}
 }
