@@ -1,7 +1,8 @@
 // Package tlsconf holds the TLS keys every plugin that speaks TLS accepts, as two structs a
 // plugin embeds in its own: Client (outputs, the mqtt input: tls, tls.verify, tls.debug,
-// tls.ca_file, tls.ca_path, tls.crt_file, tls.key_file, tls.vhost) and Server (listening
-// inputs: the same keys). It reads the certificate files the same way for all of them and
+// tls.ca_file, tls.ca_path, tls.crt_file, tls.key_file, tls.vhost, tls.verify_hostname,
+// tls.min_version, tls.max_version, tls.ciphers) and Server (listening inputs: the same
+// keys but tls.verify_hostname). It reads the certificate files the same way for all of them and
 // reports every problem as a configuration error naming the key, which the engine places
 // at the key's file and line. It does not dial or listen.
 //
@@ -48,13 +49,24 @@ type ClientSettings struct {
 	TLSCrtFile string `conf:"tls.crt_file"` // client certificate, PEM
 	TLSKeyFile string `conf:"tls.key_file"` // its private key, PEM
 	TLSVhost   string `conf:"tls.vhost"`    // server name to verify and send (SNI); default the host
+	// TLSVerifyHostname checks that the certificate names the server (tls.vhost or the
+	// host). Unset means on here (Fluent Bit's default is off); off still verifies the chain.
+	TLSVerifyHostname OptionalBool `conf:"tls.verify_hostname"`
+	tuning                         // tls.min_version, tls.max_version, tls.ciphers (see tuning.go)
 }
 
-// DefaultClient returns the client defaults: TLS off, verification on when it is turned on.
+// DefaultClient returns the client defaults: TLS off, verification (chain and host name)
+// on when it is turned on.
 func DefaultClient() ClientSettings { return ClientSettings{TLSVerify: true} }
 
-// Validate checks the keys without reading files: a certificate and its key go together.
-func (c *ClientSettings) Validate() error { return checkPair(c.TLSCrtFile, c.TLSKeyFile) }
+// Validate checks the keys without reading files: a certificate and its key go together,
+// versions and cipher names are known.
+func (c *ClientSettings) Validate() error {
+	if err := checkPair(c.TLSCrtFile, c.TLSKeyFile); err != nil {
+		return err
+	}
+	return c.tuning.validate()
+}
 
 // Config returns the tls.Config to dial with, reading the CA and certificate files (call
 // it from Init), or nil when tls is off. host is the server's name, verified and sent in
@@ -82,6 +94,12 @@ func (c *ClientSettings) Config(host string) (*tls.Config, error) {
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
+	if err := c.tuning.apply(tc); err != nil {
+		return nil, err
+	}
+	if c.TLSVerify && !c.TLSVerifyHostname.Or(true) {
+		verifyChainOnly(tc)
+	}
 	return tc, nil
 }
 
@@ -99,6 +117,7 @@ type ServerSettings struct {
 	TLSCrtFile string `conf:"tls.crt_file"` // the server's certificate, PEM
 	TLSKeyFile string `conf:"tls.key_file"` // its private key, PEM
 	TLSVhost   string `conf:"tls.vhost"`    // accepted; no effect for a server
+	tuning            // tls.min_version, tls.max_version, tls.ciphers (see tuning.go)
 }
 
 // DefaultServer returns the server defaults: TLS off, client verification on when a CA is
@@ -110,7 +129,10 @@ func (s *ServerSettings) Validate() error {
 	if s.TLS && (s.TLSCrtFile == "" || s.TLSKeyFile == "") {
 		return config.KeyErrorf("tls", "tls on needs tls.crt_file and tls.key_file")
 	}
-	return checkPair(s.TLSCrtFile, s.TLSKeyFile)
+	if err := checkPair(s.TLSCrtFile, s.TLSKeyFile); err != nil {
+		return err
+	}
+	return s.tuning.validate()
 }
 
 // Config returns the tls.Config to serve with, reading the files (call it from Init), or
@@ -134,6 +156,9 @@ func (s *ServerSettings) Config() (*tls.Config, error) {
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	if err := s.tuning.apply(tc); err != nil {
+		return nil, err
 	}
 	return tc, nil
 }

@@ -391,3 +391,70 @@ func TestIsCAPathName(t *testing.T) {
 		}
 	}
 }
+
+// tls.verify_hostname off verifies the chain but not the name (Fluent Bit's default);
+// tls.min_version and tls.ciphers reach the handshake.
+func TestVerifyHostnameVersionsCiphers(t *testing.T) {
+	p := newPKI(t)
+	hostOff := OptionalBool{}
+	if err := hostOff.UnmarshalConf("off"); err != nil {
+		t.Fatal(err)
+	}
+	srv12 := DefaultServer()
+	srv12.MaxVersion = "TLSv1.2"
+	srv12.Ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256"
+	for _, tc := range []struct {
+		name   string
+		client ClientSettings
+		server ServerSettings
+		host   string
+		ok     bool
+	}{
+		{"hostname off: another name", ClientSettings{TLSVerify: true, TLSCAFile: p.caFile, TLSVerifyHostname: hostOff}, DefaultServer(), "other.test", true},
+		{"hostname off: still the chain", ClientSettings{TLSVerify: true, TLSCAFile: p.otherCA, TLSVerifyHostname: hostOff}, DefaultServer(), p.serverName, false},
+		{"min 1.3 against a 1.2 server", ClientSettings{TLSVerify: true, TLSCAFile: p.caFile, tuning: tuning{MinVersion: "TLSv1.3"}}, srv12, p.serverName, false},
+		{"a suite the server has", ClientSettings{TLSVerify: true, TLSCAFile: p.caFile, tuning: tuning{Ciphers: "HIGH:!aNULL:ECDHE-ECDSA-AES128-GCM-SHA256"}}, srv12, p.serverName, true},
+		{"no suite in common", ClientSettings{TLSVerify: true, TLSCAFile: p.caFile, tuning: tuning{Ciphers: "ECDHE-ECDSA-AES256-GCM-SHA384", MaxVersion: "1.2"}}, srv12, p.serverName, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.client
+			c.TLS = true
+			cfg, err := c.Config(tc.host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr, srvErr := p.server(t, tc.server)
+			err = dial(addr, cfg)
+			if tc.ok != (err == nil) {
+				t.Fatalf("handshake: %v, want ok=%v", err, tc.ok)
+			}
+			if tc.ok {
+				if err := <-srvErr; err != nil {
+					t.Fatalf("server: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestTuningErrorsNameKey(t *testing.T) {
+	for _, tc := range []struct {
+		t   tuning
+		key string
+	}{
+		{tuning{MinVersion: "SSLv3"}, "tls.min_version"},
+		{tuning{MaxVersion: "TLSv2"}, "tls.max_version"},
+		{tuning{MinVersion: "TLSv1.3", MaxVersion: "TLSv1.2"}, "tls.max_version"},
+		{tuning{Ciphers: "ECDHE-RSA-AES128-GCM-SHA256:NO-SUCH-CIPHER"}, "tls.ciphers"},
+	} {
+		err := tc.t.validate()
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Key != tc.key {
+			t.Errorf("%+v: %v, want an error about %s", tc.t, err, tc.key)
+		}
+	}
+	ids, err := ciphersOf("ECDHE-RSA-AES128-GCM-SHA256 TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_AES_128_GCM_SHA256")
+	if err != nil || len(ids) != 2 || ids[0] != tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 || ids[1] != tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 {
+		t.Errorf("ciphersOf: %v %v", ids, err)
+	}
+}
