@@ -115,6 +115,9 @@ type Output struct {
 	Compress      string   `conf:"compress"`
 	AddOption     []string `conf:"add_option"`
 	ForwardMode   string   `conf:"forward_mode"`
+	// RetainMetadata is Fluent Bit's retain_metadata_in_forward_mode: entries go out as
+	// they are in the chunk, metadata included, always; the key set off is refused.
+	RetainMetadata bool `conf:"retain_metadata_in_forward_mode"`
 
 	Security
 
@@ -157,7 +160,7 @@ func (o *Output) SetConfig(cfg *config.Config) { o.cfg = cfg }
 // New returns an Output with Fluent Bit's defaults.
 func New() *Output {
 	return &Output{
-		Host: "127.0.0.1", Port: 24224, ForwardMode: "packed",
+		Host: "127.0.0.1", Port: 24224, ForwardMode: "packed", RetainMetadata: true,
 		Security:            Security{ClientSettings: tlsconf.DefaultClient()},
 		Keepalive:           true,
 		KeepaliveIdle:       30 * time.Second,
@@ -174,6 +177,11 @@ func (o *Output) SetProperties(props []config.Property) error {
 	for _, p := range props {
 		if strings.EqualFold(p.Key, "upstream") {
 			o.UpstreamFrom = p.File
+		}
+		if strings.EqualFold(p.Key, "retain_metadata_in_forward_mode") {
+			if on, err := config.ParseBool(p.Value); err == nil && !on {
+				return config.Errorf(p, "off is not supported: entries are sent as they are in the chunk, metadata included")
+			}
 		}
 	}
 	return config.Decode(props, o)
