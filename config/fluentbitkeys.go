@@ -89,6 +89,19 @@ func FluentBitKeys(kind, plugin string) []string {
 	return append(slices.Clone(m["*"]), m[strings.ToLower(plugin)]...)
 }
 
+// FluentBitPlugins lists the plugins of kind ("input", "filter", "output", "custom") in
+// Fluent Bit's build the key table comes from, sorted.
+func FluentBitPlugins(kind string) []string {
+	var names []string
+	for n := range loadFBSchema().kind(kind) {
+		if n != "*" {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
 // FluentBitKnows reports whether Fluent Bit has key in a section of kind for plugin.
 func FluentBitKnows(kind, plugin, key string) bool {
 	key = strings.ToLower(strings.TrimSpace(key))
@@ -105,7 +118,8 @@ func FluentBitKnows(kind, plugin, key string) bool {
 // read it, so they stay errors.
 type fbNote struct {
 	text   string
-	refuse bool
+	refuse bool // refused whatever its value
+	onOnly bool // refused only when on (a bool key), accepted with a warning when off
 }
 
 // fbNotes are keyed "kind/plugin/key", with "*" for every plugin of the kind. Keys not
@@ -123,7 +137,7 @@ var fbNotes = map[string]fbNote{
 	"service//json.convert_nan_to_null":          {text: "NaN is always written as null in JSON here"},
 	"service//json.escape_unicode":               {text: "JSON here carries UTF-8 as is"},
 	"service//multiline_buffer_limit":            {text: "multiline parsers are not built in"},
-	"service//security.fips_mode":                {text: "no FIPS mode (Go's crypto/tls is used)", refuse: true},
+	"service//security.fips_mode":                {text: "no FIPS mode (Go's crypto/tls is used)", onOnly: true},
 	"service//sp.convert_from_str_to_num":        {text: "no stream processor"},
 	"service//streams_file":                      {text: "no stream processor"},
 	"service//coro_stack_size":                   {text: "no coroutines (goroutines grow their stacks)"},
@@ -152,38 +166,52 @@ var fbNotes = map[string]fbNote{
 	"output/*/net.dns.mode":                     {text: "Go's resolver is used"},
 	"output/*/net.dns.resolver":                 {text: "Go's resolver is used"},
 	"output/*/net.source_address":               {text: "the system picks the source address", refuse: true},
-	"output/*/aws_auth":                         {text: "AWS SigV4 signing is not built in", refuse: true},
+	"output/*/aws_auth":                         {text: "AWS SigV4 signing is not built in", onOnly: true},
 	"output/*/aws_service":                      {text: "AWS SigV4 signing is not built in", refuse: true},
 	"output/*/aws_region":                       {text: "AWS SigV4 signing is not built in", refuse: true},
 	"output/*/aws_role_arn":                     {text: "AWS SigV4 signing is not built in", refuse: true},
 	"output/*/aws_profile":                      {text: "AWS SigV4 signing is not built in", refuse: true},
 	"output/*/aws_sts_endpoint":                 {text: "AWS SigV4 signing is not built in", refuse: true},
 	"output/*/aws_external_id":                  {text: "AWS SigV4 signing is not built in", refuse: true},
-	"output/*/proxy":                            {text: "set HTTP_PROXY/HTTPS_PROXY in the environment instead", refuse: true},
+	"output/*/proxy":                            {text: "this output does not go through proxies", refuse: true},
 	"output/http/oauth2.auth_method":            {text: "only the client-secret grant (basic) is built in", refuse: true},
 	"output/http/oauth2.jwt_key_file":           {text: "only the client-secret grant is built in", refuse: true},
 	"output/http/oauth2.jwt_cert_file":          {text: "only the client-secret grant is built in", refuse: true},
 	"output/*/tls.key_passwd":                   {text: "use an unencrypted key file", refuse: true},
+	"output/*/net.proxy_env_ignore":             {text: "the environment's proxy variables are never used"},
+	"output/file/rotate":                        {text: "rotation is not built in: the file grows; rotate it with logrotate (copytruncate)"},
+	"output/file/rotate_max_size":               {text: "rotation is not built in: use logrotate (copytruncate)"},
+	"output/file/rotate_max_files":              {text: "rotation is not built in: use logrotate (copytruncate)"},
+	"output/file/rotate_gzip":                   {text: "rotation is not built in: use logrotate (compress)"},
+	"input/forward/workers":                     {text: "each connection is served by a goroutine of its own"},
+	"input/*/tls.verify_client_cert":            {text: "client certificates are required when tls.verify is on and tls.ca_file or tls.ca_path is set", onOnly: true},
+	"input/*/net.backlog":                       {text: "the system's listen backlog is used"},
+	"input/*/net.accept_timeout":                {text: "embedhttp and forward bound a silent connection themselves"},
 	"input/*/tls.key_passwd":                    {text: "use an unencrypted key file", refuse: true},
 }
 
 // FluentBitKeyNote says what key, which Fluent Bit has in a section of kind for plugin,
 // does in this agent when the agent does not take it itself ("" when there is nothing more
-// to say than that it has no effect), and whether it is refused.
-func FluentBitKeyNote(kind, plugin, key string) (note string, refuse bool) {
+// to say than that it has no effect), and whether it is refused: always, or (onOnly) only
+// when its value is on.
+func FluentBitKeyNote(kind, plugin, key string) (note string, refuse, onOnly bool) {
 	key = strings.ToLower(key)
 	for _, id := range []string{kind + "/" + strings.ToLower(plugin) + "/" + key, kind + "/*/" + key, kind + "//" + key} {
 		if n, ok := fbNotes[id]; ok {
-			return n.text, n.refuse
+			return n.text, n.refuse, n.onOnly
 		}
 	}
-	return "", false
+	return "", false, false
 }
 
 // FluentBitKeyWarning is the warning, or with refused the error, for property p: a key
 // Fluent Bit has in a section of kind for plugin that this agent does not act on.
 func FluentBitKeyWarning(kind, plugin string, p Property) (warning error, refused error) {
-	note, refuse := FluentBitKeyNote(kind, plugin, p.Key)
+	note, refuse, onOnly := FluentBitKeyNote(kind, plugin, p.Key)
+	if onOnly {
+		on, err := ParseBool(p.Value)
+		refuse = err != nil || on
+	}
 	what := kind
 	if plugin != "" {
 		what = fmt.Sprintf("%s %q", kind, plugin)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -91,6 +92,14 @@ func configureKnown(cfg *config.Config, kind, name string, mk func() any, props 
 		}
 		props = rest
 	}
+}
+
+// EngineKeys lists the keys the engine takes itself for every plugin of kind ("input",
+// "filter", "output"): tag, match, alias, retry_limit, ...
+func EngineKeys(kind string) []string {
+	keys := commonKeyList(kind)
+	slices.Sort(keys)
+	return keys
 }
 
 // commonKeyList is commonKeys[kind] as a list, for unknown-key errors.
