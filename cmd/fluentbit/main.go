@@ -327,6 +327,9 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		next, err := loadConfig(c)
 		if err == nil {
 			err = agent.Reload(next)
+			for _, w := range next.Warnings {
+				log.Warn(w.Error())
+			}
 		}
 		if err != nil {
 			// The error says what runs now: the same configuration, the previous one
