@@ -26,8 +26,7 @@ var fbConfigs = []struct {
 		"sp.convert_from_str_to_num", "storage.type", "threaded", "log_level",
 	}},
 	{"shared-keys.conf", []string{
-		"net.dns.mode", "rotate", "rotate_max_size", "rotate_max_files",
-		"http_server.ingress_queue_event_limit", "workers", "net.backlog",
+		"net.dns.mode", "http_server.ingress_queue_event_limit", "workers", "net.backlog",
 	}},
 	{"processors.yaml", []string{"hot_reload.timeout", "threaded"}},
 }

@@ -1,6 +1,7 @@
 // Package file appends records to files, like Fluent Bit's file output: one file per tag
-// (or one named file) in a directory, in one of Fluent Bit's text formats. It does not
-// rotate or compress files; logrotate can, because every flush opens the file anew.
+// (or one named file) in a directory, in one of Fluent Bit's text formats. With rotate on
+// it rotates a file by size as Fluent Bit does (rotate.go); logrotate works too, because
+// every flush opens the file anew.
 //
 //	[OUTPUT]
 //	    Name   file
@@ -26,6 +27,10 @@
 //   - template TEXT (template; default "{time} {message}").
 //   - json_date_key, json_date_format (json_lines): as in the stdout output (default
 //     "date" and double).
+//   - rotate on|off (default off), rotate_max_size (default 100M), rotate_max_files
+//     (default 7), rotate_gzip (default on): size rotation, as Fluent Bit's: the full file
+//     becomes NAME.YYYYmmdd_HHMMSS_<hex>[.gz] and the oldest rotated files past
+//     rotate_max_files are removed.
 //
 // Formats, for an event of tag app at 1700000000.123456789 with record {"k":"v","n":1}:
 //
@@ -109,6 +114,12 @@ type Output struct {
 	JSONDateKey    string `conf:"json_date_key"`
 	JSONDateFormat string `conf:"json_date_format"`
 
+	// Size rotation, Fluent Bit's keys (see rotate.go).
+	Rotate         bool        `conf:"rotate"`
+	RotateMaxSize  config.Size `conf:"rotate_max_size"`
+	RotateMaxFiles int         `conf:"rotate_max_files"`
+	RotateGzip     bool        `conf:"rotate_gzip"`
+
 	format     format
 	delim      string
 	labelDelim string
@@ -145,7 +156,8 @@ const maxPooled = 4 << 20
 
 // New returns an Output with Fluent Bit's defaults.
 func New() *Output {
-	return &Output{Format: "out_file", Template: "{time} {message}", JSONDateKey: "date", JSONDateFormat: "double"}
+	return &Output{Format: "out_file", Template: "{time} {message}", JSONDateKey: "date", JSONDateFormat: "double",
+		RotateMaxSize: 100 << 20, RotateMaxFiles: 7, RotateGzip: true}
 }
 
 // Validate checks the keys, without side effects, so that mistakes show up when the
@@ -189,6 +201,12 @@ func (o *Output) Validate() error {
 	df, ok := render.ParseDateFormat(o.JSONDateFormat)
 	if !ok {
 		return config.KeyErrorf("json_date_format", "%q: want double, epoch, epoch_ms, iso8601 or java_sql_timestamp", o.JSONDateFormat)
+	}
+	if o.Rotate && o.RotateMaxSize <= 0 {
+		return config.KeyErrorf("rotate_max_size", "%d: want more than 0 bytes", o.RotateMaxSize)
+	}
+	if o.Rotate && o.RotateMaxFiles < 1 {
+		return config.KeyErrorf("rotate_max_files", "%d: want 1 or more", o.RotateMaxFiles)
 	}
 	if f == formatTemplate && o.Template == "" {
 		o.Template = "{time} {message}"
@@ -370,6 +388,17 @@ func (o *Output) write(tag string, buf, header []byte) error {
 				tag, full, errOutsidePath, dir, err)
 		}
 		return fmt.Errorf("file: open %s: %w", full, err)
+	}
+	if o.Rotate {
+		if st, err := f.Stat(); err == nil && o.needsRotation(st.Size(), len(buf)) {
+			f.Close()
+			if err := o.rotate(dir, name); err != nil {
+				return fmt.Errorf("file: rotate %s: %w", full, err)
+			}
+			if f, err = o.open(dir, name, viaRoot); err != nil {
+				return fmt.Errorf("file: open %s: %w", full, err)
+			}
+		}
 	}
 	if header != nil {
 		if st, err := f.Stat(); err == nil && st.Size() == 0 {
