@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
 func TestHeaderContentTypeReplacesFormats(t *testing.T) {
@@ -237,5 +241,54 @@ func TestContentTypesMatchFluentBit(t *testing.T) {
 		if ct := strings.Join(s.last(t).header["Content-Type"], ","); ct != want {
 			t.Errorf("format %s: Content-Type %q, Fluent Bit sends %q", f, ct, want)
 		}
+	}
+}
+
+// A 400 never loses a chunk without a trace: with storage.keep.rejected the engine keeps it
+// (its records, replayable) next to a sidecar naming the answer.
+func TestRefusedChunkIsKeptByTheEngine(t *testing.T) {
+	s := newServer(t, false)
+	s.status.Store(400)
+	h, p := hostPort(t, s.URL)
+	o := New()
+	if err := pipeline.Configure(o, []config.Property{{Key: "host", Value: h}, {Key: "port", Value: p}, {Key: "format", Value: "json_stream"}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	e := pipeline.NewEngine(pipeline.Options{Flush: 10 * time.Millisecond, SchedulerBase: time.Millisecond, SchedulerCap: time.Second,
+		Storage: pipeline.StorageOptions{Path: dir, KeepRejected: true}})
+	em := e.AddInput(pipeline.InputSpec{Plugin: "test", Input: idle{}})
+	e.AddOutput(pipeline.OutputSpec{Plugin: "http", Match: "*", Output: o, RetryLimit: pipeline.RetryForever})
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := em.Emit("app", event.Event{Record: map[string]any{"i": int64(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !pipelinetest.Eventually(10*time.Second, func() bool { return e.Metrics().Outputs[0].RejectedKept == 1 }) {
+		t.Fatalf("metrics %+v: the refused chunk was not kept", e.Metrics().Outputs[0])
+	}
+	e.Stop(context.Background())
+	sides, _ := filepath.Glob(filepath.Join(dir, "rejected", "app_http.0_*.json"))
+	if len(sides) != 1 {
+		t.Fatalf("sidecars %v", sides)
+	}
+	side, err := os.ReadFile(sides[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc pipeline.RejectedSidecar
+	if err := json.Unmarshal(side, &sc); err != nil || sc.Records != 3 || !strings.Contains(sc.Error, "400") {
+		t.Fatalf("sidecar %s: %+v %v", side, sc, err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "rejected", sc.Chunk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := (&pipeline.Chunk{Tag: sc.Tag, Data: data}).Events(func(event.Event) error { n++; return nil }); err != nil || n != 3 {
+		t.Fatalf("kept chunk: %d records, %v", n, err)
 	}
 }
