@@ -129,6 +129,14 @@ func split(kind string, props []config.Property) (common map[string]config.Prope
 // documentation), outputs first, then filters, then inputs. Errors name the file, line
 // and key.
 func (e *Engine) AddConfigured(cfg *config.Config) error {
+	for _, s := range cfg.Other {
+		switch s.Kind {
+		case "custom":
+			cfg.AddWarning(config.SectionErrorf(s, "custom %q: not run: Fluent Bit's custom plugins (calyptia) are not built in", s.Name))
+		case "multiline_parser":
+			cfg.AddWarning(config.SectionErrorf(s, "multiline parser %q: not used: only tail's built-in docker and cri multiline parsers exist here", s.Name))
+		}
+	}
 	for _, s := range cfg.Outputs {
 		if err := e.addOutputSection(cfg, s); err != nil {
 			return err
