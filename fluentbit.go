@@ -94,7 +94,8 @@ func ParseService(cfg *config.Config) (Service, error) {
 	if err != nil {
 		return s, err
 	}
-	if err := config.Decode(props, &s); err != nil {
+	// Fluent Bit's keys are suggested for a typo too ("dns.mod"), though they do nothing.
+	if err := config.DecodeAlso(props, &s, config.FluentBitKeys("service", "")); err != nil {
 		return s, err
 	}
 	if err := checkPlugins(cfg); err != nil {
