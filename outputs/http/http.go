@@ -424,14 +424,20 @@ func recordField(ev *event.Event, key string) (any, bool) {
 	return v, ok
 }
 
-// headersOf reads a headers_key value: a map of header names to values.
+// headersOf reads a headers_key value: a map of header names to values (a Go map today,
+// an event.Map once nested records decode as ordered maps).
 func headersOf(v any) http.Header {
-	m, ok := v.(map[string]any)
-	if !ok {
+	var m event.Map
+	switch x := v.(type) {
+	case map[string]any:
+		m = event.FromMap(x)
+	case event.Map:
+		m = x
+	default:
 		return nil
 	}
 	h := http.Header{}
-	for k, x := range m {
+	for k, x := range m.All() {
 		val := stringOf(x)
 		if k == "" || strings.ContainsAny(k, ":\r\n\t ") || strings.ContainsAny(val, "\r\n") {
 			continue
