@@ -13,8 +13,11 @@ import (
 	"github.com/tinylib/msgp/msgp"
 )
 
-// KV is one key and its value in a Map.
-type KV struct {
+// KV is one key and its value in a Map. It is an alias of a plain struct type so that Map
+// literals can list pairs without field names ({"host", "gw1"}) and stay go vet clean in
+// every package (vet's composites check asks for field names only on named struct types
+// of other packages).
+type KV = struct {
 	Key   string
 	Value any
 }
@@ -53,6 +56,15 @@ func (m Map) Get(key string) (any, bool) {
 		return m[i].Value, true
 	}
 	return nil, false
+}
+
+// Value is the value of key, nil when absent: Get without the second result, for where a
+// missing key and a nil value mean the same.
+func (m Map) Value(key string) any {
+	if i := m.Index(key); i >= 0 {
+		return m[i].Value
+	}
+	return nil
 }
 
 // Has reports whether key is present.

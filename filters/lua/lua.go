@@ -282,13 +282,17 @@ func (f *Lua) Filter(tag string, ev *event.Event) (pipeline.Verdict, error) {
 	}
 	m := tableToMap(tbl, 0)
 	for _, k := range f.intKeys {
-		if v, ok := m[k].(float64); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
-			m[k] = int64(v)
+		if i := m.Index(k); i >= 0 {
+			if v, ok := m[i].Value.(float64); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+				m[i].Value = int64(v)
+			}
 		}
 	}
 	for _, k := range f.arrKeys {
-		if v, ok := m[k].(map[string]any); ok && len(v) == 0 {
-			m[k] = []any{}
+		if i := m.Index(k); i >= 0 {
+			if v, ok := m[i].Value.(event.Map); ok && len(v) == 0 {
+				m[i].Value = []any{}
+			}
 		}
 	}
 	ev.Record = m
@@ -325,10 +329,12 @@ func (f *Lua) readTime(v glua.LValue) (time.Time, error) {
 // otherwise recurse forever).
 const maxDepth = 64
 
-func mapToTable(L *glua.LState, m map[string]any) *glua.LTable {
+// mapToTable builds the table in record order: gopher-lua's next() walks a table's keys in
+// the order they were first set, so the keys of the record come back in their places.
+func mapToTable(L *glua.LState, m event.Map) *glua.LTable {
 	t := L.CreateTable(0, len(m))
-	for k, v := range m {
-		t.RawSetString(k, toLua(L, v, 0))
+	for _, kv := range m {
+		t.RawSetString(kv.Key, toLua(L, kv.Value, 0))
 	}
 	return t
 }
@@ -358,6 +364,12 @@ func toLua(L *glua.LState, v any, depth int) glua.LValue {
 		return glua.LNumber(x)
 	case float32:
 		return glua.LNumber(x)
+	case event.Map:
+		t := L.CreateTable(0, len(x))
+		for _, kv := range x {
+			t.RawSetString(kv.Key, toLua(L, kv.Value, depth+1))
+		}
+		return t
 	case map[string]any:
 		t := L.CreateTable(0, len(x))
 		for k, e := range x {
@@ -395,9 +407,11 @@ func isArray(t *glua.LTable) bool {
 	return array && count == n
 }
 
-func tableToMap(t *glua.LTable, depth int) map[string]any {
-	m := make(map[string]any)
-	t.ForEach(func(k, v glua.LValue) {
+// tableToMap reads t's pairs in next() order: the keys the table was built with first, in
+// their order, then the keys the script added, in the order it added them.
+func tableToMap(t *glua.LTable, depth int) event.Map {
+	m := make(event.Map, 0, 8)
+	for k, v := t.Next(glua.LNil); k != glua.LNil; k, v = t.Next(k) {
 		var key string
 		switch kk := k.(type) {
 		case glua.LString:
@@ -407,8 +421,8 @@ func tableToMap(t *glua.LTable, depth int) map[string]any {
 		default:
 			key = k.String()
 		}
-		m[key] = fromLua(v, depth+1)
-	})
+		m.Set(key, fromLua(v, depth+1))
+	}
 	return m
 }
 
