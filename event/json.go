@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -17,19 +16,40 @@ import (
 // RecordFromJSON parses one JSON object into a record, keeping the document's key order
 // (nested objects are Maps too). Integers become int64 (uint64 when above MaxInt64), other
 // numbers float64; a number beyond float64's range (1e400) stays the string of its text.
-func RecordFromJSON(data []byte) (Map, error) { return MapFromJSON(data) }
+func RecordFromJSON(data []byte) (Map, error) {
+	p := jsonParser{b: data}
+	p.space()
+	if p.i >= len(p.b) {
+		return nil, fmt.Errorf("event: json: %w", errJSONEnd)
+	}
+	if p.b[p.i] != '{' {
+		if _, err := p.value(0); err != nil {
+			return nil, fmt.Errorf("event: json: %w", err)
+		}
+		return nil, errors.New("event: json: not an object")
+	}
+	m, err := p.object(0)
+	if err != nil {
+		return nil, fmt.Errorf("event: json: %w", err)
+	}
+	p.space()
+	if p.i != len(p.b) {
+		return nil, errors.New("event: json: data after the object")
+	}
+	return m, nil
+}
 
 // RecordsFromJSON parses a JSON object or an array of objects, each in document order.
 func RecordsFromJSON(data []byte) ([]Map, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '[' {
-		d := json.NewDecoder(bytes.NewReader(data))
-		d.UseNumber()
-		v, err := readJSONOrdered(d, 0)
+		p := jsonParser{b: data}
+		v, err := p.value(0)
 		if err != nil {
 			return nil, fmt.Errorf("event: json: %w", err)
 		}
-		if _, err := d.Token(); err != io.EOF {
+		p.space()
+		if p.i != len(p.b) {
 			return nil, errors.New("event: json: data after the array")
 		}
 		a := v.([]any)
@@ -59,13 +79,19 @@ func normalizeValue(v any) any {
 		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
 			return u
 		}
-		f, err := strconv.ParseFloat(string(x), 64)
-		if err != nil && math.IsInf(f, 0) {
-			return string(x) // beyond float64 (1e400): the text as sent, never a silent null
-		}
-		return f
+		return normalizeFloat(string(x))
 	}
 	return v
+}
+
+// normalizeFloat is a JSON number that is not an int64 or uint64: a float64, or beyond
+// float64 (1e400) the text as sent, never a silent null.
+func normalizeFloat(text string) any {
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil && math.IsInf(f, 0) {
+		return text
+	}
+	return f
 }
 
 // AppendJSON appends v as JSON. A Map's keys are written in order, a Go map's sorted so
