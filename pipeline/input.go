@@ -167,11 +167,34 @@ func (in *inputInst) Emit(tag string, ev event.Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now() // before the filters: they may read or copy the time
 	}
+	return in.emitFrom(tag, in.e.route(tag), 0, &ev)
+}
+
+// emitFrom runs ev through r's filters from the one at index from, then appends it. A
+// filter that splits the record (Splitter) sends it and the records that follow it through
+// the rest of the chain, in order.
+func (in *inputInst) emitFrom(tag string, r *route, from int, ev *event.Event) error {
 	// records counts what the input took in: filtered out and unrouted records too, but
 	// not records refused (stopped, storage full), which the sender keeps.
-	r := in.e.route(tag)
-	for _, f := range r.filters {
-		if f.apply(tag, &ev) == Drop {
+	for i := from; i < len(r.filters); i++ {
+		v, more := r.filters[i].apply(tag, ev)
+		if len(more) > 0 {
+			if v == Drop {
+				in.records.Add(1)
+			} else if err := in.emitFrom(tag, r, i+1, ev); err != nil {
+				return err
+			}
+			for j := range more {
+				if more[j].Time.IsZero() {
+					more[j].Time = ev.Time
+				}
+				if err := in.emitFrom(tag, r, i+1, &more[j]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if v == Drop {
 			in.records.Add(1)
 			return nil
 		}
@@ -181,7 +204,7 @@ func (in *inputInst) Emit(tag string, ev event.Event) error {
 		in.e.noRoute(tag)
 		return nil
 	}
-	err := in.appendEntries(tag, 1, 0, func(dst []byte) ([]byte, error) { return event.AppendEntry(dst, &ev) })
+	err := in.appendEntries(tag, 1, 0, func(dst []byte) ([]byte, error) { return event.AppendEntry(dst, ev) })
 	if err == nil {
 		in.records.Add(1)
 	}
