@@ -3,6 +3,7 @@ package fluentbit_test
 import (
 	"context"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"sort"
 	"sync"
 
@@ -21,7 +22,7 @@ func (p *printOutput) Flush(ctx context.Context, c *fluentbit.Chunk) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return c.Events(func(ev fluentbit.Event) error {
-		p.lines = append(p.lines, fmt.Sprintf("%s: %v", c.Tag, ev.Record["msg"]))
+		p.lines = append(p.lines, fmt.Sprintf("%s: %v", c.Tag, ev.Record.Value("msg")))
 		return nil
 	})
 }
@@ -60,9 +61,9 @@ pipeline:
 		fmt.Println(err)
 		return
 	}
-	_ = agent.Push("app.sensor", map[string]any{"msg": "temperature 21.5", "level": "info"})
-	_ = agent.Push("app.sensor", map[string]any{"msg": "raw adc 1023", "level": "debug"})
-	_ = agent.Push("app.sensor", map[string]any{"msg": "humidity 48%", "level": "info"})
+	_ = agent.Push("app.sensor", event.Map{{"msg", "temperature 21.5"}, {"level", "info"}})
+	_ = agent.Push("app.sensor", event.Map{{"msg", "raw adc 1023"}, {"level", "debug"}})
+	_ = agent.Push("app.sensor", event.Map{{"msg", "humidity 48%"}, {"level", "info"}})
 	if err := agent.Stop(ctx); err != nil { // flushes what is buffered
 		fmt.Println(err)
 	}

@@ -266,6 +266,7 @@ type (
 	Env      = pipeline.Env
 	Metrics  = pipeline.Metrics
 	Event    = event.Event
+	Map      = event.Map
 	Section  = config.Section
 	Property = config.Property
 )
@@ -462,8 +463,10 @@ func (a *Agent) Start(ctx context.Context) error {
 
 // Push hands one record to the pipeline under tag, timestamped now. It runs the filters
 // that match tag and returns once the record is buffered; it blocks while the pushed
-// records' buffer is full (backpressure) and fails after Stop.
-func (a *Agent) Push(tag string, record map[string]any) error {
+// records' buffer is full (backpressure) and fails after Stop. The record's keys keep their
+// order through filters and outputs; build it as a literal (event.Map{{"msg", "hi"}}), with
+// Set, or from a Go map with event.FromMap (keys sorted).
+func (a *Agent) Push(tag string, record event.Map) error {
 	return a.PushEvent(tag, event.Event{Time: time.Now(), Record: record})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -48,7 +49,7 @@ func (o *sinkOutput) Flush(_ context.Context, c *fluentbit.Chunk) error {
 	s := getSink(o.Name)
 	s.mu.Lock()
 	err := c.Events(func(ev fluentbit.Event) error {
-		s.recs = append(s.recs, ev.Record)
+		s.recs = append(s.recs, ev.Record.ToMap())
 		s.tags = append(s.tags, c.Tag)
 		return nil
 	})
@@ -70,7 +71,7 @@ type counterInput struct {
 
 func (c *counterInput) Run(ctx context.Context, em fluentbit.Emitter) error {
 	for i := 0; i < c.N; i++ {
-		if err := em.Emit("", fluentbit.Event{Record: map[string]any{"i": i}}); err != nil {
+		if err := em.Emit("", fluentbit.Event{Record: event.Map{{"i", i}}}); err != nil {
 			return err
 		}
 	}
@@ -114,7 +115,7 @@ pipeline:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := agent.Push("dev.x", map[string]any{"a": 1}); err == nil {
+	if err := agent.Push("dev.x", event.Map{{"a", 1}}); err == nil {
 		t.Fatal("Push before Start succeeded")
 	}
 	ctx := context.Background()
@@ -122,7 +123,7 @@ pipeline:
 		t.Fatal(err)
 	}
 	for i := 0; i < 50; i++ {
-		if err := agent.Push("dev.x", map[string]any{"i": i}); err != nil {
+		if err := agent.Push("dev.x", event.Map{{"i", i}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -150,7 +151,7 @@ pipeline:
 	if len(m.Outputs) != 1 || m.Outputs[0].ProcRecords != 150 {
 		t.Errorf("metrics: %+v", m.Outputs)
 	}
-	if err := agent.Push("dev.x", map[string]any{"late": true}); err == nil {
+	if err := agent.Push("dev.x", event.Map{{"late", true}}); err == nil {
 		t.Error("Push after Stop succeeded")
 	}
 }
@@ -178,7 +179,7 @@ pipeline:
 		t.Fatal(err)
 	}
 	for i := 0; i < 30; i++ {
-		if err := agent.Push("before", map[string]any{"i": i}); err != nil {
+		if err := agent.Push("before", event.Map{{"i", i}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -193,7 +194,7 @@ pipeline:
 		t.Fatal(err)
 	}
 	for i := 30; i < 40; i++ {
-		if err := agent.Push("after", map[string]any{"i": i}); err != nil {
+		if err := agent.Push("after", event.Map{{"i", i}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -330,7 +331,7 @@ pipeline:
 		t.Fatal(err)
 	}
 	for i := 0; i < 20; i++ {
-		if err := agent.Push("app", map[string]any{"i": i}); err != nil {
+		if err := agent.Push("app", event.Map{{"i", i}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -355,7 +356,7 @@ pipeline:
 	if err := agent.Reload(cfg); err != nil {
 		t.Fatalf("Reload once the outputs can start: %v", err)
 	}
-	if err := agent.Push("app", map[string]any{"i": 20}); err != nil {
+	if err := agent.Push("app", event.Map{{"i", 20}}); err != nil {
 		t.Fatalf("Push after the reload: %v", err)
 	}
 	if err := agent.Stop(ctx); err != nil {
@@ -396,7 +397,7 @@ pipeline:
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 3000; i++ {
-					if agent.Push("app", map[string]any{"i": i}) != nil {
+					if agent.Push("app", event.Map{{"i", i}}) != nil {
 						return
 					}
 					accepted.Add(1)

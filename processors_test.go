@@ -18,7 +18,7 @@ type wordsInput struct {
 
 func (w *wordsInput) Run(ctx context.Context, em fluentbit.Emitter) error {
 	for i := 0; i < w.N; i++ {
-		if err := em.Emit("", fluentbit.Event{Record: map[string]any{"w": strconv.Itoa(i)}}); err != nil {
+		if err := em.Emit("", fluentbit.Event{Record: fluentbit.Map{{"w", strconv.Itoa(i)}}}); err != nil {
 			return err
 		}
 	}

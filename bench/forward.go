@@ -199,7 +199,7 @@ func loadgen(addr string, n int) error {
 		var entries []byte
 		now := time.Now()
 		for i := 0; i < count; i++ {
-			ev := event.Event{Time: now, Record: map[string]any{"message": "dummy", "level": "info", "temp": 21.5, "device": "sensor-1"}}
+			ev := event.Event{Time: now, Record: event.Map{{"message", "dummy"}, {"level", "info"}, {"temp", 21.5}, {"device", "sensor-1"}}}
 			if entries, err = event.AppendEntry(entries, &ev); err != nil {
 				return nil, err
 			}

@@ -306,7 +306,7 @@ type latencySink struct {
 	probes int             // probe records
 	total  int             // all records
 	bad    int             // records without an id or a sent_ns
-	badRec map[string]any  // the first of those
+	badRec event.Map       // the first of those
 	lat    []time.Duration // one per unique id
 	last   time.Time       // when the last unique id arrived
 }
@@ -337,17 +337,17 @@ func startLatencySink(n int) (*latencySink, error) {
 }
 
 // record accounts for one record; s.mu is held.
-func (s *latencySink) record(r map[string]any, now time.Time) {
+func (s *latencySink) record(r event.Map, now time.Time) {
 	s.total++
-	if _, ok := r["probe"]; ok {
+	if r.Has("probe") {
 		if s.probes == 0 {
 			close(s.probed)
 		}
 		s.probes++
 		return
 	}
-	id, okID := asInt64(r["id"])
-	sent, okSent := asInt64(r["sent_ns"])
+	id, okID := asInt64(r.Value("id"))
+	sent, okSent := asInt64(r.Value("sent_ns"))
 	if !okID || !okSent || id < 0 || id >= int64(len(s.seen)) {
 		if s.bad == 0 {
 			s.badRec = r

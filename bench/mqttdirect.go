@@ -1,9 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"os"
 	"strconv"
 	"time"
@@ -85,19 +84,6 @@ func runMQTTDirect(env *Env) (Result, error) {
 
 // decodePayload decodes a JSON object keeping integers exact (sent_ns is beyond a
 // float64's 53 bits).
-func decodePayload(p []byte) (map[string]any, error) {
-	d := json.NewDecoder(bytes.NewReader(p))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, err
-	}
-	for k, v := range m {
-		if n, ok := v.(json.Number); ok {
-			if i, err := n.Int64(); err == nil {
-				m[k] = i
-			}
-		}
-	}
-	return m, nil
+func decodePayload(p []byte) (event.Map, error) {
+	return event.RecordFromJSON(p)
 }

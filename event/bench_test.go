@@ -9,10 +9,7 @@ import (
 
 // A record shaped like a sensor reading, the common case on a device.
 func benchEvent() Event {
-	return Event{Time: time.Unix(1700000000, 1), Record: map[string]any{
-		"device_id": "pi-0042", "sensor": "bme280", "temperature": 21.5, "humidity": 48.25,
-		"pressure": int64(101325), "ok": true, "message": "periodic reading from the living room",
-	}}
+	return Event{Time: time.Unix(1700000000, 1), Record: Map{{"device_id", "pi-0042"}, {"sensor", "bme280"}, {"temperature", 21.5}, {"humidity", 48.25}, {"pressure", int64(101325)}, {"ok", true}, {"message", "periodic reading from the living room"}}}
 }
 
 func BenchmarkAppendEntry(b *testing.B) {
@@ -71,16 +68,13 @@ func BenchmarkReadEntryVmihailenco(b *testing.B) {
 // alone (skipEntrySlow, what SkipEntry was before), for three record shapes: the sensor
 // reading, the forward bench's small record, and one with metadata and nested values.
 func BenchmarkSkipEntry(b *testing.B) {
-	nested := Event{Time: time.Unix(1700000000, 1), Metadata: map[string]any{"trace": "abc"}, Record: map[string]any{
-		"kubernetes": map[string]any{"pod": "web-1", "labels": map[string]any{"app": "web", "tier": "front"}},
-		"tags":       []any{"a", "b", int64(3)}, "log": "GET /index.html 200 1234",
-	}}
+	nested := Event{Time: time.Unix(1700000000, 1), Metadata: Map{{"trace", "abc"}}, Record: Map{{"kubernetes", Map{{"pod", "web-1"}, {"labels", Map{{"app", "web"}, {"tier", "front"}}}}}, {"tags", []any{"a", "b", int64(3)}}, {"log", "GET /index.html 200 1234"}}}
 	for _, shape := range []struct {
 		name string
 		ev   Event
 	}{
 		{"sensor", benchEvent()},
-		{"forward-bench", Event{Time: time.Unix(1700000000, 1), Record: map[string]any{"message": "dummy", "level": "info", "temp": 21.5, "device": "sensor-1"}}},
+		{"forward-bench", Event{Time: time.Unix(1700000000, 1), Record: Map{{"message", "dummy"}, {"level", "info"}, {"temp", 21.5}, {"device", "sensor-1"}}}},
 		{"nested-metadata", nested},
 	} {
 		var chunk []byte

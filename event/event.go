@@ -17,11 +17,12 @@ import (
 	"github.com/tinylib/msgp/msgp"
 )
 
-// Event is one record with its time. Metadata is nil for classic entries.
+// Event is one record with its time. Metadata is nil for classic entries. Record and Metadata
+// keep their keys in the order they came (see Map).
 type Event struct {
 	Time     time.Time
-	Metadata map[string]any
-	Record   map[string]any
+	Metadata Map
+	Record   Map
 }
 
 // Ext is a msgpack extension value other than EventTime, kept as it came.
@@ -57,16 +58,16 @@ func AppendEntry(dst []byte, ev *Event) ([]byte, error) {
 		dst = msgp.AppendArrayHeader(dst, 2)
 		dst = AppendTime(dst, ev.Time)
 		var err error
-		if dst, err = AppendMap(dst, ev.Metadata); err != nil {
+		if dst, err = AppendOrderedMap(dst, ev.Metadata); err != nil {
 			return dst, err
 		}
 	} else {
 		dst = AppendTime(dst, ev.Time)
 	}
-	return AppendMap(dst, ev.Record)
+	return AppendOrderedMap(dst, ev.Record)
 }
 
-// AppendMap appends a string-keyed map.
+// AppendMap appends a Go map (in Go's map order: use a Map where order matters).
 func AppendMap(dst []byte, m map[string]any) ([]byte, error) {
 	dst = msgp.AppendMapHeader(dst, uint32(len(m)))
 	var err error
@@ -149,6 +150,15 @@ func AppendValue(dst []byte, v any) ([]byte, error) {
 		var err error
 		for _, m := range x {
 			if dst, err = AppendMap(dst, m); err != nil {
+				return dst, err
+			}
+		}
+		return dst, nil
+	case []Map:
+		dst = msgp.AppendArrayHeader(dst, uint32(len(x)))
+		var err error
+		for _, m := range x {
+			if dst, err = AppendOrderedMap(dst, m); err != nil {
 				return dst, err
 			}
 		}
@@ -370,8 +380,8 @@ func skip(b []byte, depth int) ([]byte, error) {
 }
 
 // ReadValue decodes one msgpack value: nil, bool, int64 (uint64 above MaxInt64), float64,
-// string, []byte, []any, map[string]any (non-string keys are formatted), time.Time for
-// EventTime, Ext for other extensions.
+// string, []byte, []any, Map in wire order (non-string keys are formatted, a repeated key
+// kept as it came), time.Time for EventTime, Ext for other extensions.
 func ReadValue(b []byte) (any, []byte, error) { return readValue(b, 0) }
 
 func readValue(b []byte, depth int) (any, []byte, error) {
@@ -396,7 +406,7 @@ func readValue(b []byte, depth int) (any, []byte, error) {
 		if uint64(n)*2 > uint64(len(rest)) {
 			return nil, b, ErrShort
 		}
-		m := make(map[string]any, n)
+		m := make(Map, n)
 		for i := uint32(0); i < n; i++ {
 			var k string
 			switch nextType(rest) {
@@ -421,7 +431,7 @@ func readValue(b []byte, depth int) (any, []byte, error) {
 			if v, rest, err = readValue(rest, depth+1); err != nil {
 				return nil, b, err
 			}
-			m[k] = v
+			m[i] = KV{k, v}
 		}
 		return m, rest, nil
 	case msgp.ArrayType:
@@ -506,8 +516,8 @@ func peekExtType(b []byte) (int8, error) {
 	return int8(b[off]), nil
 }
 
-func asMap(v any) (map[string]any, error) {
-	m, ok := v.(map[string]any)
+func asMap(v any) (Map, error) {
+	m, ok := v.(Map)
 	if !ok {
 		return nil, fmt.Errorf("event: want a map, got %T", v)
 	}

@@ -15,18 +15,8 @@ import (
 
 func sample() Event {
 	return Event{
-		Time: time.Unix(1700000000, 123456789),
-		Record: map[string]any{
-			"message": "hello",
-			"level":   "info",
-			"count":   int64(42),
-			"neg":     int64(-7),
-			"ratio":   0.5,
-			"ok":      true,
-			"none":    nil,
-			"raw":     []byte{0, 1, 2},
-			"nested":  map[string]any{"a": []any{int64(1), "two", 3.5}, "ünïcode": "✓"},
-		},
+		Time:   time.Unix(1700000000, 123456789),
+		Record: Map{{"message", "hello"}, {"level", "info"}, {"count", int64(42)}, {"neg", int64(-7)}, {"ratio", 0.5}, {"ok", true}, {"none", nil}, {"raw", []byte{0, 1, 2}}, {"nested", Map{{"a", []any{int64(1), "two", 3.5}}, {"ünïcode", "✓"}}}},
 	}
 }
 
@@ -36,9 +26,9 @@ func TestEntryRoundTrip(t *testing.T) {
 		ev   Event
 	}{
 		{"classic", sample()},
-		{"with metadata", func() Event { e := sample(); e.Metadata = map[string]any{"k": "v"}; return e }()},
-		{"empty metadata", func() Event { e := sample(); e.Metadata = map[string]any{}; return e }()},
-		{"empty record", Event{Time: time.Unix(5, 0), Record: map[string]any{}}},
+		{"with metadata", func() Event { e := sample(); e.Metadata = Map{{"k", "v"}}; return e }()},
+		{"empty metadata", func() Event { e := sample(); e.Metadata = Map{}; return e }()},
+		{"empty record", Event{Time: time.Unix(5, 0), Record: Map{}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := AppendEntry(nil, &tc.ev)
@@ -132,7 +122,7 @@ func TestEntriesAndCount(t *testing.T) {
 	var chunk []byte
 	for i := 0; i < 5; i++ {
 		ev := sample()
-		ev.Record["i"] = int64(i)
+		ev.Record.Set("i", int64(i))
 		chunk, _ = AppendEntry(chunk, &ev)
 	}
 	n, valid, err := Count(chunk)
@@ -142,7 +132,7 @@ func TestEntriesAndCount(t *testing.T) {
 	// Damage the tail: the four whole entries before it still come out.
 	damaged := chunk[:len(chunk)-3]
 	var seen []int64
-	err = Entries(damaged, func(ev Event) error { seen = append(seen, ev.Record["i"].(int64)); return nil })
+	err = Entries(damaged, func(ev Event) error { seen = append(seen, ev.Record.Value("i").(int64)); return nil })
 	if err == nil {
 		t.Fatal("a truncated chunk gave no error")
 	}
@@ -156,10 +146,10 @@ func TestEntriesAndCount(t *testing.T) {
 	// An entry that is whole msgpack but not an entry ([-1, "x"]: a negative time, a
 	// string record) in the middle is skipped; the entries after it still come out.
 	ev := sample()
-	ev.Record["i"] = int64(99)
+	ev.Record.Set("i", int64(99))
 	withBad, _ := AppendEntry(append(append([]byte(nil), chunk...), 0x92, 0xff, 0xa1, 'x'), &ev)
 	seen = nil
-	err = Entries(withBad, func(ev Event) error { seen = append(seen, ev.Record["i"].(int64)); return nil })
+	err = Entries(withBad, func(ev Event) error { seen = append(seen, ev.Record.Value("i").(int64)); return nil })
 	if err == nil || !strings.Contains(err.Error(), "chunk offset") {
 		t.Fatalf("a bad entry gave no error: %v", err)
 	}
@@ -174,7 +164,7 @@ func TestJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{"a": int64(1), "b": 1.5, "c": "x", "d": []any{int64(1), map[string]any{"e": nil}}, "big": uint64(math.MaxUint64), "t": true}
-	if !reflect.DeepEqual(rec, want) {
+	if !reflect.DeepEqual(rec.ToMap(), want) {
 		t.Fatalf("got %#v\nwant %#v", rec, want)
 	}
 	for _, bad := range []string{`[1]`, `"x"`, `{"a":1} {"b":2}`, `{`, `null`} {
@@ -204,7 +194,7 @@ func FuzzReadEntry(f *testing.F) {
 	ev := sample()
 	b, _ := AppendEntry(nil, &ev)
 	f.Add(b)
-	ev.Metadata = map[string]any{"m": int64(1)}
+	ev.Metadata = Map{{"m", int64(1)}}
 	b, _ = AppendEntry(nil, &ev)
 	f.Add(b)
 	f.Add([]byte{0x92, 0xd7, 0x00, 0, 0, 0, 1, 0, 0, 0, 0, 0x80})
@@ -240,8 +230,8 @@ func TestNestedBadEventTimeKeptAsExt(t *testing.T) {
 	if err != nil || len(rest) != 0 {
 		t.Fatalf("ReadEntry: %v (rest %d)", err, len(rest))
 	}
-	if x, ok := ev.Record["t"].(Ext); !ok || x.Type != 0 || len(x.Data) != 8 {
-		t.Fatalf("nested bad EventTime: %#v", ev.Record["t"])
+	if x, ok := ev.Record.Value("t").(Ext); !ok || x.Type != 0 || len(x.Data) != 8 {
+		t.Fatalf("nested bad EventTime: %#v", ev.Record.Value("t"))
 	}
 	if _, err := SkipEntry(b); err != nil {
 		t.Fatalf("SkipEntry: %v", err)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -14,55 +13,61 @@ import (
 	"unicode/utf8"
 )
 
-// RecordFromJSON parses one JSON object into a record. Integers become int64 (uint64 when
-// above MaxInt64), other numbers float64; a number beyond float64's range (1e400) stays
-// the string of its text.
-func RecordFromJSON(data []byte) (map[string]any, error) {
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, fmt.Errorf("event: json: %w", err)
+// RecordFromJSON parses one JSON object into a record, keeping the document's key order
+// (nested objects are Maps too). Integers become int64 (uint64 when above MaxInt64), other
+// numbers float64; a number beyond float64's range (1e400) stays the string of its text.
+func RecordFromJSON(data []byte) (Map, error) {
+	p := jsonParser{b: data}
+	p.space()
+	if p.i >= len(p.b) {
+		return nil, fmt.Errorf("event: json: %w", errJSONEnd)
 	}
-	if m == nil {
+	if p.b[p.i] != '{' {
+		if _, err := p.value(0); err != nil {
+			return nil, fmt.Errorf("event: json: %w", err)
+		}
 		return nil, errors.New("event: json: not an object")
 	}
-	if _, err := d.Token(); err != io.EOF {
+	m, err := p.object(0)
+	if err != nil {
+		return nil, fmt.Errorf("event: json: %w", err)
+	}
+	p.space()
+	if p.i != len(p.b) {
 		return nil, errors.New("event: json: data after the object")
 	}
-	normalizeNumbers(m)
 	return m, nil
 }
 
-// RecordsFromJSON parses a JSON object or an array of objects.
-func RecordsFromJSON(data []byte) ([]map[string]any, error) {
+// RecordsFromJSON parses a JSON object or an array of objects, each in document order.
+func RecordsFromJSON(data []byte) ([]Map, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '[' {
-		d := json.NewDecoder(bytes.NewReader(data))
-		d.UseNumber()
-		var a []map[string]any
-		if err := d.Decode(&a); err != nil {
+		p := jsonParser{b: data}
+		v, err := p.value(0)
+		if err != nil {
 			return nil, fmt.Errorf("event: json: %w", err)
 		}
-		for i, m := range a {
-			if m == nil {
+		p.space()
+		if p.i != len(p.b) {
+			return nil, errors.New("event: json: data after the array")
+		}
+		a := v.([]any)
+		out := make([]Map, len(a))
+		for i, e := range a {
+			m, ok := e.(Map)
+			if !ok {
 				return nil, fmt.Errorf("event: json: element %d is not an object", i)
 			}
-			normalizeNumbers(m)
+			out[i] = m
 		}
-		return a, nil
+		return out, nil
 	}
 	m, err := RecordFromJSON(data)
 	if err != nil {
 		return nil, err
 	}
-	return []map[string]any{m}, nil
-}
-
-func normalizeNumbers(m map[string]any) {
-	for k, v := range m {
-		m[k] = normalizeValue(v)
-	}
+	return []Map{m}, nil
 }
 
 func normalizeValue(v any) any {
@@ -74,22 +79,23 @@ func normalizeValue(v any) any {
 		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
 			return u
 		}
-		f, err := strconv.ParseFloat(string(x), 64)
-		if err != nil && math.IsInf(f, 0) {
-			return string(x) // beyond float64 (1e400): the text as sent, never a silent null
-		}
-		return f
-	case map[string]any:
-		normalizeNumbers(x)
-	case []any:
-		for i := range x {
-			x[i] = normalizeValue(x[i])
-		}
+		return normalizeFloat(string(x))
 	}
 	return v
 }
 
-// AppendJSON appends v as JSON. Map keys are sorted so output is stable; []byte is written as
+// normalizeFloat is a JSON number that is not an int64 or uint64: a float64, or beyond
+// float64 (1e400) the text as sent, never a silent null.
+func normalizeFloat(text string) any {
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil && math.IsInf(f, 0) {
+		return text
+	}
+	return f
+}
+
+// AppendJSON appends v as JSON. A Map's keys are written in order, a Go map's sorted so
+// output is stable; []byte is written as
 // a string when it is valid UTF-8 (as Fluent Bit does), base64 otherwise; times as RFC 3339.
 func AppendJSON(dst []byte, v any) []byte {
 	switch x := v.(type) {
@@ -172,7 +178,7 @@ func AppendJSON(dst []byte, v any) []byte {
 		}
 		return append(dst, ']')
 	case Ext:
-		return AppendJSON(dst, map[string]any{"ext_type": int64(x.Type), "data": x.Data})
+		return AppendJSON(dst, Map{{"data", x.Data}, {"ext_type", int64(x.Type)}})
 	default:
 		b, err := json.Marshal(x)
 		if err != nil {

@@ -34,13 +34,9 @@ func agreeSkip(t *testing.T, data []byte) {
 
 func TestSkipEntryFastTakesCommonEntries(t *testing.T) {
 	withMeta := sample()
-	withMeta.Metadata = map[string]any{"k": "v", "n": []any{int64(1), map[string]any{}}}
-	big := Event{Time: time.Unix(1, 0), Record: map[string]any{
-		"s8": strings.Repeat("x", 200), "s16": strings.Repeat("y", 70000), "bin": bytes.Repeat([]byte{1}, 300),
-		"arr": make([]any, 20), "map": map[string]any{"a": int64(-1 << 40), "b": uint64(1 << 63), "c": float32(1.5)},
-		"ext": Ext{Type: 5, Data: []byte{1, 2, 3}}, "t": time.Unix(7, 8),
-	}}
-	for name, ev := range map[string]Event{"sample": sample(), "metadata": withMeta, "long values": big, "empty": {Time: time.Unix(0, 0), Record: map[string]any{}}} {
+	withMeta.Metadata = Map{{"k", "v"}, {"n", []any{int64(1), Map{}}}}
+	big := Event{Time: time.Unix(1, 0), Record: Map{{"s8", strings.Repeat("x", 200)}, {"s16", strings.Repeat("y", 70000)}, {"bin", bytes.Repeat([]byte{1}, 300)}, {"arr", make([]any, 20)}, {"map", Map{{"a", int64(-1 << 40)}, {"b", uint64(1 << 63)}, {"c", float32(1.5)}}}, {"ext", Ext{Type: 5, Data: []byte{1, 2, 3}}}, {"t", time.Unix(7, 8)}}}
+	for name, ev := range map[string]Event{"sample": sample(), "metadata": withMeta, "long values": big, "empty": {Time: time.Unix(0, 0), Record: Map{}}} {
 		b, err := AppendEntry(nil, &ev)
 		if err != nil {
 			t.Fatal(err)
@@ -61,7 +57,7 @@ func TestSkipEntryFastTakesCommonEntries(t *testing.T) {
 }
 
 func TestSkipEntryFastRefusesBadEntries(t *testing.T) {
-	good, _ := AppendEntry(nil, &Event{Time: time.Unix(1, 0), Record: map[string]any{"k": "v"}})
+	good, _ := AppendEntry(nil, &Event{Time: time.Unix(1, 0), Record: Map{{"k", "v"}}})
 	bad := map[string][]byte{
 		"array of 3":      {0x93, 0x01, 0x80, 0xc0},
 		"record not map":  {0x92, 0x01, 0x90},
@@ -112,7 +108,7 @@ func FuzzSkipEntry(f *testing.F) {
 	ev := sample()
 	b, _ := AppendEntry(nil, &ev)
 	f.Add(b)
-	ev.Metadata = map[string]any{"m": int64(1)}
+	ev.Metadata = Map{{"m", int64(1)}}
 	b, _ = AppendEntry(nil, &ev)
 	f.Add(b)
 	f.Add([]byte{0x92, 0x01, 0x81, 0xa1, 'k', 0x91, 0x91, 0x90})

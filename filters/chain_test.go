@@ -82,8 +82,8 @@ func runChain(b *testing.B, filters []filterConf) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
 }
 
-func benchRecord() map[string]any {
-	return map[string]any{"message": "dummy", "level": "info", "temp": 21.5, "Mem.used": int64(1024), "Mem.free": int64(2048)}
+func benchRecord() event.Map {
+	return event.Map{{"message", "dummy"}, {"level", "info"}, {"temp", 21.5}, {"Mem.used", int64(1024)}, {"Mem.free", int64(2048)}}
 }
 
 // BenchmarkChainInterleaved runs the no-filter engine and the 5-filter engine side by side,
@@ -160,7 +160,7 @@ func BenchmarkFiveFiltersDirect(b *testing.B) {
 	})
 }
 
-var sink map[string]any
+var sink event.Map
 
 // cpuTime is the process's user+system CPU time. On a loaded machine wall time per record
 // says more about the neighbours than about the code; CPU time much less so.

@@ -26,17 +26,11 @@ func sample(n int) []event.Event {
 	evs := make([]event.Event, n)
 	for i := range evs {
 		evs[i] = event.Event{
-			Time: time.Unix(1795366514, int64(448372796+i)),
-			Record: map[string]any{
-				"device": "sensor-1",
-				"i":      int64(i),
-				"temp":   21.5,
-				"raw":    []byte{0, 1, 2, 0xff},
-				"nested": map[string]any{"a": []any{int64(1), "two", nil, true}},
-			},
+			Time:   time.Unix(1795366514, int64(448372796+i)),
+			Record: event.Map{{"device", "sensor-1"}, {"i", int64(i)}, {"temp", 21.5}, {"raw", []byte{0, 1, 2, 0xff}}, {"nested", event.Map{{"a", []any{int64(1), "two", nil, true}}}}},
 		}
 		if i%2 == 1 {
-			evs[i].Metadata = map[string]any{"trace": "t" + strings.Repeat("x", i%7)}
+			evs[i].Metadata = event.Map{{"trace", "t" + strings.Repeat("x", i%7)}}
 		}
 	}
 	return evs
@@ -401,7 +395,7 @@ func TestFluentBitCaptures(t *testing.T) {
 					t.Fatal("no chunk id with require_ack")
 				}
 				for _, ev := range decodeAll(t, m.Entries) {
-					if ev.Record["device"] != "sensor-1" || ev.Record["temp"] != 21.5 {
+					if ev.Record.Value("device") != "sensor-1" || ev.Record.Value("temp") != 21.5 {
 						t.Fatalf("record %v", ev.Record)
 					}
 					if ev.Time.Year() < 2026 {
@@ -521,7 +515,7 @@ func TestMessageModeMetadataOption(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := decodeAll(t, m.Entries)
-	want := event.Event{Time: time.Unix(1700000000, 5), Metadata: map[string]any{"m": int64(1)}, Record: map[string]any{"k": "v"}}
+	want := event.Event{Time: time.Unix(1700000000, 5), Metadata: event.Map{{"m", int64(1)}}, Record: event.Map{{"k", "v"}}}
 	if len(evs) != 1 || !reflect.DeepEqual(evs[0], want) || m.Options.Chunk != "c1" {
 		t.Fatalf("got %+v %+v", evs, m.Options)
 	}

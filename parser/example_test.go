@@ -35,6 +35,6 @@ parsers:
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(ev.Record["id"], ev.Record["temp"], ev.Time.UTC())
+	fmt.Println(ev.Record.Value("id"), ev.Record.Value("temp"), ev.Time.UTC())
 	// Output: probe7 21.5 2024-05-01 10:00:00 +0000 UTC
 }

@@ -234,7 +234,7 @@ func (p *Parser) Definition() Definition { return p.def }
 // refused) is an error and no event. A time that does not match time_format returns the
 // event (time key kept, Time zero) and an error wrapping ErrTime.
 func (p *Parser) Parse(data []byte) (event.Event, error) {
-	var rec map[string]any
+	var rec event.Map
 	var err error
 	switch p.format {
 	case formatJSON:
@@ -253,9 +253,11 @@ func (p *Parser) Parse(data []byte) (event.Event, error) {
 		return event.Event{}, err
 	}
 	if p.types != nil {
-		for k, vt := range p.types {
-			if s, ok := rec[k].(string); ok {
-				rec[k] = convert(s, vt)
+		for i := range rec {
+			if vt, ok := p.types[rec[i].Key]; ok {
+				if s, ok := rec[i].Value.(string); ok {
+					rec[i].Value = convert(s, vt)
+				}
 			}
 		}
 	}
@@ -263,7 +265,7 @@ func (p *Parser) Parse(data []byte) (event.Event, error) {
 	if p.tf == nil {
 		return ev, nil
 	}
-	v, ok := rec[p.def.TimeKey]
+	v, ok := rec.Get(p.def.TimeKey)
 	if !ok {
 		return ev, nil
 	}
@@ -277,7 +279,7 @@ func (p *Parser) Parse(data []byte) (event.Event, error) {
 	}
 	ev.Time = t
 	if !p.def.TimeKeep {
-		delete(rec, p.def.TimeKey)
+		ev.Record.Delete(p.def.TimeKey)
 	}
 	return ev, nil
 }
@@ -285,14 +287,14 @@ func (p *Parser) Parse(data []byte) (event.Event, error) {
 // ParseString is Parse for a string.
 func (p *Parser) ParseString(s string) (event.Event, error) { return p.Parse([]byte(s)) }
 
-func (p *Parser) parseRegex(data []byte) (map[string]any, error) {
+func (p *Parser) parseRegex(data []byte) (event.Map, error) {
 	// FindSubmatchIndex on a string avoids copying every group: one string, then slices.
 	s := string(data)
 	m := p.re.FindStringSubmatchIndex(s)
 	if m == nil {
 		return nil, fmt.Errorf("parser %s: no regex match", p.def.Name)
 	}
-	rec := make(map[string]any, len(p.names))
+	rec := make(event.Map, 0, len(p.names))
 	for i, name := range p.names {
 		if i == 0 || name == "" {
 			continue
@@ -300,22 +302,22 @@ func (p *Parser) parseRegex(data []byte) (map[string]any, error) {
 		a, b := m[2*i], m[2*i+1]
 		if a < 0 {
 			if !p.def.SkipEmptyValues {
-				rec[name] = ""
+				rec.Set(name, "")
 			}
 			continue
 		}
 		if a == b && p.def.SkipEmptyValues {
 			continue
 		}
-		rec[name] = s[a:b]
+		rec.Set(name, s[a:b])
 	}
 	return rec, nil
 }
 
 // parseLogfmt reads key=value pairs separated by spaces; values may be "quoted" with \"
 // \\ \n \t escapes; a bare key is true.
-func (p *Parser) parseLogfmt(data []byte) (map[string]any, error) {
-	rec := map[string]any{}
+func (p *Parser) parseLogfmt(data []byte) (event.Map, error) {
+	rec := event.Map{}
 	i := 0
 	for i < len(data) {
 		for i < len(data) && (data[i] <= ' ') {
@@ -340,7 +342,7 @@ func (p *Parser) parseLogfmt(data []byte) (map[string]any, error) {
 			if p.def.LogfmtNoBareKeys {
 				return nil, fmt.Errorf("parser %s: logfmt: bare key %q", p.def.Name, key)
 			}
-			rec[key] = true
+			rec.Set(key, true)
 			continue
 		}
 		i++ // '='
@@ -382,9 +384,9 @@ func (p *Parser) parseLogfmt(data []byte) (map[string]any, error) {
 				return nil, fmt.Errorf("parser %s: logfmt: unterminated quoted value for %q", p.def.Name, key)
 			}
 			if b != nil {
-				rec[key] = string(b)
+				rec.Set(key, string(b))
 			} else {
-				rec[key] = string(data[vs : i-1])
+				rec.Set(key, string(data[vs:i-1]))
 			}
 			continue
 		}
@@ -392,14 +394,14 @@ func (p *Parser) parseLogfmt(data []byte) (map[string]any, error) {
 		for i < len(data) && data[i] > ' ' {
 			i++
 		}
-		rec[key] = string(data[vs:i])
+		rec.Set(key, string(data[vs:i]))
 	}
 	return rec, nil
 }
 
 // parseLTSV reads label:value fields separated by tabs; a field without ':' is skipped.
-func (p *Parser) parseLTSV(data []byte) map[string]any {
-	rec := map[string]any{}
+func (p *Parser) parseLTSV(data []byte) event.Map {
+	rec := event.Map{}
 	for len(data) > 0 {
 		var field []byte
 		if i := indexByte(data, '\t'); i >= 0 {
@@ -417,7 +419,7 @@ func (p *Parser) parseLTSV(data []byte) map[string]any {
 		if c <= 0 {
 			continue
 		}
-		rec[string(field[:c])] = string(field[c+1:])
+		rec.Set(string(field[:c]), string(field[c+1:]))
 	}
 	return rec
 }

@@ -70,7 +70,7 @@ func TestDocumentedParsers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(ev.Record, tc.want) {
+			if !reflect.DeepEqual(ev.Record.ToMap(), tc.want) {
 				t.Errorf("record\n got %#v\nwant %#v", ev.Record, tc.want)
 			}
 			if !ev.Time.Equal(tc.time) {
@@ -132,7 +132,7 @@ func TestParseEdgeCases(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(ev.Record, tc.want) {
+			if !reflect.DeepEqual(ev.Record.ToMap(), tc.want) {
 				t.Errorf("got %#v, want %#v", ev.Record, tc.want)
 			}
 		})
@@ -145,15 +145,15 @@ func TestTimeKeyHandling(t *testing.T) {
 	p := newParser(t, d)
 
 	ev, err := p.ParseString(`{"ts":"2020-02-03 04:05:06","a":1}`)
-	if err != nil || ev.Time != time.Date(2020, 2, 3, 4, 5, 6, 0, time.UTC) || ev.Record["ts"] != nil {
+	if err != nil || ev.Time != time.Date(2020, 2, 3, 4, 5, 6, 0, time.UTC) || ev.Record.Value("ts") != nil {
 		t.Errorf("removed time key: %v %v %v", ev.Time, ev.Record, err)
 	}
 	ev, err = p.ParseString(`{"ts":"yesterday","a":1}`)
-	if !errors.Is(err, ErrTime) || !ev.Time.IsZero() || ev.Record["ts"] != "yesterday" {
+	if !errors.Is(err, ErrTime) || !ev.Time.IsZero() || ev.Record.Value("ts") != "yesterday" {
 		t.Errorf("bad time: want ErrTime, key kept, zero time; got %v %v %v", err, ev.Record, ev.Time)
 	}
 	ev, err = p.ParseString(`{"ts":12,"a":1}`)
-	if err != nil || !ev.Time.IsZero() || ev.Record["ts"] != int64(12) {
+	if err != nil || !ev.Time.IsZero() || ev.Record.Value("ts") != int64(12) {
 		t.Errorf("non-string time: %v %v %v", err, ev.Record, ev.Time)
 	}
 	ev, err = p.ParseString(`{"a":1}`)
@@ -260,7 +260,7 @@ func TestLoadYAMLAndErrors(t *testing.T) {
 		t.Fatal("kv not found in the loaded set")
 	}
 	ev, err := p.ParseString("n=3 s=x")
-	if err != nil || ev.Record["n"] != int64(3) {
+	if err != nil || ev.Record.Value("n") != int64(3) {
 		t.Fatalf("%v %v", ev.Record, err)
 	}
 	if _, ok := set.Lookup("nope"); ok {
@@ -312,7 +312,7 @@ func TestHugeMessage(t *testing.T) {
 		if d.Format == "regex" {
 			key = "v"
 		}
-		if s, _ := ev.Record[key].(string); len(s) != len(big) {
+		if s, _ := ev.Record.Value(key).(string); len(s) != len(big) {
 			t.Errorf("%s: value of %d bytes, want %d", d.Format, len(s), len(big))
 		}
 	}

@@ -76,7 +76,7 @@ func (o *collectOutput) Flush(ctx context.Context, c *Chunk) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	err := c.Events(func(ev event.Event) error {
-		n, _ := ev.Record["n"].(int64)
+		n, _ := ev.Record.Value("n").(int64)
 		o.seen[n]++
 		o.total++
 		return nil
@@ -117,7 +117,7 @@ func fastOpts() Options {
 }
 
 func rec(n int) event.Event {
-	return event.Event{Time: time.Unix(1700000000, int64(n)), Record: map[string]any{"n": int64(n), "msg": "hello world"}}
+	return event.Event{Time: time.Unix(1700000000, int64(n)), Record: event.Map{{"n", int64(n)}, {"msg", "hello world"}}}
 }
 
 func startEngine(t *testing.T, e *Engine) {
@@ -345,10 +345,10 @@ func TestStopHandsUndeliveredChunksToNextEngine(t *testing.T) {
 type oddDropper struct{}
 
 func (oddDropper) Filter(tag string, ev *event.Event) (Verdict, error) {
-	if ev.Record["n"].(int64)%2 == 1 {
+	if ev.Record.Value("n").(int64)%2 == 1 {
 		return Drop, nil
 	}
-	ev.Record["seen_by"] = "filter"
+	ev.Record.Set("seen_by", "filter")
 	return Keep, nil
 }
 
@@ -361,7 +361,7 @@ func TestFiltersApplyByMatch(t *testing.T) {
 	e.AddOutput(OutputSpec{Plugin: "fn", Match: "*", Output: OutputFunc(func(ctx context.Context, c *Chunk) error {
 		mu.Lock()
 		defer mu.Unlock()
-		return c.Events(func(ev event.Event) error { got[c.Tag] = append(got[c.Tag], ev.Record); return nil })
+		return c.Events(func(ev event.Event) error { got[c.Tag] = append(got[c.Tag], ev.Record.ToMap()); return nil })
 	})})
 	startEngine(t, e)
 	for i := 0; i < 10; i++ {
@@ -391,7 +391,7 @@ func TestEmitRawPassesBytesThrough(t *testing.T) {
 	var raw []byte
 	for i := 0; i < 20; i++ {
 		ev := rec(i)
-		ev.Metadata = map[string]any{}
+		ev.Metadata = event.Map{}
 		raw, _ = event.AppendEntry(raw, &ev)
 	}
 	e := NewEngine(fastOpts())
@@ -473,7 +473,7 @@ func (r *retagger) Filter(tag string, ev *event.Event) (Verdict, error) {
 	if tag != "in" {
 		return Keep, nil
 	}
-	return Drop, r.em.Emit(fmt.Sprintf("out.%v", ev.Record["n"]), *ev)
+	return Drop, r.em.Emit(fmt.Sprintf("out.%v", ev.Record.Value("n")), *ev)
 }
 
 func TestReemitterRecordsEnterThePipelineAgain(t *testing.T) {

@@ -48,9 +48,15 @@ type filterInst struct {
 	logged  atomic.Uint64
 }
 
-func (f *filterInst) apply(tag string, ev *event.Event) Verdict {
+// apply runs the filter on ev; more is the records a Splitter returned to follow ev.
+func (f *filterInst) apply(tag string, ev *event.Event) (v Verdict, more []event.Event) {
 	f.records.Add(1)
-	v, err := f.f.Filter(tag, ev)
+	var err error
+	if s, ok := f.f.(Splitter); ok {
+		v, more, err = s.FilterSplit(tag, ev)
+	} else {
+		v, err = f.f.Filter(tag, ev)
+	}
 	if err != nil {
 		// A filter that cannot process a record lets it through unchanged, as Fluent Bit
 		// does: losing the record would be worse than not filtering it.
@@ -58,10 +64,10 @@ func (f *filterInst) apply(tag string, ev *event.Event) Verdict {
 		if n := f.logged.Add(1); n <= 10 || n%1000 == 0 {
 			f.log.Warn("filter error; record passed through", "tag", tag, "err", err, "count", n)
 		}
-		return Keep
+		return Keep, nil
 	}
 	if v == Drop {
 		f.dropped.Add(1)
 	}
-	return v
+	return v, more
 }

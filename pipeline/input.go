@@ -169,27 +169,63 @@ func (in *inputInst) Emit(tag string, ev event.Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now() // before the filters: they may read or copy the time
 	}
+	if len(in.procs) == 0 {
+		return in.emitFrom(tag, in.e.route(tag), 0, &ev)
+	}
+	// Processors (the input's own filters) run first; each record they let through, or
+	// split into, then takes the route's filters.
+	r := in.e.route(tag)
+	return runChain(tag, in.procs, 0, &ev, in.dropped, func(ev *event.Event) error { return in.emitFrom(tag, r, 0, ev) })
+}
+
+// runChain runs ev through filters from the one at index from, then hands it to next. A
+// filter that splits the record (Splitter) sends it and the records that follow it through
+// the rest of the chain, in order. dropped is called for each record a filter drops.
+func runChain(tag string, filters []*filterInst, from int, ev *event.Event, dropped func(), next func(*event.Event) error) error {
+	for i := from; i < len(filters); i++ {
+		v, more := filters[i].apply(tag, ev)
+		if len(more) > 0 {
+			if v == Drop {
+				dropped()
+			} else if err := runChain(tag, filters, i+1, ev, dropped, next); err != nil {
+				return err
+			}
+			for j := range more {
+				if more[j].Time.IsZero() {
+					more[j].Time = ev.Time
+				}
+				if err := runChain(tag, filters, i+1, &more[j], dropped, next); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if v == Drop {
+			dropped()
+			return nil
+		}
+	}
+	return next(ev)
+}
+
+// dropped counts a record a filter dropped as taken in.
+func (in *inputInst) dropped() { in.records.Add(1) }
+
+// emitFrom runs ev through r's filters from the one at index from, then appends it.
+func (in *inputInst) emitFrom(tag string, r *route, from int, ev *event.Event) error {
 	// records counts what the input took in: filtered out and unrouted records too, but
 	// not records refused (stopped, storage full), which the sender keeps.
-	for _, f := range in.procs {
-		if f.apply(tag, &ev) == Drop {
-			in.records.Add(1)
-			return nil
-		}
-	}
-	r := in.e.route(tag)
-	for _, f := range r.filters {
-		if f.apply(tag, &ev) == Drop {
-			in.records.Add(1)
-			return nil
-		}
-	}
+	return runChain(tag, r.filters, from, ev, in.dropped, func(ev *event.Event) error { return in.appendEvent(tag, r, ev) })
+}
+
+// appendEvent appends one filtered record to the tag's open chunk, or counts it unrouted.
+func (in *inputInst) appendEvent(tag string, r *route, ev *event.Event) error {
 	if len(r.outputs) == 0 {
 		in.records.Add(1)
 		in.e.noRoute(tag)
 		return nil
 	}
-	err := in.appendEntries(tag, 1, 0, func(dst []byte) ([]byte, error) { return event.AppendEntry(dst, &ev) })
+	err := in.appendEntries(tag, 1, 0, func(dst []byte) ([]byte, error) { return event.AppendEntry(dst, ev) })
 	if err == nil {
 		in.records.Add(1)
 	}

@@ -103,6 +103,17 @@ type Filter interface {
 	Filter(tag string, ev *event.Event) (Verdict, error)
 }
 
+// Splitter is implemented by filters that may turn one record into several, as Fluent
+// Bit's lua filter does when the script returns an array of records. The engine calls
+// FilterSplit instead of Filter: ev is changed in place as with Filter, and more, when not
+// empty, holds the records that follow ev, in order (a zero Time is ev's). ev and each of
+// more go on through the filters after this one. With an error, more is ignored and ev
+// passes unchanged, as with Filter.
+type Splitter interface {
+	Filter
+	FilterSplit(tag string, ev *event.Event) (v Verdict, more []event.Event, err error)
+}
+
 // Output delivers one chunk. nil means delivered; an error made with Retry means try again
 // later; any other error means the chunk can never be delivered by this output (it is
 // dropped for this output and counted). Flush must not keep c.Data after returning.

@@ -39,13 +39,8 @@ func (e *Engine) newProcessors(owner string, specs []FilterSpec) []*filterInst {
 func (o *outputInst) process(ch *Chunk) *Chunk {
 	out := &Chunk{Tag: ch.Tag}
 	var encErr error
-	err := ch.Events(func(ev event.Event) error {
-		for _, f := range o.procs {
-			if f.apply(ch.Tag, &ev) == Drop {
-				return nil
-			}
-		}
-		data, err := event.AppendEntry(out.Data, &ev)
+	keep := func(ev *event.Event) error {
+		data, err := event.AppendEntry(out.Data, ev)
 		if err != nil {
 			encErr = err
 			return nil
@@ -53,6 +48,9 @@ func (o *outputInst) process(ch *Chunk) *Chunk {
 		out.Data = data
 		out.Records++
 		return nil
+	}
+	err := ch.Events(func(ev event.Event) error {
+		return runChain(ch.Tag, o.procs, 0, &ev, func() {}, keep)
 	})
 	if err != nil {
 		o.log.Warn("processors: damaged chunk; the records after the damage are not sent", "tag", ch.Tag, "err", err)

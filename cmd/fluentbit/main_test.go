@@ -202,7 +202,7 @@ func TestYAMLAndClassicPrintTheSame(t *testing.T) {
 		return p.lines(false)
 	}
 	yamlOut, classicOut := run("pipeline.yaml"), run("pipeline.conf")
-	want := `{"date":"2023-11-14T22:13:20.000000Z","agent":"fluentbit-go","room":"kitchen","temperature":21.5,"unit":"C"}`
+	want := `{"date":"2023-11-14T22:13:20.000000Z","temperature":21.5,"unit":"C","room":"kitchen","agent":"fluentbit-go"}`
 	if len(yamlOut) != 3 {
 		t.Fatalf("YAML printed %d lines, want 3 (3 samples, the fault record excluded):\n%s", len(yamlOut), strings.Join(yamlOut, "\n"))
 	}

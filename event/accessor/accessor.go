@@ -26,6 +26,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/fluentbit-go/fluentbit-go/event"
 )
 
 // segment is one step of a path: a map key or an array index.
@@ -227,19 +229,19 @@ func (a *Accessor) Nested() bool { return len(a.path) > 1 }
 
 // Get returns the value the accessor names and whether it is there. A key present with a
 // nil value gives (nil, true), as Fluent Bit reports null. Get does not allocate.
-func (a *Accessor) Get(rec map[string]any) (any, bool) {
-	v, ok := rec[a.path[0].key]
+func (a *Accessor) Get(rec event.Map) (any, bool) {
+	v, ok := rec.Get(a.path[0].key)
 	if !ok {
 		return nil, false
 	}
 	for i := 1; i < len(a.path); i++ {
 		s := &a.path[i]
 		switch c := v.(type) {
-		case map[string]any:
+		case event.Map:
 			if s.isIdx {
 				return nil, false
 			}
-			if v, ok = c[s.key]; !ok {
+			if v, ok = c.Get(s.key); !ok {
 				return nil, false
 			}
 		case []any:
@@ -254,107 +256,105 @@ func (a *Accessor) Get(rec map[string]any) (any, bool) {
 	return v, true
 }
 
-// Set stores value where the accessor points. Missing (or null) intermediate map keys are
+// Set stores value where the accessor points: in place when the key is there, keeping its
+// position, else appended at the end of its map. Missing (or null) intermediate map keys are
 // created as maps when the next step is a key; Set never replaces a string, number or other
 // scalar standing in the way, never grows an array and never creates one. It reports whether
 // the value was stored. rec must not be nil.
-func (a *Accessor) Set(rec map[string]any, value any) bool {
+func (a *Accessor) Set(rec *event.Map, value any) bool {
 	if rec == nil {
 		return false
 	}
-	last := len(a.path) - 1
-	if last == 0 {
-		rec[a.path[0].key] = value
-		return true
+	nv, ok := set(*rec, a.path, value)
+	if ok {
+		*rec = nv.(event.Map)
 	}
-	var cur any = rec
-	for i := 0; i < last; i++ {
-		s, next := &a.path[i], &a.path[i+1]
-		var child any
-		switch c := cur.(type) {
-		case map[string]any:
-			if s.isIdx {
-				return false
-			}
-			child = c[s.key]
-			if child == nil {
-				if next.isIdx {
-					return false
-				}
-				m := map[string]any{}
-				c[s.key] = m
-				child = m
-			}
-		case []any:
-			if !s.isIdx || s.index >= len(c) {
-				return false
-			}
-			child = c[s.index]
-			if child == nil {
-				if next.isIdx {
-					return false
-				}
-				m := map[string]any{}
-				c[s.index] = m
-				child = m
-			}
-		default:
-			return false
-		}
-		cur = child
-	}
-	s := &a.path[last]
+	return ok
+}
+
+// set stores value at path below cur and returns cur as it must be stored back in its
+// parent: a Map that grew may have moved.
+func set(cur any, path []segment, value any) (any, bool) {
+	s := &path[0]
+	var child any
 	switch c := cur.(type) {
-	case map[string]any:
+	case event.Map:
 		if s.isIdx {
-			return false
+			return cur, false
 		}
-		c[s.key] = value
-		return true
+		if len(path) == 1 {
+			c.Set(s.key, value)
+			return c, true
+		}
+		child, _ = c.Get(s.key)
 	case []any:
 		if !s.isIdx || s.index >= len(c) {
-			return false
+			return cur, false
 		}
-		c[s.index] = value
-		return true
+		if len(path) == 1 {
+			c[s.index] = value
+			return c, true
+		}
+		child = c[s.index]
+	default:
+		return cur, false
 	}
-	return false
+	if child == nil {
+		if path[1].isIdx {
+			return cur, false
+		}
+		child = event.Map{}
+	}
+	nc, ok := set(child, path[1:], value)
+	if !ok {
+		return cur, false
+	}
+	switch c := cur.(type) {
+	case event.Map:
+		c.Set(s.key, nc)
+		return c, true
+	case []any:
+		c[s.index] = nc
+	}
+	return cur, true
 }
 
 // Delete removes the value the accessor names and reports whether there was one. Deleting
-// an array element shortens the array (later elements move down by one).
-func (a *Accessor) Delete(rec map[string]any) bool {
+// an array element shortens the array (later elements move down by one); the other keys of
+// a map keep their order.
+func (a *Accessor) Delete(rec *event.Map) bool {
 	if rec == nil {
 		return false
 	}
-	_, ok := del(rec, a.path)
+	nv, ok := del(*rec, a.path)
+	if ok {
+		*rec = nv.(event.Map)
+	}
 	return ok
 }
 
 // del removes path from cur and returns cur as it must be stored back in its parent: an
-// array that lost an element has a new length.
+// array or map that lost an element has a new length.
 func del(cur any, path []segment) (any, bool) {
 	s := &path[0]
 	switch c := cur.(type) {
-	case map[string]any:
+	case event.Map:
 		if s.isIdx {
 			return cur, false
 		}
-		child, ok := c[s.key]
-		if !ok {
+		i := c.Index(s.key)
+		if i < 0 {
 			return cur, false
 		}
 		if len(path) == 1 {
-			delete(c, s.key)
-			return cur, true
+			c.Delete(s.key)
+			return c, true
 		}
-		nc, ok := del(child, path[1:])
+		nc, ok := del(c[i].Value, path[1:])
 		if ok {
-			if _, isArr := nc.([]any); isArr {
-				c[s.key] = nc
-			}
+			c[i].Value = nc
 		}
-		return cur, ok
+		return c, ok
 	case []any:
 		if !s.isIdx || s.index >= len(c) {
 			return cur, false
@@ -366,9 +366,7 @@ func del(cur any, path []segment) (any, bool) {
 		}
 		nc, ok := del(c[s.index], path[1:])
 		if ok {
-			if _, isArr := nc.([]any); isArr {
-				c[s.index] = nc
-			}
+			c[s.index] = nc
 		}
 		return cur, ok
 	}

@@ -1,6 +1,7 @@
 package accessor
 
 import (
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"reflect"
 	"strings"
 	"testing"
@@ -54,7 +55,7 @@ func TestGetFollowsFluentBitDocs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Parse(%q): %v", tc.expr, err)
 		}
-		got, found := a.Get(rec)
+		got, found := a.Get(event.FromMap(rec))
 		if found != tc.found || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: got (%v, %v), want (%v, %v)", tc.expr, got, found, tc.want, tc.found)
 		}
@@ -135,8 +136,9 @@ func TestSet(t *testing.T) {
 		{"key into array", "$a['b']", map[string]any{"a": []any{}}, false, map[string]any{"a": []any{}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ok := MustParse(tc.expr).Set(tc.rec, "v")
-			if ok != tc.ok || !reflect.DeepEqual(tc.rec, tc.want) {
+			rec := event.FromMap(tc.rec)
+			ok := MustParse(tc.expr).Set(&rec, "v")
+			if ok != tc.ok || !reflect.DeepEqual(rec.ToMap(), tc.want) {
 				t.Errorf("Set: ok=%v rec=%v, want ok=%v rec=%v", ok, tc.rec, tc.ok, tc.want)
 			}
 		})
@@ -168,8 +170,9 @@ func TestDelete(t *testing.T) {
 		{"below scalar", "$a['b']", map[string]any{"a": "s"}, false, map[string]any{"a": "s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ok := MustParse(tc.expr).Delete(tc.rec)
-			if ok != tc.ok || !reflect.DeepEqual(tc.rec, tc.want) {
+			rec := event.FromMap(tc.rec)
+			ok := MustParse(tc.expr).Delete(&rec)
+			if ok != tc.ok || !reflect.DeepEqual(rec.ToMap(), tc.want) {
 				t.Errorf("Delete: ok=%v rec=%v, want ok=%v rec=%v", ok, tc.rec, tc.ok, tc.want)
 			}
 		})
@@ -177,7 +180,7 @@ func TestDelete(t *testing.T) {
 }
 
 func TestGetDoesNotAllocate(t *testing.T) {
-	rec := docRecord()
+	rec := event.FromMap(docRecord())
 	a := MustParse("$items[1]['name']")
 	if n := testing.AllocsPerRun(100, func() { a.Get(rec) }); n != 0 {
 		t.Errorf("Get allocates %v times per call, want 0", n)
@@ -185,7 +188,7 @@ func TestGetDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkGet(b *testing.B) {
-	rec := docRecord()
+	rec := event.FromMap(docRecord())
 	for _, expr := range []string{"log", "$labels['project']['env']", "$items[1]['name']"} {
 		a := MustParse(expr)
 		b.Run(expr, func(b *testing.B) {

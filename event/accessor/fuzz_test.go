@@ -1,6 +1,7 @@
 package accessor
 
 import (
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"reflect"
 	"testing"
 )
@@ -26,17 +27,17 @@ func FuzzParse(f *testing.F) {
 		if !reflect.DeepEqual(a.path, b.path) || a.String() != b.String() {
 			t.Fatalf("round trip changed %q: %#v -> %#v", expr, a.path, b.path)
 		}
-		rec := map[string]any{
-			a.Key(): map[string]any{"x": []any{nil, "s", map[string]any{}}},
-			"other": []any{int64(1)},
+		rec := event.Map{
+			{a.Key(), event.Map{{"x", []any{nil, "s", event.Map{}}}}},
+			{"other", []any{int64(1)}},
 		}
 		a.Get(rec)
-		if a.Set(rec, "v") {
+		if a.Set(&rec, "v") {
 			if v, ok := a.Get(rec); !ok || v != "v" {
 				t.Fatalf("%q: Set reported success, then Get gave (%v, %v)", expr, v, ok)
 			}
 		}
-		if a.Delete(rec) && !a.path[len(a.path)-1].isIdx {
+		if a.Delete(&rec) && !a.path[len(a.path)-1].isIdx {
 			if _, ok := a.Get(rec); ok {
 				t.Fatalf("%q: still there after Delete", expr)
 			}

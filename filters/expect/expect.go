@@ -142,7 +142,7 @@ func (e *Expect) Init(_ context.Context, env pipeline.Env) error {
 	return e.Validate()
 }
 
-func (r *rule) holds(rec map[string]any) bool {
+func (r *rule) holds(rec event.Map) bool {
 	v, ok := r.key.Get(rec)
 	switch r.kind {
 	case kExists:
@@ -197,9 +197,9 @@ func (e *Expect) Filter(tag string, ev *event.Event) (pipeline.Verdict, error) {
 	switch e.action {
 	case actResultKey:
 		if ev.Record == nil {
-			ev.Record = map[string]any{}
+			ev.Record = event.Map{}
 		}
-		ev.Record[e.ResultKey] = failed == nil
+		ev.Record.Set(e.ResultKey, failed == nil)
 	case actWarn:
 		if failed != nil {
 			e.log.Warn("expect: rule failed", "rule", failed.String(), "tag", tag)

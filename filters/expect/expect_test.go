@@ -51,11 +51,11 @@ func TestExpectRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			props := append([]string{"action", "result_key", "result_key", "ok?"}, tc.rules...)
 			e := newExpect(t, nil, props...)
-			ev := event.Event{Record: rec()}
+			ev := event.Event{Record: event.FromMap(rec())}
 			if v, _ := e.Filter("t", &ev); v != pipeline.Keep {
 				t.Fatal("record dropped")
 			}
-			if got := ev.Record["ok?"]; got != tc.want {
+			if got := ev.Record.Value("ok?"); got != tc.want {
 				t.Errorf("result %v, want %v", got, tc.want)
 			}
 		})
@@ -65,7 +65,7 @@ func TestExpectRules(t *testing.T) {
 func TestExpectWarnAndExit(t *testing.T) {
 	logs := &pipelinetest.Logs{}
 	e := newExpect(t, logs, "key_exists", "color")
-	ev := event.Event{Record: map[string]any{"x": 1}}
+	ev := event.Event{Record: event.Map{{"x", 1}}}
 	e.Filter("t", &ev)
 	if logs.Count(slog.LevelWarn) != 1 || len(ev.Record) != 1 {
 		t.Fatalf("warn: %d warnings, record %v", logs.Count(slog.LevelWarn), ev.Record)
@@ -75,7 +75,7 @@ func TestExpectWarnAndExit(t *testing.T) {
 	e.OnExit = func() { exits++ }
 	e.Filter("t", &ev)
 	e.Filter("t", &ev)
-	ok := event.Event{Record: map[string]any{"color": 1}}
+	ok := event.Event{Record: event.Map{{"color", 1}}}
 	e.Filter("t", &ok)
 	if exits != 1 || logs.Count(slog.LevelError) != 2 {
 		t.Fatalf("exit called %d times (want once), %d errors logged", exits, logs.Count(slog.LevelError))
@@ -84,7 +84,7 @@ func TestExpectWarnAndExit(t *testing.T) {
 	e = newExpect(t, nil, "key_not_exists", "a", "action", "result_key")
 	var nilRec event.Event
 	e.Filter("t", &nilRec)
-	if nilRec.Record["matched"] != true {
+	if nilRec.Record.Value("matched") != true {
 		t.Fatalf("nil record: %v", nilRec.Record)
 	}
 }
@@ -109,7 +109,7 @@ func TestExpectValidate(t *testing.T) {
 
 func BenchmarkExpect(b *testing.B) {
 	e := newExpect(b, nil, "key_exists", "color", "key_val_eq", "$label['name'] abc", "action", "warn")
-	ev := event.Event{Record: map[string]any{"color": "blue", "label": map[string]any{"name": "abc"}}}
+	ev := event.Event{Record: event.Map{{"color", "blue"}, {"label", event.Map{{"name", "abc"}}}}}
 	b.ReportAllocs()
 	for b.Loop() {
 		e.Filter("t", &ev)

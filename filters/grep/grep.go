@@ -154,7 +154,7 @@ func compile(pattern string) (*regexp.Regexp, error) {
 }
 
 // matches reports whether r's key holds a string its regex matches.
-func (r *rule) matches(rec map[string]any) bool {
+func (r *rule) matches(rec event.Map) bool {
 	v, ok := r.key.Get(rec)
 	if !ok {
 		return false
@@ -171,7 +171,7 @@ func (g *Grep) Filter(_ string, ev *event.Event) (pipeline.Verdict, error) {
 	return pipeline.Drop, nil
 }
 
-func (g *Grep) keep(rec map[string]any) bool {
+func (g *Grep) keep(rec event.Map) bool {
 	switch g.op {
 	case opAnd, opOr:
 		if len(g.rules) == 0 {

@@ -23,7 +23,7 @@ func newGrep(t testing.TB, g Grep) *Grep {
 
 func kept(t testing.TB, g *Grep, rec map[string]any) bool {
 	t.Helper()
-	ev := event.Event{Time: time.Unix(1, 0), Record: rec}
+	ev := event.Event{Time: time.Unix(1, 0), Record: event.FromMap(rec)}
 	v, err := g.Filter("app", &ev)
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +238,7 @@ func TestGrepFilterDoesNotAllocate(t *testing.T) {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
 	g := newGrep(t, Grep{Regex: []string{"log ^aa", "$k['app'] ^my"}, Exclude: []string{"level debug"}})
-	ev := event.Event{Record: map[string]any{"log": "aaa", "k": map[string]any{"app": "myapp"}, "level": "info"}}
+	ev := event.Event{Record: event.Map{{"log", "aaa"}, {"k", event.Map{{"app", "myapp"}}}, {"level", "info"}}}
 	if n := testing.AllocsPerRun(100, func() { g.Filter("t", &ev) }); n != 0 {
 		t.Errorf("Filter allocates %v times per record, want 0", n)
 	}
@@ -263,7 +263,7 @@ func BenchmarkGrep(b *testing.B) {
 		{"or_3_rules", Grep{LogicalOp: "or", Regex: []string{"log ERROR", "log WARN", "log INFO"}}},
 	} {
 		g := newGrep(b, bc.g)
-		ev := event.Event{Record: rec}
+		ev := event.Event{Record: event.FromMap(rec)}
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -279,7 +279,7 @@ func BenchmarkGrep(b *testing.B) {
 func TestGrepConcurrentUse(t *testing.T) {
 	g := newGrep(t, Grep{Regex: []string{"$k['v'] ^keep"}})
 	pipelinetest.Concurrently(t, 8, 500, func(int, int) error {
-		ev := event.Event{Record: map[string]any{"k": map[string]any{"v": "keep-me"}}}
+		ev := event.Event{Record: event.Map{{"k", event.Map{{"v", "keep-me"}}}}}
 		if v, _ := g.Filter("t", &ev); v != pipeline.Keep {
 			return errors.New("a matching record was dropped")
 		}

@@ -25,10 +25,12 @@
 //   - type_array_key "k1 k2": these top-level keys, when the script returns an empty
 //     table for them, become empty arrays (not empty maps).
 //   - enable_flb_null: accepted; Lua nil is the only null.
-//   - enable_libs "os io package debug" (default none): Lua libraries to open besides the
-//     safe ones. By default the script gets base (without dofile, loadfile, require and
-//     module), table, string, math and coroutine: it cannot touch files, processes or the
-//     environment. This key is ours (Fluent Bit opens every library).
+//   - sandbox on|off (default off): off, the script gets every standard library, as in
+//     Fluent Bit (base, package, table, io, os, string, math, debug, coroutine). On, it
+//     gets only base (without dofile, loadfile, require and module), table, string, math
+//     and coroutine: it cannot touch files, processes or the environment. Ours.
+//   - enable_libs "os io package debug" (default none): with sandbox on, libraries to open
+//     besides the safe ones (ignored with sandbox off, where every library is open). Ours.
 //   - call_timeout DURATION (default 0, none): stop a call that runs longer (an endless
 //     loop in the script would otherwise hold up every record of the pipeline); the
 //     record passes unchanged and the error is counted. Ours; it slows the VM down a
@@ -41,18 +43,34 @@
 //
 // Conversions. A record becomes a Lua table: maps are tables with string keys, arrays are
 // sequences (from 1), strings and binary data are strings, integers and floats are numbers,
-// booleans are booleans, null is nil. On the way back a table whose keys are exactly 1..n
-// is an array, any other table a map (non-string keys are written as text); an empty table
-// is an empty map (see type_array_key); a number with no fraction that fits an int64 is an
-// integer, any other number a float (as Fluent Bit does). Integers above 2^53 lose
-// precision in Lua, whose numbers are float64.
+// booleans are booleans, null is nil. On the way back the rules are Fluent Bit's
+// (flb_lua_arraylength, checked against Fluent Bit 5.1.1): a table with at least one
+// positive number key is an array as long as its largest such key (truncated), element i
+// being t[i] (nil where absent: {[1]="a",[3]="c"} is ["a",nil,"c"]; other keys are left out:
+// {1,2,k="v"} is [1,2]); any other table is a map (number and boolean keys are written as
+// text, where Fluent Bit writes them as msgpack numbers and booleans); an empty table is an
+// empty map (see type_array_key); a number with no fraction that fits an int64 is an
+// integer (3.0 is 3, -0.0 is 0), any other number a float (2^63, NaN, infinities).
+// Integers above 2^53 lose precision in Lua, whose numbers are float64. An array longer
+// than 1<<20 (from a key like 1e9) is written as a map instead, where Fluent Bit would
+// allocate it. string.upper and string.lower change ASCII letters only, as C's toupper does
+// in Fluent Bit's C locale ("héllo" becomes "HéLLO").
+//
+// Key order. Lua tables have no order; Fluent Bit writes a returned table in the order of
+// its Lua hash, which looks random. Here a returned record keeps the keys of the record
+// that went in at their places and has the keys the script added after them, in the order
+// it added them (gopher-lua walks a table in insertion order); a key set to nil is gone.
+//
+// Returning an array of records (code 1 or 2) splits the record into several, as in Fluent
+// Bit: each element that is a table becomes a record (others are left out), all with the
+// returned timestamp for code 1; they go on through the following filters in order.
 //
 // One Lua state runs per filter instance and calls are serialised, as in Fluent Bit, so
 // global variables in the script keep their values from one record to the next.
 //
-// Differences from Fluent Bit: returning an array of records (to split one record into
-// several) is not supported (an error: the record passes); LuaJIT/Lua 5.1 C modules are not
-// available.
+// Differences from Fluent Bit: key order (above); map keys are always strings; a function
+// or other non-data value in the returned record becomes null, where Fluent Bit fails the
+// call; LuaJIT's bit, jit and ffi modules and C modules are not available.
 package lua
 
 import (
@@ -85,6 +103,7 @@ type Lua struct {
 	TypeArrayKey  string        `conf:"type_array_key"`
 	EnableFlbNull bool          `conf:"enable_flb_null"`
 	EnableLibs    string        `conf:"enable_libs"`
+	Sandbox       bool          `conf:"sandbox"`
 	CallTimeout   time.Duration `conf:"call_timeout"`
 
 	mu      sync.Mutex // one Lua state, one call at a time
@@ -94,6 +113,65 @@ type Lua struct {
 	arrKeys []string
 	libs    map[string]bool
 	log     *slog.Logger
+}
+
+// newState makes the Lua state: every standard library, as Fluent Bit opens them, or with
+// sandbox only the safe ones plus libs. string.upper and string.lower are replaced by
+// byte-wise ASCII versions (C's toupper in Fluent Bit's C locale).
+func newState(sandbox bool, libs map[string]bool) *glua.LState {
+	if !sandbox {
+		L := glua.NewState()
+		asciiCase(L)
+		return L
+	}
+	L := glua.NewState(glua.Options{SkipOpenLibs: true})
+	for _, lib := range []struct {
+		name string
+		fn   glua.LGFunction
+	}{{glua.BaseLibName, glua.OpenBase}, {glua.TabLibName, glua.OpenTable}, {glua.StringLibName, glua.OpenString},
+		{glua.MathLibName, glua.OpenMath}, {glua.CoroutineLibName, glua.OpenCoroutine}} {
+		L.Push(L.NewFunction(lib.fn))
+		L.Push(glua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	if !libs[glua.LoadLibName] {
+		for _, name := range []string{"dofile", "loadfile", "require", "module"} {
+			L.SetGlobal(name, glua.LNil)
+		}
+	}
+	for _, name := range []string{glua.LoadLibName, glua.OsLibName, glua.IoLibName, glua.DebugLibName} {
+		if libs[name] {
+			L.Push(L.NewFunction(extraLibs[name]))
+			L.Push(glua.LString(name))
+			L.Call(1, 0)
+		}
+	}
+	asciiCase(L)
+	return L
+}
+
+func asciiCase(L *glua.LState) {
+	str, ok := L.GetGlobal(glua.StringLibName).(*glua.LTable)
+	if !ok {
+		return
+	}
+	conv := func(lower bool) glua.LGFunction {
+		return func(L *glua.LState) int {
+			s := L.CheckString(1)
+			b := []byte(s)
+			for i, c := range b {
+				if lower && c >= 'A' && c <= 'Z' {
+					b[i] = c + 'a' - 'A'
+				} else if !lower && c >= 'a' && c <= 'z' {
+					b[i] = c - 'a' + 'A'
+				}
+			}
+			L.Push(glua.LString(b))
+			return 1
+		}
+	}
+	str.RawSetString("upper", L.NewFunction(conv(false)))
+	str.RawSetString("lower", L.NewFunction(conv(true)))
 }
 
 var extraLibs = map[string]glua.LGFunction{
@@ -156,28 +234,7 @@ func (f *Lua) Init(_ context.Context, env pipeline.Env) error {
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
-	L := glua.NewState(glua.Options{SkipOpenLibs: true})
-	for _, lib := range []struct {
-		name string
-		fn   glua.LGFunction
-	}{{glua.BaseLibName, glua.OpenBase}, {glua.TabLibName, glua.OpenTable}, {glua.StringLibName, glua.OpenString},
-		{glua.MathLibName, glua.OpenMath}, {glua.CoroutineLibName, glua.OpenCoroutine}} {
-		L.Push(L.NewFunction(lib.fn))
-		L.Push(glua.LString(lib.name))
-		L.Call(1, 0)
-	}
-	if !f.libs[glua.LoadLibName] {
-		for _, name := range []string{"dofile", "loadfile", "require", "module"} {
-			L.SetGlobal(name, glua.LNil)
-		}
-	}
-	for name, fn := range extraLibs {
-		if f.libs[name] {
-			L.Push(L.NewFunction(fn))
-			L.Push(glua.LString(name))
-			L.Call(1, 0)
-		}
-	}
+	L := newState(f.Sandbox, f.libs)
 	var err error
 	if f.Script != "" {
 		var src []byte
@@ -212,13 +269,21 @@ func (f *Lua) Close(context.Context) error {
 	return nil
 }
 
-// Filter calls the Lua function on the record.
+// Filter calls the Lua function on the record. When the script returns several records,
+// Filter keeps the first: the engine calls FilterSplit, which passes them all on.
 func (f *Lua) Filter(tag string, ev *event.Event) (pipeline.Verdict, error) {
+	v, _, err := f.FilterSplit(tag, ev)
+	return v, err
+}
+
+// FilterSplit calls the Lua function on the record; more is the records after the first
+// when the script returned an array of records.
+func (f *Lua) FilterSplit(tag string, ev *event.Event) (pipeline.Verdict, []event.Event, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	L := f.state
 	if L == nil {
-		return pipeline.Keep, errors.New("lua: filter closed")
+		return pipeline.Keep, nil, errors.New("lua: filter closed")
 	}
 	var ts glua.LValue
 	if f.TimeAsTable {
@@ -245,29 +310,26 @@ func (f *Lua) Filter(tag string, ev *event.Event) (pipeline.Verdict, error) {
 	L.Push(rec)
 	if err := L.PCall(3, 3, nil); err != nil {
 		L.SetTop(top)
-		return pipeline.Keep, fmt.Errorf("lua: %s: %w", f.Call, err)
+		return pipeline.Keep, nil, fmt.Errorf("lua: %s: %w", f.Call, err)
 	}
 	retCode, retTS, retRec := L.Get(-3), L.Get(-2), L.Get(-1)
 	L.SetTop(top)
 	code, ok := retCode.(glua.LNumber)
 	if !ok {
-		return pipeline.Keep, fmt.Errorf("lua: %s returned %s as its code, want -1, 0, 1 or 2", f.Call, retCode.Type())
+		return pipeline.Keep, nil, fmt.Errorf("lua: %s returned %s as its code, want -1, 0, 1 or 2", f.Call, retCode.Type())
 	}
 	switch code {
 	case -1:
-		return pipeline.Drop, nil
+		return pipeline.Drop, nil, nil
 	case 0:
-		return pipeline.Keep, nil
+		return pipeline.Keep, nil, nil
 	case 1, 2:
 	default:
-		return pipeline.Keep, fmt.Errorf("lua: %s returned code %v, want -1, 0, 1 or 2", f.Call, code)
+		return pipeline.Keep, nil, fmt.Errorf("lua: %s returned code %v, want -1, 0, 1 or 2", f.Call, code)
 	}
 	tbl, ok := retRec.(*glua.LTable)
 	if !ok {
-		return pipeline.Keep, fmt.Errorf("lua: %s returned %s as the record, want a table", f.Call, retRec.Type())
-	}
-	if isArray(tbl) {
-		return pipeline.Keep, fmt.Errorf("lua: %s returned an array of records; splitting records is not supported", f.Call)
+		return pipeline.Keep, nil, fmt.Errorf("lua: %s returned %s as the record, want a table", f.Call, retRec.Type())
 	}
 	var newTime time.Time
 	if _, isNum := ts.(glua.LNumber); isNum && code == 1 && retTS == ts {
@@ -276,26 +338,65 @@ func (f *Lua) Filter(tag string, ev *event.Event) (pipeline.Verdict, error) {
 	if code == 1 {
 		t, err := f.readTime(retTS)
 		if err != nil {
-			return pipeline.Keep, err
+			return pipeline.Keep, nil, err
 		}
 		newTime = t
 	}
-	m := tableToMap(tbl, 0)
-	for _, k := range f.intKeys {
-		if v, ok := m[k].(float64); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
-			m[k] = int64(v)
+	if n := arrayLength(tbl); n > 0 {
+		// An array of records: the first replaces ev, the others follow it.
+		var recs []event.Map
+		for i := 1; i <= n; i++ {
+			if t, ok := tbl.RawGetInt(i).(*glua.LTable); ok {
+				recs = append(recs, f.record(t))
+			}
 		}
-	}
-	for _, k := range f.arrKeys {
-		if v, ok := m[k].(map[string]any); ok && len(v) == 0 {
-			m[k] = []any{}
+		if len(recs) == 0 {
+			return pipeline.Drop, nil, nil
 		}
+		more := make([]event.Event, len(recs)-1)
+		for i := range more {
+			more[i] = event.Event{Time: ev.Time, Metadata: ev.Metadata.Clone(), Record: recs[i+1]}
+			if code == 1 {
+				more[i].Time = newTime
+			}
+		}
+		ev.Record = recs[0]
+		if code == 1 {
+			ev.Time = newTime
+		}
+		return pipeline.Keep, more, nil
 	}
-	ev.Record = m
+	ev.Record = f.record(tbl)
 	if code == 1 {
 		ev.Time = newTime
 	}
-	return pipeline.Keep, nil
+	return pipeline.Keep, nil, nil
+}
+
+// record converts a returned table to a record, applying type_int_key and type_array_key.
+func (f *Lua) record(t *glua.LTable) event.Map {
+	var m event.Map
+	if v := fromLua(t, 0); v != nil {
+		m, _ = v.(event.Map)
+	}
+	if m == nil {
+		m = event.Map{} // an array where a record was wanted: Fluent Bit makes it an empty map
+	}
+	for _, k := range f.intKeys {
+		if i := m.Index(k); i >= 0 {
+			if v, ok := m[i].Value.(float64); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+				m[i].Value = int64(v)
+			}
+		}
+	}
+	for _, k := range f.arrKeys {
+		if i := m.Index(k); i >= 0 {
+			if v, ok := m[i].Value.(event.Map); ok && len(v) == 0 {
+				m[i].Value = []any{}
+			}
+		}
+	}
+	return m
 }
 
 func (f *Lua) readTime(v glua.LValue) (time.Time, error) {
@@ -325,10 +426,12 @@ func (f *Lua) readTime(v glua.LValue) (time.Time, error) {
 // otherwise recurse forever).
 const maxDepth = 64
 
-func mapToTable(L *glua.LState, m map[string]any) *glua.LTable {
+// mapToTable builds the table in record order: gopher-lua's next() walks a table's keys in
+// the order they were first set, so the keys of the record come back in their places.
+func mapToTable(L *glua.LState, m event.Map) *glua.LTable {
 	t := L.CreateTable(0, len(m))
-	for k, v := range m {
-		t.RawSetString(k, toLua(L, v, 0))
+	for _, kv := range m {
+		t.RawSetString(kv.Key, toLua(L, kv.Value, 0))
 	}
 	return t
 }
@@ -358,6 +461,12 @@ func toLua(L *glua.LState, v any, depth int) glua.LValue {
 		return glua.LNumber(x)
 	case float32:
 		return glua.LNumber(x)
+	case event.Map:
+		t := L.CreateTable(0, len(x))
+		for _, kv := range x {
+			t.RawSetString(kv.Key, toLua(L, kv.Value, depth+1))
+		}
+		return t
 	case map[string]any:
 		t := L.CreateTable(0, len(x))
 		for k, e := range x {
@@ -378,26 +487,32 @@ func toLua(L *glua.LState, v any, depth int) glua.LValue {
 	return glua.LString(fmt.Sprint(v))
 }
 
-// isArray reports whether t's keys are exactly 1..n with n > 0.
-func isArray(t *glua.LTable) bool {
-	n := t.Len()
-	if n == 0 {
-		return false
-	}
-	count := 0
-	array := true
-	t.ForEach(func(k, _ glua.LValue) {
-		count++
-		if kn, ok := k.(glua.LNumber); !ok || float64(kn) != math.Trunc(float64(kn)) || kn < 1 || int(kn) > n {
-			array = false
+// maxArray bounds the array a table becomes: a key like 1e9 would otherwise make an array
+// of a billion nulls (Fluent Bit's would); such a table is written as a map.
+const maxArray = 1 << 20
+
+// arrayLength is Fluent Bit's flb_lua_arraylength: the largest positive number key
+// (truncated to an integer), 0 when there is none (the table is a map).
+func arrayLength(t *glua.LTable) int {
+	n := 0
+	for k, _ := t.Next(glua.LNil); k != glua.LNil; k, _ = t.Next(k) {
+		if kn, ok := k.(glua.LNumber); ok {
+			if f := float64(kn); f >= 1 {
+				if f > maxArray {
+					return 0
+				}
+				n = max(n, int(f))
+			}
 		}
-	})
-	return array && count == n
+	}
+	return n
 }
 
-func tableToMap(t *glua.LTable, depth int) map[string]any {
-	m := make(map[string]any)
-	t.ForEach(func(k, v glua.LValue) {
+// tableToMap reads t's pairs in next() order: the keys the table was built with first, in
+// their order, then the keys the script added, in the order it added them.
+func tableToMap(t *glua.LTable, depth int) event.Map {
+	m := make(event.Map, 0, 8)
+	for k, v := t.Next(glua.LNil); k != glua.LNil; k, v = t.Next(k) {
 		var key string
 		switch kk := k.(type) {
 		case glua.LString:
@@ -407,8 +522,8 @@ func tableToMap(t *glua.LTable, depth int) map[string]any {
 		default:
 			key = k.String()
 		}
-		m[key] = fromLua(v, depth+1)
-	})
+		m.Set(key, fromLua(v, depth+1))
+	}
 	return m
 }
 
@@ -437,8 +552,7 @@ func fromLua(v glua.LValue, depth int) any {
 		if depth > maxDepth {
 			return nil
 		}
-		if isArray(x) {
-			n := x.Len()
+		if n := arrayLength(x); n > 0 {
 			out := make([]any, n)
 			for i := 1; i <= n; i++ {
 				out[i-1] = fromLua(x.RawGetInt(i), depth+1)
@@ -454,6 +568,7 @@ func fromLua(v glua.LValue, depth int) any {
 // Interface guards: a lifecycle method with a wrong signature fails the build.
 var (
 	_ pipeline.Filter      = (*Lua)(nil)
+	_ pipeline.Splitter    = (*Lua)(nil)
 	_ pipeline.Validator   = (*Lua)(nil)
 	_ pipeline.Initializer = (*Lua)(nil)
 	_ pipeline.Closer      = (*Lua)(nil)

@@ -72,6 +72,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
@@ -388,70 +389,81 @@ func (m *Modify) Filter(_ string, ev *event.Event) (pipeline.Verdict, error) {
 		if !m.writes {
 			return pipeline.Keep, nil
 		}
-		rec = make(map[string]any, 2)
-		ev.Record = rec
+		rec = make(event.Map, 0, 2)
 	}
 	for i := range m.rules {
-		m.rules[i].apply(rec)
+		m.rules[i].apply(&rec)
 	}
+	ev.Record = rec
 	return pipeline.Keep, nil
 }
 
-func (r *rule) apply(rec map[string]any) {
+// apply runs one rule, ordering keys as Fluent Bit's filter_modify.c does: Set of an
+// existing key moves it to the end, Add and Set of a new key append, Rename and Hard_rename
+// keep the position, Copy and Hard_copy insert the copy right after the source, and
+// Move_to_start / Move_to_end move the keys the rule names.
+func (r *rule) apply(recp *event.Map) {
+	rec := *recp
+	defer func() { *recp = rec }()
 	switch r.op {
 	case opSet:
-		rec[r.key] = r.val
+		rec.Delete(r.key)
+		rec = append(rec, event.KV{Key: r.key, Value: r.val})
 	case opAdd:
-		if _, ok := rec[r.key]; !ok {
-			rec[r.key] = r.val
+		if !rec.Has(r.key) {
+			rec = append(rec, event.KV{Key: r.key, Value: r.val})
 		}
 	case opRemove:
-		delete(rec, r.key)
+		rec.Delete(r.key)
 	case opRemoveWildcard:
-		for k := range rec {
-			if strings.HasPrefix(k, r.key) {
-				delete(rec, k)
-			}
-		}
+		rec = slices.DeleteFunc(rec, func(kv event.KV) bool { return strings.HasPrefix(kv.Key, r.key) })
 	case opRemoveRegex:
-		for k := range rec {
-			if r.re.MatchString(k) {
-				delete(rec, k)
+		rec = slices.DeleteFunc(rec, func(kv event.KV) bool { return r.re.MatchString(kv.Key) })
+	case opRename, opHardRename:
+		if !rec.Has(r.key) || r.key == r.to {
+			return
+		}
+		if rec.Has(r.to) && r.op == opRename {
+			return
+		}
+		rec.Rename(r.key, r.to)
+	case opCopy, opHardCopy:
+		if !rec.Has(r.key) || r.key == r.to {
+			return
+		}
+		if rec.Has(r.to) {
+			if r.op == opCopy {
+				return
+			}
+			rec.Delete(r.to)
+		}
+		i := rec.Index(r.key)
+		rec = slices.Insert(rec, i+1, event.KV{Key: r.to, Value: deepCopy(rec[i].Value)})
+	case opMoveToStart, opMoveToEnd:
+		var moved, rest event.Map
+		for _, kv := range rec {
+			if strings.HasPrefix(kv.Key, r.key) {
+				moved = append(moved, kv)
+			} else {
+				rest = append(rest, kv)
 			}
 		}
-	case opRename, opHardRename:
-		v, ok := rec[r.key]
-		if !ok || r.key == r.to {
+		if len(moved) == 0 {
 			return
 		}
-		if _, exists := rec[r.to]; exists && r.op == opRename {
-			return
+		if r.op == opMoveToStart {
+			rec = append(moved, rest...)
+		} else {
+			rec = append(rest, moved...)
 		}
-		delete(rec, r.key)
-		rec[r.to] = v
-	case opCopy, opHardCopy:
-		v, ok := rec[r.key]
-		if !ok || r.key == r.to {
-			return
-		}
-		if _, exists := rec[r.to]; exists && r.op == opCopy {
-			return
-		}
-		rec[r.to] = deepCopy(v)
-	case opMoveToStart, opMoveToEnd:
-		// A map has no order to change.
 	}
 }
 
 // deepCopy copies the containers of v so that the copy shares nothing mutable with v.
 func deepCopy(v any) any {
 	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = deepCopy(e)
-		}
-		return m
+	case event.Map:
+		return x.Clone()
 	case []any:
 		a := make([]any, len(x))
 		for i, e := range x {
@@ -464,7 +476,7 @@ func deepCopy(v any) any {
 	return v
 }
 
-func (c *condition) holds(rec map[string]any) bool {
+func (c *condition) holds(rec event.Map) bool {
 	switch c.kind {
 	case condKeyExists:
 		_, ok := c.key.Get(rec)
@@ -474,8 +486,8 @@ func (c *condition) holds(rec map[string]any) bool {
 		return !ok
 	case condAKeyMatches, condNoKeyMatches:
 		found := false
-		for k := range rec {
-			if c.keyRe.MatchString(k) {
+		for _, kv := range rec {
+			if c.keyRe.MatchString(kv.Key) {
 				found = true
 				break
 			}
@@ -495,8 +507,8 @@ func (c *condition) holds(rec map[string]any) bool {
 		return valueMatches(c.valRe, v) == (c.kind == condKeyValueMatches)
 	case condMatchingKeysHaveMatchingValues, condMatchingKeysDoNotHaveMatchingValues:
 		want := c.kind == condMatchingKeysHaveMatchingValues
-		for k, v := range rec {
-			if c.keyRe.MatchString(k) && valueMatches(c.valRe, v) != want {
+		for _, kv := range rec {
+			if c.keyRe.MatchString(kv.Key) && valueMatches(c.valRe, kv.Value) != want {
 				return false
 			}
 		}

@@ -39,12 +39,12 @@ func newModify(t testing.TB, lines ...string) *Modify {
 
 func apply(t testing.TB, m *Modify, rec map[string]any) map[string]any {
 	t.Helper()
-	ev := event.Event{Time: time.Unix(1528925855, 0), Record: rec}
+	ev := event.Event{Time: time.Unix(1528925855, 0), Record: event.FromMap(rec)}
 	v, err := m.Filter("mem.local", &ev)
 	if err != nil || v != pipeline.Keep {
 		t.Fatalf("Filter = %v, %v; want Keep, nil", v, err)
 	}
-	return ev.Record
+	return ev.Record.ToMap()
 }
 
 func memRecord() map[string]any {
@@ -353,7 +353,7 @@ func TestModifyAllocations(t *testing.T) {
 	}
 	m := newModify(t, "Condition Key_exists $k['app']", "Condition Key_value_matches level ^(warn|error)$",
 		"Set env prod", "Hard_rename level severity", "Hard_rename severity level", "Remove_regex ^tmp_")
-	ev := event.Event{Record: map[string]any{"k": map[string]any{"app": "a"}, "level": "warn", "x": 1}}
+	ev := event.Event{Record: event.Map{{"k", event.Map{{"app", "a"}}}, {"level", "warn"}, {"x", 1}}}
 	m.Filter("t", &ev)
 	if n := testing.AllocsPerRun(100, func() { m.Filter("t", &ev) }); n != 0 {
 		t.Errorf("Filter allocates %v times per record, want 0", n)
@@ -376,16 +376,14 @@ func BenchmarkModify(b *testing.B) {
 		m := newModify(b, bc.lines...)
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			src := memRecord()
-			rec := make(map[string]any, 16)
+			src := event.FromMap(memRecord())
+			rec := make(event.Map, 0, 16)
 			ev := event.Event{}
 			for b.Loop() {
-				// A fresh copy of the record each time; rec keeps its buckets, so the copy
+				// A fresh copy of the record each time; rec keeps its array, so the copy
 				// itself does not allocate.
 				clear(rec)
-				for k, v := range src {
-					rec[k] = v
-				}
+				rec = append(rec[:0], src...)
 				ev.Record = rec
 				m.Filter("t", &ev)
 			}
@@ -397,9 +395,9 @@ func BenchmarkModify(b *testing.B) {
 func TestModifyConcurrentUse(t *testing.T) {
 	m := newModify(t, "Condition Key_value_matches level ^warn", "Set seen yes", "Copy m m2", "Rename level severity")
 	pipelinetest.Concurrently(t, 8, 500, func(int, int) error {
-		ev := event.Event{Record: map[string]any{"level": "warn", "m": map[string]any{"a": []any{1}}}}
+		ev := event.Event{Record: event.Map{{"level", "warn"}, {"m", event.Map{{"a", []any{1}}}}}}
 		m.Filter("t", &ev)
-		if ev.Record["seen"] != "yes" || ev.Record["severity"] != "warn" {
+		if ev.Record.Value("seen") != "yes" || ev.Record.Value("severity") != "warn" {
 			return errors.New("rules not applied")
 		}
 		return nil

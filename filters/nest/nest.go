@@ -135,55 +135,55 @@ func (n *Nest) matches(k string) bool {
 	return false
 }
 
-// Filter nests or lifts keys in place. It always keeps the record.
+// Filter nests or lifts keys in place. It always keeps the record. Key order is Fluent
+// Bit's: nest leaves the other keys in order and appends the new map at the end, its keys in
+// record order; lift removes the map and appends its keys at the end, in its order.
 func (n *Nest) Filter(_ string, ev *event.Event) (pipeline.Verdict, error) {
 	rec := ev.Record
 	if rec == nil {
 		return pipeline.Keep, nil
 	}
 	if n.lift {
-		inner, ok := rec[n.NestedUnder].(map[string]any)
+		inner, ok := rec.Value(n.NestedUnder).(event.Map)
 		if !ok {
 			return pipeline.Keep, nil
 		}
-		delete(rec, n.NestedUnder)
-		for k, v := range inner {
-			rec[n.rename(k)] = v
+		rec.Delete(n.NestedUnder)
+		for _, kv := range inner {
+			rec.Set(n.rename(kv.Key), kv.Value)
 		}
+		ev.Record = rec
 		return pipeline.Keep, nil
 	}
-	var inner map[string]any
-	if n.exact {
-		for _, p := range n.patterns {
-			v, ok := rec[p.s]
-			if !ok || p.s == n.NestUnder {
-				continue
-			}
-			if inner == nil {
-				inner = make(map[string]any, len(n.patterns))
-			}
-			inner[n.rename(p.s)] = v
-			delete(rec, p.s)
-		}
-		if inner != nil {
-			rec[n.NestUnder] = inner
-		}
-		return pipeline.Keep, nil
-	}
-	for k, v := range rec {
-		if k == n.NestUnder || !n.matches(k) {
+	var inner event.Map
+	kept := rec[:0]
+	for _, kv := range rec {
+		if kv.Key == n.NestUnder || !n.nests(kv.Key) {
+			kept = append(kept, kv)
 			continue
 		}
-		if inner == nil {
-			inner = make(map[string]any, 4)
-		}
-		inner[n.rename(k)] = v
-		delete(rec, k)
+		inner = append(inner, event.KV{Key: n.rename(kv.Key), Value: kv.Value})
 	}
-	if inner != nil {
-		rec[n.NestUnder] = inner
+	if inner == nil {
+		return pipeline.Keep, nil
 	}
+	clear(rec[len(kept):])
+	kept.Set(n.NestUnder, inner)
+	ev.Record = kept
 	return pipeline.Keep, nil
+}
+
+// nests reports whether key k goes into the nested map.
+func (n *Nest) nests(k string) bool {
+	if n.exact {
+		for _, p := range n.patterns {
+			if p.s == k {
+				return true
+			}
+		}
+		return false
+	}
+	return n.matches(k)
 }
 
 // Interface guards: a lifecycle method with a wrong signature fails the build.

@@ -23,12 +23,12 @@ func newNest(t testing.TB, n Nest) *Nest {
 
 func run(t testing.TB, n *Nest, rec map[string]any) map[string]any {
 	t.Helper()
-	ev := event.Event{Time: time.Unix(1, 0), Record: rec}
+	ev := event.Event{Time: time.Unix(1, 0), Record: event.FromMap(rec)}
 	v, err := n.Filter("t", &ev)
 	if err != nil || v != pipeline.Keep {
 		t.Fatalf("Filter: %v %v", v, err)
 	}
-	return ev.Record
+	return ev.Record.ToMap()
 }
 
 // The examples of Fluent Bit's nest documentation, then edge cases.
@@ -142,9 +142,9 @@ func BenchmarkNest(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				rec := map[string]any{"Mem.total": 1, "Mem.used": 2, "Mem.free": 3, "Swap.total": 4, "Swap.used": 5}
+				rec := event.Map{{"Mem.total", 1}, {"Mem.used", 2}, {"Mem.free", 3}, {"Swap.total", 4}, {"Swap.used", 5}}
 				if bc.n.Operation == "lift" {
-					rec = map[string]any{"Memstats": map[string]any{"total": 1, "used": 2, "free": 3}, "Swap.total": 4, "Swap.used": 5}
+					rec = event.Map{{"Memstats", event.Map{{"total", 1}, {"used", 2}, {"free", 3}}}, {"Swap.total", 4}, {"Swap.used", 5}}
 				}
 				ev := event.Event{Record: rec}
 				n.Filter("t", &ev)

@@ -72,7 +72,7 @@ func TestAgentLoadsParsersFile(t *testing.T) {
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Push("app", map[string]any{"log": "10.0.0.1 GET /x 200 [28/Jul/2006:10:27:10 -0300]", "stream": "stdout"}); err != nil {
+	if err := a.Push("app", event.Map{{"log", "10.0.0.1 GET /x 200 [28/Jul/2006:10:27:10 -0300]"}, {"stream", "stdout"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Stop(ctx); err != nil {
@@ -84,7 +84,7 @@ func TestAgentLoadsParsersFile(t *testing.T) {
 		t.Fatalf("captured %d records", len(captured.evs))
 	}
 	ev := captured.evs[0]
-	if ev.Record["ip"] != "10.0.0.1" || ev.Record["code"] != int64(200) || ev.Record["stream"] != "stdout" || ev.Record["log"] != nil {
+	if ev.Record.Value("ip") != "10.0.0.1" || ev.Record.Value("code") != int64(200) || ev.Record.Value("stream") != "stdout" || ev.Record.Value("log") != nil {
 		t.Errorf("record %v", ev.Record)
 	}
 	if !ev.Time.Equal(time.Date(2006, 7, 28, 13, 27, 10, 0, time.UTC)) {

@@ -27,7 +27,7 @@ func init() {
 			byTag.Lock()
 			defer byTag.Unlock()
 			return c.Events(func(ev event.Event) error {
-				byTag.recs[c.Tag] = append(byTag.recs[c.Tag], ev.Record)
+				byTag.recs[c.Tag] = append(byTag.recs[c.Tag], ev.Record.ToMap())
 				return nil
 			})
 		})
@@ -110,7 +110,7 @@ func TestParsersBelongToTheirAgent(t *testing.T) {
 		agent *fluentbit.Agent
 		tag   string
 	}{{a, "a"}, {b, "b"}} {
-		if err := push.agent.Push(push.tag, map[string]any{"log": "x y"}); err != nil {
+		if err := push.agent.Push(push.tag, event.Map{{"log", "x y"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -143,11 +143,11 @@ func TestFilterUsesItsOwnConfigsParsers(t *testing.T) {
 	if err := pipeline.Configure(f, []config.Property{{Key: "key_name", Value: "log"}, {Key: "parser", Value: "p"}}); err != nil {
 		t.Fatal(err)
 	}
-	ev := event.Event{Record: map[string]any{"log": "x y"}}
+	ev := event.Event{Record: event.Map{{"log", "x y"}}}
 	if _, err := f.Filter("a", &ev); err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]any{"a1": "x", "a2": "y"}; !reflect.DeepEqual(ev.Record, want) {
+	if want := map[string]any{"a1": "x", "a2": "y"}; !reflect.DeepEqual(ev.Record.ToMap(), want) {
 		t.Fatalf("record %v, want %v", ev.Record, want)
 	}
 

@@ -147,17 +147,17 @@ func (f *Filter) Filter(_ string, ev *event.Event) (pipeline.Verdict, error) {
 	rec := parsed.Record
 	if f.ReserveData {
 		if !f.PreserveKey {
-			f.key.Delete(ev.Record)
+			f.key.Delete(&ev.Record)
 		}
-		for k, ov := range ev.Record {
-			if _, dup := rec[k]; !dup {
-				rec[k] = ov
+		for _, kv := range ev.Record {
+			if !rec.Has(kv.Key) {
+				rec = append(rec, kv)
 			}
 		}
 	}
 	if f.PreserveKey {
 		if _, dup := f.key.Get(rec); !dup {
-			f.key.Set(rec, v)
+			f.key.Set(&rec, v)
 		}
 	}
 	ev.Record = rec

@@ -101,12 +101,12 @@ func TestParserFilter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFilter(t, tc.props...)
-			ev := event.Event{Time: t0, Record: tc.in}
+			ev := event.Event{Time: t0, Record: event.FromMap(tc.in)}
 			v, err := f.Filter("t", &ev)
 			if err != nil || v != pipeline.Keep {
 				t.Fatalf("%v %v", v, err)
 			}
-			if !reflect.DeepEqual(ev.Record, tc.want) {
+			if !reflect.DeepEqual(ev.Record.ToMap(), tc.want) {
 				t.Errorf("got  %v\nwant %v", ev.Record, tc.want)
 			}
 			if !ev.Time.Equal(tc.time) {
@@ -118,9 +118,9 @@ func TestParserFilter(t *testing.T) {
 
 func TestParserFilterHuge(t *testing.T) {
 	f := newFilter(t, "Key_Name", "log", "Parser", "kv")
-	ev := event.Event{Record: map[string]any{"log": "v=" + strings.Repeat("x", 4<<20)}}
+	ev := event.Event{Record: event.Map{{"log", "v=" + strings.Repeat("x", 4<<20)}}}
 	f.Filter("t", &ev)
-	if s, _ := ev.Record["v"].(string); len(s) != 4<<20 {
+	if s, _ := ev.Record.Value("v").(string); len(s) != 4<<20 {
 		t.Fatalf("value of %d bytes", len(s))
 	}
 }
@@ -156,7 +156,7 @@ func BenchmarkParserFilter(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				ev := event.Event{Record: map[string]any{"log": bc.line, "stream": "stdout"}}
+				ev := event.Event{Record: event.Map{{"log", bc.line}, {"stream", "stdout"}}}
 				f.Filter("t", &ev)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")

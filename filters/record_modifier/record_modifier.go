@@ -36,6 +36,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
@@ -153,29 +154,27 @@ func token(s string) (tok, rest string, err error) {
 	return "", "", errors.New("unterminated quote")
 }
 
-// Filter changes ev.Record in place. It allocates only for a UUID and for map growth.
+// Filter changes ev.Record in place. It allocates only for a UUID and for record growth.
+// As in Fluent Bit, removed keys leave the others in order, and a Record key replaces a
+// key of that name by appending it at the end.
 func (m *RecordModifier) Filter(_ string, ev *event.Event) (pipeline.Verdict, error) {
 	rec := ev.Record
 	if m.keys != nil {
-		for k := range rec {
-			if m.keys.has(k) != m.allow {
-				delete(rec, k)
-			}
-		}
+		rec = slices.DeleteFunc(rec, func(kv event.KV) bool { return m.keys.has(kv.Key) != m.allow })
 	}
 	if len(m.records) == 0 && m.UUIDKey == "" {
+		ev.Record = rec
 		return pipeline.Keep, nil
 	}
-	if rec == nil {
-		rec = make(map[string]any, len(m.records)+1)
-		ev.Record = rec
-	}
 	for i := range m.records {
-		rec[m.records[i].key] = m.records[i].val
+		rec.Delete(m.records[i].key)
+		rec = append(rec, event.KV{Key: m.records[i].key, Value: m.records[i].val})
 	}
 	if m.UUIDKey != "" {
-		rec[m.UUIDKey] = newUUID()
+		rec.Delete(m.UUIDKey)
+		rec = append(rec, event.KV{Key: m.UUIDKey, Value: newUUID()})
 	}
+	ev.Record = rec
 	return pipeline.Keep, nil
 }
 

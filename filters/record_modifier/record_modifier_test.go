@@ -24,12 +24,12 @@ func newModifier(t testing.TB, m RecordModifier) *RecordModifier {
 
 func apply(t testing.TB, m *RecordModifier, rec map[string]any) map[string]any {
 	t.Helper()
-	ev := event.Event{Time: time.Unix(1492436882, 0), Record: rec}
+	ev := event.Event{Time: time.Unix(1492436882, 0), Record: event.FromMap(rec)}
 	v, err := m.Filter("mem.local", &ev)
 	if err != nil || v != pipeline.Keep {
 		t.Fatalf("Filter = %v, %v; want Keep, nil", v, err)
 	}
-	return ev.Record
+	return ev.Record.ToMap()
 }
 
 // memRecord is the in_mem sample record of Fluent Bit's record_modifier documentation.
@@ -188,7 +188,7 @@ func TestRecordModifierAllocations(t *testing.T) {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
 	m := newModifier(t, RecordModifier{Record: []string{"hostname h1", "product p"}, RemoveKey: []string{"Swap*"}})
-	ev := event.Event{Record: memRecord()}
+	ev := event.Event{Record: event.FromMap(memRecord())}
 	m.Filter("t", &ev) // first pass removes and adds; the map keeps its buckets
 	if n := testing.AllocsPerRun(100, func() { m.Filter("t", &ev) }); n != 0 {
 		t.Errorf("Filter allocates %v times per record, want 0", n)
@@ -213,16 +213,14 @@ func BenchmarkRecordModifier(b *testing.B) {
 		m := newModifier(b, bc.m)
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			src := memRecord()
-			rec := make(map[string]any, 8)
+			src := event.FromMap(memRecord())
+			rec := make(event.Map, 0, 8)
 			ev := event.Event{}
 			for b.Loop() {
 				// Each record starts complete: copying it in is part of the loop, not the
-				// filter, and does not allocate (rec keeps its buckets).
+				// filter, and does not allocate (rec keeps its array).
 				clear(rec)
-				for k, v := range src {
-					rec[k] = v
-				}
+				rec = append(rec[:0], src...)
 				ev.Record = rec
 				m.Filter("t", &ev)
 			}
@@ -234,9 +232,9 @@ func BenchmarkRecordModifier(b *testing.B) {
 func TestRecordModifierConcurrentUse(t *testing.T) {
 	m := newModifier(t, RecordModifier{Record: []string{"host h1"}, RemoveKey: []string{"Swap*"}, UUIDKey: "id"})
 	pipelinetest.Concurrently(t, 8, 500, func(int, int) error {
-		ev := event.Event{Record: memRecord()}
+		ev := event.Event{Record: event.FromMap(memRecord())}
 		m.Filter("t", &ev)
-		if len(ev.Record) != 5 || ev.Record["host"] != "h1" {
+		if len(ev.Record) != 5 || ev.Record.Value("host") != "h1" {
 			return errors.New("record not modified as configured")
 		}
 		return nil

@@ -1,6 +1,9 @@
 package rewritetag
 
-import "testing"
+import (
+	"github.com/fluentbit-go/fluentbit-go/event"
+	"testing"
+)
 
 // Rules come from configuration files: parsing and rendering them must never panic.
 func FuzzRule(f *testing.F) {
@@ -16,13 +19,13 @@ func FuzzRule(f *testing.F) {
 			return
 		}
 		rec := map[string]any{r.key.Key(): value, "ss": map[string]any{"s1": map[string]any{"s2": "flb"}}, "b": []any{map[string]any{"x'y": 1}}}
-		v, ok := r.key.Get(rec)
+		v, ok := r.key.Get(event.FromMap(rec))
 		s, isStr := v.(string)
 		if !ok || !isStr {
 			return
 		}
 		if m := r.re.FindStringSubmatchIndex(s); m != nil {
-			r.render(nil, tag, s, m, rec)
+			r.render(nil, tag, s, m, event.FromMap(rec))
 		}
 	})
 }

@@ -53,7 +53,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -187,22 +186,24 @@ func parseRule(s string) (rule, error) {
 }
 
 // render builds the new tag. m holds the submatch indexes of val.
-func (ru *rule) render(dst []byte, tag, val string, m []int, rec map[string]any) []byte {
+func (ru *rule) render(dst []byte, tag, val string, m []int, rec event.Map) []byte {
 	dst, _ = ru.tmpl.Append(dst, &template.Vars{Tag: tag, Record: rec, Subject: val, Match: m})
 	return dst
 }
 
-func recordKey(rec map[string]any) unsafe.Pointer {
-	if rec == nil {
+// recordKey is the identity of a record: the address of its pairs. reemit gives every
+// record it sends a backing array of its own (an empty Map has none, so it gets one).
+func recordKey(rec event.Map) unsafe.Pointer {
+	if cap(rec) == 0 {
 		return nil
 	}
-	return reflect.ValueOf(rec).UnsafePointer()
+	return unsafe.Pointer(unsafe.SliceData(rec))
 }
 
 // Filter applies the first matching rule: the record is re-emitted under the new tag, and
 // kept under its old tag only if the rule says so.
 func (r *RewriteTag) Filter(tag string, ev *event.Event) (pipeline.Verdict, error) {
-	if r.inflightN.Load() > 0 && ev.Record != nil {
+	if r.inflightN.Load() > 0 && cap(ev.Record) > 0 {
 		r.mu.Lock()
 		_, mine := r.inflight[recordKey(ev.Record)]
 		r.mu.Unlock()
@@ -238,11 +239,11 @@ func (r *RewriteTag) reemit(ru *rule, newTag string, ev *event.Event) (pipeline.
 	out := *ev
 	if ru.keep {
 		// The original goes on: the copy must not share maps that later filters change.
-		out.Record = deepCopyMap(ev.Record)
-		out.Metadata = deepCopyMap(ev.Metadata)
+		out.Record = ev.Record.Clone()
+		out.Metadata = ev.Metadata.Clone()
 	}
-	if out.Record == nil {
-		out.Record = map[string]any{}
+	if cap(out.Record) == 0 {
+		out.Record = make(event.Map, 0, 1)
 	}
 	if n := r.inflightN.Add(1); n > MaxInFlight {
 		r.inflightN.Add(-1)
@@ -271,33 +272,6 @@ func (r *RewriteTag) reemit(ru *rule, newTag string, ev *event.Event) (pipeline.
 		return pipeline.Keep, nil
 	}
 	return pipeline.Drop, nil
-}
-
-func deepCopyMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = deepCopy(v)
-	}
-	return out
-}
-
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return deepCopyMap(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = deepCopy(e)
-		}
-		return out
-	case []byte:
-		return append([]byte(nil), x...)
-	}
-	return v
 }
 
 // Interface guards: a lifecycle method with a wrong signature fails the build.

@@ -65,7 +65,7 @@ func TestRewriteTagRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := pipelinetest.NewRecorder()
 			r := newRewrite(t, rec, tc.rules...)
-			ev := event.Event{Time: time.Unix(10, 5), Record: tc.rec}
+			ev := event.Event{Time: time.Unix(10, 5), Record: event.FromMap(tc.rec)}
 			v, err := r.Filter(tc.tag, &ev)
 			if err != nil {
 				t.Fatal(err)
@@ -93,10 +93,10 @@ func TestRewriteTagRules(t *testing.T) {
 // With keep true, the re-emitted copy and the original do not share maps.
 func TestRewriteTagKeepCopies(t *testing.T) {
 	var seen map[string]any
-	em := emitFunc(func(tag string, ev event.Event) error { seen = ev.Record; return nil })
+	em := emitFunc(func(tag string, ev event.Event) error { seen = ev.Record.ToMap(); return nil })
 	r := newRewrite(t, em, `$a . copy true`)
 	orig := map[string]any{"a": "x", "m": map[string]any{"k": "v"}}
-	ev := event.Event{Record: orig}
+	ev := event.Event{Record: event.FromMap(orig)}
 	r.Filter("t", &ev)
 	seen["m"].(map[string]any)["k"] = "changed"
 	if orig["m"].(map[string]any)["k"] != "v" {
@@ -114,7 +114,7 @@ func TestRewriteTagEmitErrorKeepsRecord(t *testing.T) {
 	rec := pipelinetest.NewRecorder()
 	rec.FailWith(pipeline.ErrStopped)
 	r := newRewrite(t, rec, `$a . x false`)
-	ev := event.Event{Record: map[string]any{"a": "1"}}
+	ev := event.Event{Record: event.Map{{"a", "1"}}}
 	if v, err := r.Filter("t", &ev); v != pipeline.Keep || !errors.Is(err, pipeline.ErrStopped) {
 		t.Fatalf("%v %v: want Keep and the emit error", v, err)
 	}
@@ -203,7 +203,7 @@ func TestRewriteTagInEngine(t *testing.T) {
 		// bounds the recursion and the records still arrive.
 		{"loop through a record-replacing filter is bounded", "*", `$tool ^(fluent)$ x.$TAG[0] false`,
 			pipeline.FilterFunc(func(_ string, ev *event.Event) (pipeline.Verdict, error) {
-				ev.Record = deepCopyMap(ev.Record)
+				ev.Record = ev.Record.Clone()
 				return pipeline.Keep, nil
 			}), map[string]int{"x.x": 10}}, // x -> x.x -> x.x ... until the bound
 	} {
@@ -221,7 +221,7 @@ func TestRewriteTagInEngine(t *testing.T) {
 			}
 			for i := 0; i < 10; i++ {
 				rec := map[string]any{"tool": "fluent", "sub": map[string]any{"s1": map[string]any{"s2": "bit"}}, "i": int64(i)}
-				if err := in.Emit("", event.Event{Record: rec}); err != nil {
+				if err := in.Emit("", event.Event{Record: event.FromMap(rec)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -249,7 +249,7 @@ func BenchmarkRewriteTag(b *testing.B) {
 		{"match_keep_copy", `$name ^([a-z]+)-([0-9]+)$ newtag.$TAG[1].$1 true`},
 	} {
 		r := newRewrite(b, em, bc.rule)
-		ev := event.Event{Record: map[string]any{"name": "abc-123", "ss": map[string]any{"s1": map[string]any{"s2": "flb"}}, "log": "hello"}}
+		ev := event.Event{Record: event.Map{{"name", "abc-123"}, {"ss", event.Map{{"s1", event.Map{{"s2", "flb"}}}}}, {"log", "hello"}}}
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -284,7 +284,7 @@ func TestRewriteTagConcurrentInputs(t *testing.T) {
 				if (g+i)%2 == 1 {
 					k = "b"
 				}
-				if err := in.Emit("", event.Event{Record: map[string]any{"k": k}}); err != nil {
+				if err := in.Emit("", event.Event{Record: event.Map{{"k", k}}}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -306,7 +306,7 @@ func TestRewriteTagHugeRecord(t *testing.T) {
 	for i := 0; i < 20000; i++ {
 		m["key"+strconv.Itoa(i)] = []any{int64(i), map[string]any{"i": int64(i)}}
 	}
-	ev := event.Event{Record: m}
+	ev := event.Event{Record: event.FromMap(m)}
 	if v, err := r.Filter("t", &ev); err != nil || v != pipeline.Keep {
 		t.Fatal(v, err)
 	}

@@ -20,7 +20,7 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time         { return c.t }
 func (c *clock) add(d time.Duration)    { c.t = c.t.Add(d) }
 func newClock() *clock                  { return &clock{t: time.Unix(1_700_000_000, 0)} }
-func ev() *event.Event                  { return &event.Event{Record: map[string]any{"a": 1}} }
+func ev() *event.Event                  { return &event.Event{Record: event.Map{{"a", 1}}} }
 func keep(t *Throttle, tag string) bool { v, _ := t.Filter(tag, ev()); return v == pipeline.Keep }
 
 func newThrottle(tb testing.TB, c *clock, set func(*Throttle)) *Throttle {

@@ -63,7 +63,7 @@ type Input struct {
 	stat     statReader
 	spare    []core // the cores of the reading before last, reused by the next
 	keys     map[string]*[3]string
-	rec      map[string]any // reused: the engine encodes it before Emit returns
+	rec      event.Map // reused: the engine encodes it before Emit returns
 }
 
 // New returns an Input with Fluent Bit's defaults.
@@ -93,7 +93,7 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 		return err
 	}
 	in.keys = map[string]*[3]string{}
-	in.rec = map[string]any{}
+	in.rec = event.Map{}
 	ctx = in.env(ctx)
 	in.stat = statReader{path: metric.ProcPath(ctx, "stat")}
 	in.ncpu = runtime.NumCPU()
@@ -210,7 +210,7 @@ func (in *Input) fillTotal(s snapshot, err error) snapshot {
 
 // record computes the percentages between two readings; nil when there is nothing to
 // report. The returned map is reused by the next call.
-func (in *Input) record(prev, cur snapshot) map[string]any {
+func (in *Input) record(prev, cur snapshot) event.Map {
 	elapsed := cur.at.Sub(prev.at).Seconds()
 	if !prev.ok || !cur.ok || elapsed <= 0 {
 		return nil
@@ -219,9 +219,10 @@ func (in *Input) record(prev, cur snapshot) map[string]any {
 	if in.proc == nil && len(cur.cores) > 0 {
 		n = float64(len(cur.cores))
 	}
-	rec := in.rec
-	clear(rec)
-	rec["cpu_p"], rec["user_p"], rec["system_p"] = shares(prev.total, cur.total, elapsed, n)
+	clear(in.rec)
+	rec := in.rec[:0]
+	all, user, sys := shares(prev.total, cur.total, elapsed, n)
+	rec = append(rec, event.KV{Key: "cpu_p", Value: all}, event.KV{Key: "user_p", Value: user}, event.KV{Key: "system_p", Value: sys})
 	for i, c := range cur.cores {
 		p, ok := find(prev.cores, i, c.name)
 		if !ok {
@@ -232,8 +233,10 @@ func (in *Input) record(prev, cur snapshot) map[string]any {
 			k = &[3]string{c.name + ".p_cpu", c.name + ".p_user", c.name + ".p_system"}
 			in.keys[c.name] = k
 		}
-		rec[k[0]], rec[k[1]], rec[k[2]] = shares(p.times, c.times, elapsed, 1)
+		all, user, sys := shares(p.times, c.times, elapsed, 1)
+		rec = append(rec, event.KV{Key: k[0], Value: all}, event.KV{Key: k[1], Value: user}, event.KV{Key: k[2], Value: sys})
 	}
+	in.rec = rec
 	return rec
 }
 

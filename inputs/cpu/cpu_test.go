@@ -108,12 +108,12 @@ func TestSystemRecord(t *testing.T) {
 	start := time.Now()
 	recs := collect(t, &logs, 2, "interval_sec", "0", "interval_nsec", "50000000")
 	for i, r := range recs {
-		if got := keysOf(r.Event.Record); strings.Join(got, " ") != strings.Join(want, " ") {
+		if got := keysOf(r.Event.Record.ToMap()); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("record %d keys %v, want %v", i, got, want)
 		}
-		checkPercents(t, r.Event.Record)
+		checkPercents(t, r.Event.Record.ToMap())
 		rec := r.Event.Record
-		if cpu, user, sys := rec["cpu_p"].(float64), rec["user_p"].(float64), rec["system_p"].(float64); math.Abs(cpu-(user+sys)) > 1e-6 {
+		if cpu, user, sys := rec.Value("cpu_p").(float64), rec.Value("user_p").(float64), rec.Value("system_p").(float64); math.Abs(cpu-(user+sys)) > 1e-6 {
 			t.Errorf("cpu_p %v != user_p %v + system_p %v", cpu, user, sys)
 		}
 		if r.Event.Time.Before(start.Round(0)) || r.Event.Time.After(time.Now()) {
@@ -138,11 +138,11 @@ func TestProcessRecord(t *testing.T) {
 	recs := collect(t, &logs, 3, "interval_nsec", "100000000", "interval_sec", "0", "pid", strconv.Itoa(os.Getpid()))
 	busy := false
 	for i, r := range recs {
-		if got := keysOf(r.Event.Record); strings.Join(got, " ") != "cpu_p system_p user_p" {
+		if got := keysOf(r.Event.Record.ToMap()); strings.Join(got, " ") != "cpu_p system_p user_p" {
 			t.Errorf("record %d keys %v, want cpu_p system_p user_p", i, got)
 		}
-		checkPercents(t, r.Event.Record)
-		busy = busy || r.Event.Record["cpu_p"].(float64) > 0
+		checkPercents(t, r.Event.Record.ToMap())
+		busy = busy || r.Event.Record.Value("cpu_p").(float64) > 0
 	}
 	if !busy {
 		t.Errorf("a busy loop in this process never showed in cpu_p: %v", recs)
@@ -169,8 +169,8 @@ func TestPercentages(t *testing.T) {
 		"cpu1.p_cpu": 100.0, "cpu1.p_user": 200.0 / 3, "cpu1.p_system": 100.0 / 3,
 	}
 	for k, w := range want {
-		if g, ok := got[k].(float64); !ok || math.Abs(g-w.(float64)) > 1e-9 {
-			t.Errorf("%s = %v, want %v", k, got[k], w)
+		if g, ok := got.Value(k).(float64); !ok || math.Abs(g-w.(float64)) > 1e-9 {
+			t.Errorf("%s = %v, want %v", k, got.Value(k), w)
 		}
 	}
 	if len(got) != len(want) {
@@ -178,14 +178,14 @@ func TestPercentages(t *testing.T) {
 	}
 	// A core that appears between readings is left out until it has two.
 	cur.cores = append(cur.cores, core{"cpu2", times{1, 1}})
-	if got := in.record(prev, cur); got["cpu2.p_cpu"] != nil {
-		t.Errorf("new core reported without a previous reading: %v", got["cpu2.p_cpu"])
+	if got := in.record(prev, cur); got.Value("cpu2.p_cpu") != nil {
+		t.Errorf("new core reported without a previous reading: %v", got.Value("cpu2.p_cpu"))
 	}
 	// Counters that went backwards (a reset) give 0, not a negative share.
 	reset := prev
 	reset.at = cur.at.Add(time.Second)
-	if got := in.record(cur, reset); got["cpu_p"] != 0.0 {
-		t.Errorf("cpu_p after a counter reset = %v, want 0", got["cpu_p"])
+	if got := in.record(cur, reset); got.Value("cpu_p") != 0.0 {
+		t.Errorf("cpu_p after a counter reset = %v, want 0", got.Value("cpu_p"))
 	}
 }
 
@@ -213,10 +213,10 @@ func TestCoreNamesFollowTheKernel(t *testing.T) {
 		t.Errorf("cores %+v", s.cores)
 	}
 	want := "cpu0.p_cpu cpu0.p_system cpu0.p_user cpu1.p_cpu cpu1.p_system cpu1.p_user cpu2.p_cpu cpu2.p_system cpu2.p_user cpu_p system_p user_p"
-	if got := strings.Join(keysOf(r), " "); got != want {
+	if got := strings.Join(keysOf(r.ToMap()), " "); got != want {
 		t.Errorf("keys %s, want %s", got, want)
 	}
-	for k, v := range r {
+	for k, v := range r.All() {
 		if v != 0.0 {
 			t.Errorf("%s = %v with unchanged counters, want 0", k, v)
 		}

@@ -35,6 +35,7 @@ package disk
 
 import (
 	"context"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,14 +92,14 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 
 // Run emits one record per interval until ctx is done or the engine stops.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	return metric.EmitEvery(ctx, emit, in.interval, "disk", func(ctx context.Context) map[string]any {
+	return metric.EmitEvery(ctx, emit, in.interval, "disk", func(ctx context.Context) event.Map {
 		return in.collect(in.host.Context(ctx))
 	})
 }
 
 // collect reads the counters and returns the record of what changed since the last
 // reading, or nil when there is nothing to compare.
-func (in *Input) collect(ctx context.Context) map[string]any {
+func (in *Input) collect(ctx context.Context) event.Map {
 	cur := in.read(ctx)
 	prev := in.prev
 	in.prev = cur
@@ -114,7 +115,7 @@ func (in *Input) collect(ctx context.Context) map[string]any {
 		read += delta(p.read, c.read)
 		written += delta(p.written, c.written)
 	}
-	return map[string]any{"read_size": read, "write_size": written}
+	return event.Map{{"read_size", read}, {"write_size", written}}
 }
 
 // delta is after-before, or after when the counter went back (the device was reset).

@@ -66,7 +66,7 @@ func TestRecordOnThisMachine(t *testing.T) {
 			t.Errorf("record %d: %v, want read_size and write_size only", i, r.Event.Record)
 		}
 		for _, k := range []string{"read_size", "write_size"} {
-			if v := num(t, r.Event.Record, k); v > 1<<40 {
+			if v := num(t, r.Event.Record.ToMap(), k); v > 1<<40 {
 				t.Errorf("record %d: %s = %d in 50ms", i, k, v)
 			}
 		}
@@ -136,16 +136,16 @@ func TestBytesFromSectors(t *testing.T) {
 		}
 		h.stats(t, [2]uint64{150, 90}, [2]uint64{70, 33})
 		rec := in.collect(h.host().Context(context.Background()))
-		if got, want := rec["read_size"], tc.read; got != want {
+		if got, want := rec.Value("read_size"), tc.read; got != want {
 			t.Errorf("dev_name %q: read_size %v, want %d", tc.dev, got, want)
 		}
-		if got, want := rec["write_size"], tc.write; got != want {
+		if got, want := rec.Value("write_size"), tc.write; got != want {
 			t.Errorf("dev_name %q: write_size %v, want %d", tc.dev, got, want)
 		}
 		// A counter that went back (the device came back) counts from 0.
 		h.stats(t, [2]uint64{10, 90}, [2]uint64{70, 33})
 		rec = in.collect(h.host().Context(context.Background()))
-		if tc.dev == "" && (rec["read_size"] != uint64(10*512) || rec["write_size"] != uint64(0)) {
+		if tc.dev == "" && (rec.Value("read_size") != uint64(10*512) || rec.Value("write_size") != uint64(0)) {
 			t.Errorf("after a reset: %v, want read_size 5120 write_size 0", rec)
 		}
 	}
@@ -172,7 +172,7 @@ func TestMissingDeviceLogsOnce(t *testing.T) {
 	}
 	in.DevName = "sda" // as if it had been plugged in
 	in.collect(ctx)
-	if rec := in.collect(ctx); rec == nil || rec["read_size"] != uint64(0) {
+	if rec := in.collect(ctx); rec == nil || rec.Value("read_size") != uint64(0) {
 		t.Errorf("record %v after the device came back, want zeros", rec)
 	}
 	if n := logs.Count(slog.LevelInfo) - logs.Count(slog.LevelWarn); n != 1 {
@@ -195,7 +195,7 @@ func TestIdleDeviceIsNotMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := in.collect(h.host().Context(context.Background()))
-	if rec["read_size"] != uint64(0) || rec["write_size"] != uint64(0) {
+	if rec.Value("read_size") != uint64(0) || rec.Value("write_size") != uint64(0) {
 		t.Errorf("record %v, want zeros", rec)
 	}
 	if n := logs.Count(slog.LevelWarn); n != 0 {

@@ -91,7 +91,7 @@ type perRecord struct{ n int }
 func (p *perRecord) Run(ctx context.Context, emit pipeline.Emitter) error {
 	rec := map[string]any{"message": "dummy"}
 	for i := 0; i < p.n && ctx.Err() == nil; i++ {
-		if err := emit.Emit("", event.Event{Time: time.Now(), Record: rec}); err != nil {
+		if err := emit.Emit("", event.Event{Time: time.Now(), Record: event.FromMap(rec)}); err != nil {
 			return nil
 		}
 	}

@@ -143,13 +143,13 @@ func (in *Input) Validate() error {
 		if err != nil {
 			return config.KeyErrorf("metadata", "want a JSON object: %v", err)
 		}
-		if meta, err = event.AppendMap(nil, md); err != nil {
+		if meta, err = event.AppendOrderedMap(nil, md); err != nil {
 			return config.KeyErrorf("metadata", "%v", err)
 		}
 	}
 	rest := make([][]byte, 0, len(recs))
 	for i, r := range recs {
-		body, err := event.AppendMap(append([]byte(nil), meta...), r)
+		body, err := event.AppendOrderedMap(append([]byte(nil), meta...), r)
 		if err != nil {
 			return config.KeyErrorf("dummy", "object %d: %v", i, err)
 		}

@@ -124,7 +124,7 @@ func TestSamplesThenFinish(t *testing.T) {
 		t.Fatalf("got %d records, want 3", len(recs))
 	}
 	for i, r := range recs {
-		if !reflect.DeepEqual(r.Event.Record, map[string]any{"message": "dummy"}) {
+		if !reflect.DeepEqual(r.Event.Record.ToMap(), map[string]any{"message": "dummy"}) {
 			t.Errorf("record %d = %v", i, r.Event.Record)
 		}
 		if r.Event.Metadata != nil {
@@ -148,8 +148,8 @@ func TestCopiesAndArrays(t *testing.T) {
 		t.Fatalf("got %d records, want 3 samples × 2 copies × 2 objects", len(recs))
 	}
 	for i, r := range recs {
-		if want := int64(i%2 + 1); r.Event.Record["n"] != want {
-			t.Errorf("record %d: n = %v, want %d", i, r.Event.Record["n"], want)
+		if want := int64(i%2 + 1); r.Event.Record.Value("n") != want {
+			t.Errorf("record %d: n = %v, want %d", i, r.Event.Record.Value("n"), want)
 		}
 		// All records of one generation share its time.
 		if gen := i / 4; !r.Event.Time.Equal(recs[gen*4].Event.Time) {
@@ -169,7 +169,7 @@ func TestFixedTimestampWithStartTime(t *testing.T) {
 		if !r.Event.Time.Equal(want) {
 			t.Errorf("record %d: time %v, want %v", i, r.Event.Time, want)
 		}
-		if !reflect.DeepEqual(r.Event.Metadata, map[string]any{"source": "test"}) {
+		if !reflect.DeepEqual(r.Event.Metadata.ToMap(), map[string]any{"source": "test"}) {
 			t.Errorf("record %d: metadata %v", i, r.Event.Metadata)
 		}
 	}

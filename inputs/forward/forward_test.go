@@ -104,7 +104,7 @@ func checkArrived(t *testing.T, rec *pipelinetest.Recorder, tag string, n int, n
 	}
 	seen := map[int64]bool{}
 	for _, r := range rec.Records() {
-		i, _ := r.Event.Record["i"].(int64)
+		i, _ := r.Event.Record.Value("i").(int64)
 		if seen[i] {
 			t.Fatalf("record %d arrived twice", i)
 		}
@@ -116,7 +116,7 @@ func checkArrived(t *testing.T, rec *pipelinetest.Recorder, tag string, n int, n
 		if r.Tag != tag || !r.Event.Time.Equal(want) {
 			t.Fatalf("record %d: tag %q time %v, want %q %v", i, r.Tag, r.Event.Time, tag, want)
 		}
-		if !reflect.DeepEqual(r.Event.Record, record(int(i))) {
+		if !reflect.DeepEqual(r.Event.Record.ToMap(), record(int(i))) {
 			t.Fatalf("record %d:\n got %#v\nwant %#v", i, r.Event.Record, record(int(i)))
 		}
 	}
@@ -276,9 +276,9 @@ func (r *rawEmitter) total() (n int, data []byte) {
 func chunk(t testing.TB, n int) []byte {
 	var b []byte
 	for i := 0; i < n; i++ {
-		ev := event.Event{Time: eventTime(i), Record: record(i)}
+		ev := event.Event{Time: eventTime(i), Record: event.FromMap(record(i))}
 		if i%2 == 1 {
-			ev.Metadata = map[string]any{"otel": map[string]any{"trace_id": "abc"}}
+			ev.Metadata = event.Map{{"otel", event.Map{{"trace_id", "abc"}}}}
 		}
 		var err error
 		if b, err = event.AppendEntry(b, &ev); err != nil {
@@ -504,7 +504,7 @@ func TestHandshakeRequired(t *testing.T) {
 func chunkPlain(t testing.TB, n int) []byte {
 	var b []byte
 	for i := 0; i < n; i++ {
-		ev := event.Event{Time: eventTime(i), Record: record(i)}
+		ev := event.Event{Time: eventTime(i), Record: event.FromMap(record(i))}
 		var err error
 		if b, err = event.AppendEntry(b, &ev); err != nil {
 			t.Fatal(err)
@@ -803,8 +803,8 @@ func TestConcurrentClients(t *testing.T) {
 	perTag := map[string]int{}
 	for _, r := range rec.Records() {
 		perTag[r.Tag]++
-		i := r.Event.Record["i"].(int64)
-		if !reflect.DeepEqual(r.Event.Record, record(int(i))) || !r.Event.Time.Equal(eventTime(int(i))) {
+		i := r.Event.Record.Value("i").(int64)
+		if !reflect.DeepEqual(r.Event.Record.ToMap(), record(int(i))) || !r.Event.Time.Equal(eventTime(int(i))) {
 			t.Fatalf("record %d of %s differs", i, r.Tag)
 		}
 	}

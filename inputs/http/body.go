@@ -3,6 +3,7 @@ package http
 import (
 	"errors"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"mime"
 	"net/url"
 	"strings"
@@ -46,7 +47,7 @@ func formatOf(contentType string) (bodyFormat, error) {
 
 // parseForm reads an application/x-www-form-urlencoded body as one record of string
 // values; for a key given more than once the last value wins.
-func parseForm(body []byte) (map[string]any, error) {
+func parseForm(body []byte) (event.Map, error) {
 	vals, err := url.ParseQuery(string(body))
 	if err != nil {
 		return nil, fmt.Errorf("invalid form body: %v", err)
@@ -54,9 +55,16 @@ func parseForm(body []byte) (map[string]any, error) {
 	if len(vals) == 0 {
 		return nil, errors.New("no record: the form body is empty")
 	}
-	rec := make(map[string]any, len(vals))
-	for k, v := range vals {
-		rec[k] = v[len(v)-1]
+	// The keys in the order they first appear in the body, each with its last value.
+	rec := make(event.Map, 0, len(vals))
+	for _, pair := range strings.Split(string(body), "&") {
+		k, _, _ := strings.Cut(pair, "=")
+		if k, err = url.QueryUnescape(k); err != nil {
+			continue
+		}
+		if v, ok := vals[k]; ok && !rec.Has(k) {
+			rec = append(rec, event.KV{Key: k, Value: v[len(v)-1]})
+		}
 	}
 	return rec, nil
 }

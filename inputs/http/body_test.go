@@ -37,7 +37,7 @@ func decodeBodyFrom(f bodyFormat, body []byte, tagKey, remote string) ([]map[str
 			if !ev.Time.Equal(tr.now) {
 				return fmt.Errorf("time %v, want %v", ev.Time, tr.now)
 			}
-			recs = append(recs, ev.Record)
+			recs = append(recs, ev.Record.ToMap())
 			return nil
 		}); err != nil {
 			return nil, nil, fmt.Errorf("the transcoder made a damaged entry: %w", err)
@@ -208,9 +208,9 @@ func FuzzParseBody(f *testing.F) {
 		var want []map[string]any
 		var werr error
 		if form {
-			var rec map[string]any
+			var rec event.Map
 			if rec, werr = parseForm(body); werr == nil {
-				want = []map[string]any{rec}
+				want = []map[string]any{rec.ToMap()}
 			}
 		} else {
 			want, werr = parseJSON(body)
@@ -230,7 +230,7 @@ func FuzzParseBody(f *testing.F) {
 			if derr != nil {
 				t.Fatal(derr)
 			}
-			want[i] = ev.Record
+			want[i] = ev.Record.ToMap()
 			wantTag := ""
 			if s, ok := want[i]["tag"].(string); ok {
 				wantTag = s
@@ -251,7 +251,7 @@ func FuzzParseBody(f *testing.F) {
 }
 
 func mustEntry(t *testing.T, rec map[string]any) []byte {
-	b, err := event.AppendEntry(nil, &event.Event{Time: time.Unix(1700000000, 5), Record: rec})
+	b, err := event.AppendEntry(nil, &event.Event{Time: time.Unix(1700000000, 5), Record: event.FromMap(rec)})
 	if err != nil {
 		t.Fatal(err)
 	}

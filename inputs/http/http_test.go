@@ -100,7 +100,7 @@ func testPostJSONIsBufferedUnderThePathTag(t *testing.T, server string) {
 	if len(recs) != 2 {
 		t.Fatalf("%d records, want 2", len(recs))
 	}
-	if recs[0].Tag != "app.log" || recs[0].Event.Record["msg"] != "a" || recs[0].Event.Record["n"] != int64(1) || recs[1].Event.Record["msg"] != "b" {
+	if recs[0].Tag != "app.log" || recs[0].Event.Record.Value("msg") != "a" || recs[0].Event.Record.Value("n") != int64(1) || recs[1].Event.Record.Value("msg") != "b" {
 		t.Errorf("records %+v", recs)
 	}
 	if recs[0].Event.Time.IsZero() || time.Since(recs[0].Event.Time) > time.Minute {
@@ -110,7 +110,7 @@ func testPostJSONIsBufferedUnderThePathTag(t *testing.T, server string) {
 	// "/" means the input's own tag: the engine's "" tag.
 	post(t, s.url+"/", "", []byte("{\"a\":1}\n{\"a\":2}\n"))
 	recs = s.rec.Records()
-	if len(recs) != 4 || recs[2].Tag != "" || recs[3].Event.Record["a"] != int64(2) {
+	if len(recs) != 4 || recs[2].Tag != "" || recs[3].Event.Record.Value("a") != int64(2) {
 		t.Errorf("NDJSON to /: %+v", recs[2:])
 	}
 }
@@ -219,7 +219,7 @@ func testTagKeyGzipFormAndSuccessCode(t *testing.T, server string) {
 		t.Fatalf("form: %d", resp.StatusCode)
 	}
 	recs := s.rec.Records()
-	if len(recs) != 5 || recs[3].Event.Record["zipped"] != true || recs[4].Event.Record["msg"] != "hi there" || recs[4].Tag != "f" {
+	if len(recs) != 5 || recs[3].Event.Record.Value("zipped") != true || recs[4].Event.Record.Value("msg") != "hi there" || recs[4].Tag != "f" {
 		t.Errorf("gzip and form records: %+v", recs[3:])
 	}
 	resp, _ = post(t, s.url+"/z", "application/json", []byte("not gzip"), "Content-Encoding", "gzip")
@@ -434,7 +434,7 @@ func testChunkedAndExpectContinue(t *testing.T, server string) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 201 || s.rec.Len() != 1 || s.rec.Records()[0].Event.Record["a"] != int64(1) {
+	if resp.StatusCode != 201 || s.rec.Len() != 1 || s.rec.Records()[0].Event.Record.Value("a") != int64(1) {
 		t.Fatalf("chunked: %d, %d records", resp.StatusCode, s.rec.Len())
 	}
 
@@ -509,10 +509,10 @@ func testAddRemoteAddr(t *testing.T, server string) {
 	if len(recs) != 2 {
 		t.Fatalf("%d records", len(recs))
 	}
-	if got := recs[0].Event.Record["REMOTE_ADDR"]; got != "10.1.2.3" || len(recs[0].Event.Record) != 16 || recs[0].Tag != "v14" {
+	if got := recs[0].Event.Record.Value("REMOTE_ADDR"); got != "10.1.2.3" || len(recs[0].Event.Record) != 16 || recs[0].Tag != "v14" {
 		t.Errorf("proxied JSON: REMOTE_ADDR %v, %d keys, tag %q", got, len(recs[0].Event.Record), recs[0].Tag)
 	}
-	if got := recs[1].Event.Record["REMOTE_ADDR"]; got != "127.0.0.1" {
+	if got := recs[1].Event.Record.Value("REMOTE_ADDR"); got != "127.0.0.1" {
 		t.Errorf("direct form: REMOTE_ADDR %v", got)
 	}
 }

@@ -52,13 +52,13 @@ func (t *transcoder) form(body []byte) error {
 		return err
 	}
 	if t.remoteAddr != "" {
-		rec["REMOTE_ADDR"] = t.remoteAddr
+		rec.Set("REMOTE_ADDR", t.remoteAddr)
 	}
 	if t.out, err = event.AppendEntry(t.out, &event.Event{Time: t.now, Record: rec}); err != nil {
 		return err
 	}
 	r := recEntry{end: len(t.out)}
-	if s, ok := rec[t.tagKey].(string); ok && t.tagKey != "" && s != "" {
+	if s, ok := rec.Value(t.tagKey).(string); ok && t.tagKey != "" && s != "" {
 		// The tag's bytes go after the entry, outside it.
 		r.tagStart = len(t.out)
 		t.out = append(t.out, s...)

@@ -34,6 +34,7 @@ package mem
 
 import (
 	"context"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"strconv"
 	"time"
 
@@ -53,8 +54,8 @@ type Input struct {
 	warn     *metric.Warner
 	interval time.Duration
 	proc     *process.Process
-	procRoot string         // tests: read this directory instead of /proc
-	rec      map[string]any // reused: the engine encodes it before Emit returns
+	procRoot string    // tests: read this directory instead of /proc
+	rec      event.Map // reused: the engine encodes it before Emit returns
 }
 
 // New returns an Input with Fluent Bit's defaults.
@@ -83,7 +84,7 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 	if err := in.Validate(); err != nil {
 		return err
 	}
-	in.rec = map[string]any{}
+	in.rec = event.Map{}
 	in.proc = nil
 	if in.PID > 0 {
 		p, err := process.NewProcessWithContext(in.env(ctx), int32(in.PID))
@@ -102,7 +103,7 @@ func (in *Input) env(ctx context.Context) context.Context {
 
 // Run emits one record per interval until ctx is done or the engine stops.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	return metric.EmitEvery(ctx, emit, in.interval, "mem", func(ctx context.Context) map[string]any {
+	return metric.EmitEvery(ctx, emit, in.interval, "mem", func(ctx context.Context) event.Map {
 		if rec := in.sample(in.env(ctx)); len(rec) > 0 {
 			return rec
 		}
@@ -112,17 +113,18 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 
 // sample reads the counters into the reused record, leaving out (and logging once) those
 // the platform does not provide.
-func (in *Input) sample(ctx context.Context) map[string]any {
-	rec := in.rec
-	clear(rec)
+func (in *Input) sample(ctx context.Context) event.Map {
+	clear(in.rec)
+	rec := in.rec[:0]
+	defer func() { in.rec = rec }()
 	// On Linux one sysinfo(2) call gives all four (tests point procRoot at a fake /proc,
 	// which only gopsutil reads).
 	if in.procRoot == "" {
 		if total, free, stotal, sfree, ok := sysMemory(); ok && total > 0 {
 			free, sfree = min(free, total), min(sfree, stotal)
-			rec["Mem.total"], rec["Mem.used"], rec["Mem.free"] = total, total-free, free
-			rec["Swap.total"], rec["Swap.used"], rec["Swap.free"] = stotal, stotal-sfree, sfree
-			in.sampleProc(ctx, rec)
+			rec = append(rec, event.KV{Key: "Mem.total", Value: total}, event.KV{Key: "Mem.used", Value: total - free}, event.KV{Key: "Mem.free", Value: free})
+			rec = append(rec, event.KV{Key: "Swap.total", Value: stotal}, event.KV{Key: "Swap.used", Value: stotal - sfree}, event.KV{Key: "Swap.free", Value: sfree})
+			rec = in.sampleProc(ctx, rec)
 			return rec
 		}
 	}
@@ -131,27 +133,28 @@ func (in *Input) sample(ctx context.Context) map[string]any {
 		in.warn.Once("mem", "memory usage is not available on this platform", "err", err)
 	} else {
 		total, free := vm.Total/1024, min(vm.Free/1024, vm.Total/1024)
-		rec["Mem.total"], rec["Mem.used"], rec["Mem.free"] = total, total-free, free
+		rec = append(rec, event.KV{Key: "Mem.total", Value: total}, event.KV{Key: "Mem.used", Value: total - free}, event.KV{Key: "Mem.free", Value: free})
 	}
 	if sw, err := gomem.SwapMemoryWithContext(ctx); err != nil {
 		in.warn.Once("swap", "swap usage is not available on this platform", "err", err)
 	} else {
 		total, free := sw.Total/1024, min(sw.Free/1024, sw.Total/1024)
-		rec["Swap.total"], rec["Swap.used"], rec["Swap.free"] = total, total-free, free
+		rec = append(rec, event.KV{Key: "Swap.total", Value: total}, event.KV{Key: "Swap.used", Value: total - free}, event.KV{Key: "Swap.free", Value: free})
 	}
-	in.sampleProc(ctx, rec)
+	rec = in.sampleProc(ctx, rec)
 	return rec
 }
 
 // sampleProc adds the process's resident size to rec when pid is set.
-func (in *Input) sampleProc(ctx context.Context, rec map[string]any) {
+func (in *Input) sampleProc(ctx context.Context, rec event.Map) event.Map {
 	if in.proc != nil {
 		if mi, err := in.proc.MemoryInfoWithContext(ctx); err != nil {
 			in.warn.Once("pid", "cannot read the process's memory; will keep trying", "pid", in.PID, "err", err)
 		} else {
-			rec["proc_bytes"], rec["proc_hr"] = mi.RSS, humanSize(mi.RSS)
+			rec = append(rec, event.KV{Key: "proc_bytes", Value: mi.RSS}, event.KV{Key: "proc_hr", Value: humanSize(mi.RSS)})
 		}
 	}
+	return rec
 }
 
 // humanSize formats bytes as Fluent Bit's in_mem does: "512 b" below 1K, else two decimals

@@ -97,10 +97,10 @@ func TestSystemRecord(t *testing.T) {
 	var logs pipelinetest.Logs
 	for i, r := range collect(t, &logs, 2, "interval_sec", "0", "interval_nsec", "50000000") {
 		rec := r.Event.Record
-		if got := keysOf(rec); got != systemKeys {
+		if got := keysOf(rec.ToMap()); got != systemKeys {
 			t.Errorf("record %d keys %s, want %s", i, got, systemKeys)
 		}
-		total, used, free := num(t, rec, "Mem.total"), num(t, rec, "Mem.used"), num(t, rec, "Mem.free")
+		total, used, free := num(t, rec.ToMap(), "Mem.total"), num(t, rec.ToMap(), "Mem.used"), num(t, rec.ToMap(), "Mem.free")
 		if total == 0 || used+free != total || free > total {
 			t.Errorf("record %d: Mem.total %d, used %d, free %d", i, total, used, free)
 		}
@@ -108,7 +108,7 @@ func TestSystemRecord(t *testing.T) {
 		if total > 1<<40 {
 			t.Errorf("Mem.total %d looks like bytes, want kB", total)
 		}
-		stotal, sused, sfree := num(t, rec, "Swap.total"), num(t, rec, "Swap.used"), num(t, rec, "Swap.free")
+		stotal, sused, sfree := num(t, rec.ToMap(), "Swap.total"), num(t, rec.ToMap(), "Swap.used"), num(t, rec.ToMap(), "Swap.free")
 		if sused+sfree != stotal {
 			t.Errorf("record %d: Swap.total %d, used %d, free %d", i, stotal, sused, sfree)
 		}
@@ -129,7 +129,7 @@ func TestMeminfoValues(t *testing.T) {
 	in.IntervalSec, in.IntervalNsec = 0, 10e6
 	rec := pipelinetest.Collect(t, in, logs.Env("mem.0"), 1, 20*time.Second)[0].Event.Record
 	for key, want := range map[string]uint64{"Mem.total": 443100, "Mem.free": 201256, "Mem.used": 443100 - 201256} {
-		if got := num(t, rec, key); got != want {
+		if got := num(t, rec.ToMap(), key); got != want {
 			t.Errorf("%s = %d, want %d", key, got, want)
 		}
 	}
@@ -138,15 +138,15 @@ func TestMeminfoValues(t *testing.T) {
 func TestProcessRecord(t *testing.T) {
 	var logs pipelinetest.Logs
 	rec := collect(t, &logs, 1, "interval_sec", "0", "interval_nsec", "50000000", "pid", strconv.Itoa(os.Getpid()))[0].Event.Record
-	if got, want := keysOf(rec), systemKeys+" proc_bytes proc_hr"; got != want {
+	if got, want := keysOf(rec.ToMap()), systemKeys+" proc_bytes proc_hr"; got != want {
 		t.Fatalf("keys %s, want %s", got, want)
 	}
-	rss := num(t, rec, "proc_bytes")
+	rss := num(t, rec.ToMap(), "proc_bytes")
 	if rss < 1<<20 || rss > 1<<40 {
 		t.Errorf("proc_bytes %d: not a test binary's resident size in bytes", rss)
 	}
-	if hr, _ := rec["proc_hr"].(string); !strings.HasSuffix(hr, "M") && !strings.HasSuffix(hr, "G") {
-		t.Errorf("proc_hr %q for %d bytes", rec["proc_hr"], rss)
+	if hr, _ := rec.Value("proc_hr").(string); !strings.HasSuffix(hr, "M") && !strings.HasSuffix(hr, "G") {
+		t.Errorf("proc_hr %q for %d bytes", rec.Value("proc_hr"), rss)
 	}
 }
 
@@ -157,7 +157,7 @@ func TestProcessGone(t *testing.T) {
 	in.proc.Pid = 2147483646 // as if the process had exited after Init
 	recs := pipelinetest.Collect(t, struct{ pipeline.Input }{in}, logs.Env("mem.0"), 5, 20*time.Second)
 	for i, r := range recs {
-		if got := keysOf(r.Event.Record); got != systemKeys {
+		if got := keysOf(r.Event.Record.ToMap()); got != systemKeys {
 			t.Errorf("record %d keys %s, want the system fields only", i, got)
 		}
 	}
@@ -178,7 +178,7 @@ func TestMissingCountersLogOnce(t *testing.T) {
 	recs := pipelinetest.RunFor(t, in, logs.Env("mem.0"), 200*time.Millisecond) // ~20 intervals
 	// Swap comes from sysinfo(2), not /proc, so it is still there.
 	for i, r := range recs {
-		if got := keysOf(r.Event.Record); got != "Swap.free Swap.total Swap.used" {
+		if got := keysOf(r.Event.Record.ToMap()); got != "Swap.free Swap.total Swap.used" {
 			t.Errorf("record %d keys %s, want only swap", i, got)
 		}
 	}
@@ -222,7 +222,7 @@ func TestSysinfoMatchesMeminfo(t *testing.T) {
 		}
 	}
 	for key, field := range map[string]string{"Mem.total": "MemTotal", "Swap.total": "SwapTotal"} {
-		if got, want := num(t, rec, key), meminfo[field]; got != want {
+		if got, want := num(t, rec.ToMap(), key), meminfo[field]; got != want {
 			t.Errorf("%s = %d kB, /proc/meminfo %s = %d kB", key, got, field, want)
 		}
 	}

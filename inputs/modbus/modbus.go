@@ -262,8 +262,8 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 
 // Poll reads every point once and returns one record per unit that answered at least
 // one read, in unit order.
-func (in *Input) Poll(ctx context.Context) []map[string]any {
-	recs := map[byte]map[string]any{}
+func (in *Input) Poll(ctx context.Context) []event.Map {
+	recs := map[byte]*event.Map{}
 	for i := 0; i < len(in.reads); i++ {
 		// Without a connection (or when stopping) the reads left are skipped; what was
 		// read before still makes its records.
@@ -277,7 +277,7 @@ func (in *Input) Poll(ctx context.Context) []map[string]any {
 		case err == nil:
 			rec := recs[r.unit]
 			if rec == nil {
-				rec = map[string]any{"unit_id": int64(r.unit)}
+				rec = &event.Map{{"unit_id", int64(r.unit)}}
 				recs[r.unit] = rec
 			}
 			r.values(data, rec)
@@ -301,10 +301,10 @@ func (in *Input) Poll(ctx context.Context) []map[string]any {
 			in.disconnect()
 		}
 	}
-	out := make([]map[string]any, 0, len(recs))
+	out := make([]event.Map, 0, len(recs))
 	for _, u := range in.units {
 		if rec, ok := recs[u]; ok {
-			out = append(out, rec)
+			out = append(out, *rec)
 		}
 	}
 	return out

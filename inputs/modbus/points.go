@@ -3,6 +3,7 @@ package modbus
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"math"
 	"sort"
 	"strings"
@@ -287,14 +288,14 @@ func (r *read) split() []*read {
 }
 
 // values decodes the points of r from the data of its response into rec.
-func (r *read) values(data []byte, rec map[string]any) {
+func (r *read) values(data []byte, rec *event.Map) {
 	for _, p := range r.points {
 		off := int(p.Address - r.start)
 		if r.table.bits {
-			rec[p.key] = p.decode(data, off)
+			rec.Set(p.key, p.decode(data, off))
 			continue
 		}
-		rec[p.key] = p.decode(data[2*off:2*(off+p.count())], 0)
+		rec.Set(p.key, p.decode(data[2*off:2*(off+p.count())], 0))
 	}
 }
 

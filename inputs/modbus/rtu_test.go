@@ -64,14 +64,17 @@ var rtuPoints = []string{
 func pollUntil(t *testing.T, in *Input) []map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	var recs []map[string]any
 	for time.Now().Before(deadline) {
-		if recs = in.Poll(context.Background()); len(recs) == 2 && len(recs[0]) == 5 {
-			return recs
+		if recs := in.Poll(context.Background()); len(recs) == 2 && len(recs[0]) == 5 {
+			out := make([]map[string]any, len(recs))
+			for i := range recs {
+				out[i] = recs[i].ToMap()
+			}
+			return out
 		}
 		time.Sleep(50 * time.Millisecond) // the server starting up; no signal to await from it
 	}
-	t.Fatalf("no answer from both units within 20s: %v", recs)
+	t.Fatalf("no answer from both units within 20s")
 	return nil
 }
 
@@ -200,7 +203,11 @@ func TestRTUOverSerial(t *testing.T) {
 	// and the framing holds.
 	for range 3 {
 		if recs := in.Poll(context.Background()); len(recs) == 2 {
-			checkRTURecords(t, recs)
+			out := make([]map[string]any, len(recs))
+			for i := range recs {
+				out[i] = recs[i].ToMap()
+			}
+			checkRTURecords(t, out)
 		} else {
 			t.Errorf("steady-state poll: %v; logs %v", recs, logMessages(&logs))
 		}

@@ -3,6 +3,7 @@ package modbus
 import (
 	"context"
 	"encoding/binary"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"log/slog"
 	"math"
 	"net"
@@ -169,14 +170,14 @@ func TestTCPMeter(t *testing.T) {
 	want := map[string]any{"unit_id": int64(1), "voltage_V": float64(float32(230.5)), "current_A": 5.25, "temp": -4.0,
 		"energy": uint64(1) << 40, "model": "EM24-DIN", "relay": true, "setpoint": int64(1007)}
 	for k, v := range want {
-		if recs[0][k] != v {
-			t.Errorf("unit 1 %s = %#v, want %#v", k, recs[0][k], v)
+		if recs[0].Value(k) != v {
+			t.Errorf("unit 1 %s = %#v, want %#v", k, recs[0].Value(k), v)
 		}
 	}
 	if len(recs[0]) != len(want) {
 		t.Errorf("unit 1 record %v has keys beyond %v", recs[0], want)
 	}
-	if recs[1]["unit_id"] != int64(2) || recs[1]["io"] != int64(77) {
+	if recs[1].Value("unit_id") != int64(2) || recs[1].Value("io") != int64(77) {
 		t.Errorf("unit 2 record %v", recs[1])
 	}
 	// Reads: unit 1 coils, holding, input 0..103; unit 2 input; unit 3 holding = 5.
@@ -216,7 +217,7 @@ func TestTCPGapRefusedThenReadPointByPoint(t *testing.T) {
 	for poll := range 2 {
 		before := m.count()
 		recs := in.Poll(context.Background())
-		if len(recs) != 1 || recs[0]["a"] != int64(148) || recs[0]["b"] != int64(160) {
+		if len(recs) != 1 || recs[0].Value("a") != int64(148) || recs[0].Value("b") != int64(160) {
 			t.Fatalf("poll %d: %v", poll, recs)
 		}
 		// First poll: the batch, refused, then each point; later polls: each point.
@@ -247,7 +248,7 @@ func TestTCPLateAnswerIsSkipped(t *testing.T) {
 			break
 		}
 	}
-	if len(recs) != 2 || recs[0]["io"] != int64(77) || recs[1]["slow"] != int64(9) {
+	if len(recs) != 2 || recs[0].Value("io") != int64(77) || recs[1].Value("slow") != int64(9) {
 		t.Fatalf("after the late answer: %v (a stale answer taken for a new one?)", recs)
 	}
 	if !strings.Contains(attrs(logs.Records()[0]), "no answer") {
@@ -286,12 +287,12 @@ func TestTCPReconnectsWithBackoff(t *testing.T) {
 	}
 	defer srv.Stop()
 	deadline := time.Now().Add(10 * time.Second)
-	var recs []map[string]any
+	var recs []event.Map
 	for len(recs) == 0 && time.Now().Before(deadline) {
 		time.Sleep(backoffMin / 2) // polls come at intervals; this stands for them
 		recs = in.Poll(context.Background())
 	}
-	if len(recs) != 1 || recs[0]["io"] != int64(77) {
+	if len(recs) != 1 || recs[0].Value("io") != int64(77) {
 		t.Fatalf("after the device came up: %v", recs)
 	}
 	if n := logs.Count(slog.LevelInfo) - logs.Count(slog.LevelWarn); n != 1 {
@@ -316,11 +317,11 @@ func TestRunEmitsRecords(t *testing.T) {
 		t.Fatalf("%d records", rec.Len())
 	}
 	r := rec.Records()
-	if r[0].Event.Record["unit_id"] != int64(1) || r[1].Event.Record["unit_id"] != int64(2) || !r[0].Event.Time.Equal(r[1].Event.Time) {
+	if r[0].Event.Record.Value("unit_id") != int64(1) || r[1].Event.Record.Value("unit_id") != int64(2) || !r[0].Event.Time.Equal(r[1].Event.Time) {
 		t.Errorf("records %v", r[:2])
 	}
-	if r[0].Event.Record["energy"] != int64(1)<<40 { // as outputs see it after msgpack
-		t.Errorf("energy %#v", r[0].Event.Record["energy"])
+	if r[0].Event.Record.Value("energy") != int64(1)<<40 { // as outputs see it after msgpack
+		t.Errorf("energy %#v", r[0].Event.Record.Value("energy"))
 	}
 	_ = strconv.Itoa
 }

@@ -46,7 +46,7 @@ func waitSubscribed(t *testing.T, ch <-chan struct{}) {
 func seqs(recs []pipelinetest.Record) (unique map[int64]bool, dups int) {
 	unique = map[int64]bool{}
 	for _, r := range recs {
-		n, _ := r.Event.Record["seq"].(int64)
+		n, _ := r.Event.Record.Value("seq").(int64)
 		if unique[n] {
 			dups++
 		}
@@ -112,7 +112,7 @@ func TestQoS1MessagesAllArriveAcrossABrokerRestart(t *testing.T) {
 		t.Fatalf("%d of %d messages arrived", unique, total)
 	}
 	for _, r := range rec.Records()[:10] {
-		if !strings.HasPrefix(r.Tag, "mqtt.load.") || !strings.HasPrefix(r.Event.Record["topic"].(string), "load/") {
+		if !strings.HasPrefix(r.Tag, "mqtt.load.") || !strings.HasPrefix(r.Event.Record.Value("topic").(string), "load/") {
 			t.Fatalf("record %v with tag %q: want tag mqtt.load.N and topic load/N", r.Event.Record, r.Tag)
 		}
 	}
@@ -161,7 +161,7 @@ func TestCleanSessionForgetsWhatWasPublishedWhileAway(t *testing.T) {
 	if !rec.Wait(1, 30*time.Second) {
 		t.Fatal("nothing arrived after resubscribing")
 	}
-	if got := rec.Records()[0].Event.Record["seq"]; got != int64(2) {
+	if got := rec.Records()[0].Event.Record.Value("seq"); got != int64(2) {
 		t.Fatalf("first record seq %v: a clean session should not get what was published while away", got)
 	}
 }
@@ -234,7 +234,7 @@ func TestMessageNotInTheBufferIsNotAcknowledged(t *testing.T) {
 	if !g.Wait(1, 30*time.Second) {
 		t.Fatal("the broker did not send the unacknowledged message again")
 	}
-	if got := g.Records()[0].Event.Record["seq"]; got != int64(7) {
+	if got := g.Records()[0].Event.Record.Value("seq"); got != int64(7) {
 		t.Fatalf("got seq %v, want 7", got)
 	}
 }

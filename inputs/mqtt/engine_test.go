@@ -31,7 +31,7 @@ func (c *collector) Flush(ctx context.Context, ch *pipeline.Chunk) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err := ch.Events(func(ev event.Event) error {
-		n, _ := ev.Record["seq"].(int64)
+		n, _ := ev.Record.Value("seq").(int64)
 		c.seqs[n]++
 		return nil
 	})

@@ -25,14 +25,14 @@ func FuzzRecords(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		recs := in.records("t/x", payload)
 		for _, r := range recs {
-			if _, ok := r["topic"]; !ok {
+			if _, ok := r.Get("topic"); !ok {
 				t.Fatalf("record %v has no topic key", r)
 			}
 			ev := event.Event{Record: r}
 			if _, err := event.AppendEntry(nil, &ev); err != nil {
 				t.Fatalf("record %v cannot be encoded: %v", r, err)
 			}
-			if p, ok := r["payload"]; ok && len(recs) == 1 && len(r) == 2 {
+			if p, ok := r.Get("payload"); ok && len(recs) == 1 && len(r) == 2 {
 				var got string
 				switch v := p.(type) {
 				case string:

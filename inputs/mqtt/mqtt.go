@@ -354,8 +354,8 @@ func (in *Input) work(ctx context.Context, emit pipeline.Emitter, queue <-chan p
 }
 
 // records turns one payload into records.
-func (in *Input) records(topic string, payload []byte) []map[string]any {
-	var recs []map[string]any
+func (in *Input) records(topic string, payload []byte) []event.Map {
+	var recs []event.Map
 	if !in.raw {
 		trimmed := bytes.TrimSpace(payload)
 		if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
@@ -371,12 +371,12 @@ func (in *Input) records(topic string, payload []byte) []map[string]any {
 		} else {
 			v = bytes.Clone(payload)
 		}
-		recs = []map[string]any{{in.PayloadKey: v}}
+		recs = []event.Map{{{in.PayloadKey, v}}}
 	}
 	if in.topicKey != "" {
-		for _, r := range recs {
-			if _, ok := r[in.topicKey]; !ok {
-				r[in.topicKey] = topic
+		for i := range recs {
+			if !recs[i].Has(in.topicKey) {
+				recs[i] = append(recs[i], event.KV{Key: in.topicKey, Value: topic})
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"strings"
 	"testing"
 
@@ -125,10 +126,10 @@ func TestRecordsFromPayloads(t *testing.T) {
 	}
 }
 
-func fmtRecords(recs []map[string]any) string {
+func fmtRecords(recs []event.Map) string {
 	var parts []string
 	for _, r := range recs {
-		parts = append(parts, fmt.Sprint(r))
+		parts = append(parts, fmt.Sprint(r.ToMap()))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
 }

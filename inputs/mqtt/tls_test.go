@@ -24,7 +24,7 @@ func TestTLSWithClientCertificate(t *testing.T) {
 	if !rec.Wait(1, 30*time.Second) {
 		t.Fatal("no record over TLS")
 	}
-	if rec.Records()[0].Event.Record["ok"] != true {
+	if rec.Records()[0].Event.Record.Value("ok") != true {
 		t.Fatalf("record %v", rec.Records()[0].Event.Record)
 	}
 }

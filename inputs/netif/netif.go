@@ -41,6 +41,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"os"
 	"strconv"
 	"strings"
@@ -119,20 +120,20 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 
 // Run emits one record per interval until ctx is done or the engine stops.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	return metric.EmitEvery(ctx, emit, in.interval, "netif", func(ctx context.Context) map[string]any {
+	return metric.EmitEvery(ctx, emit, in.interval, "netif", func(ctx context.Context) event.Map {
 		return in.collect(in.host.Context(ctx))
 	})
 }
 
 // collect reads the counters and returns what changed since the last reading, or nil.
-func (in *Input) collect(ctx context.Context) map[string]any {
+func (in *Input) collect(ctx context.Context) event.Map {
 	cur := in.read(ctx)
 	prev := in.prev
 	in.prev = cur
 	if cur == nil || prev == nil {
 		return nil
 	}
-	rec := make(map[string]any, nCounters)
+	rec := make(event.Map, 0, nCounters)
 	for i := range nCounters {
 		if !in.Verbose && !basic[i] {
 			continue
@@ -141,7 +142,7 @@ func (in *Input) collect(ctx context.Context) map[string]any {
 		if cur[i] < prev[i] {
 			d = cur[i]
 		}
-		rec[in.keys[i]] = d
+		rec = append(rec, event.KV{Key: in.keys[i], Value: d})
 	}
 	return rec
 }

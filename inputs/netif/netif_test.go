@@ -78,16 +78,16 @@ func TestLoopbackOnThisMachine(t *testing.T) {
 			want = "lo.rx.bytes lo.rx.compressed lo.rx.drop lo.rx.errors lo.rx.fifo lo.rx.frame lo.rx.multicast lo.rx.packets " +
 				"lo.tx.bytes lo.tx.carrier lo.tx.collisions lo.tx.compressepd lo.tx.drop lo.tx.errors lo.tx.fifo lo.tx.packets"
 		}
-		if got := keysOf(rec); got != want {
+		if got := keysOf(rec.ToMap()); got != want {
 			t.Fatalf("verbose=%v: keys %s, want %s", verbose, got, want)
 		}
 		for _, k := range []string{"lo.rx.bytes", "lo.tx.bytes"} {
-			if v, _ := rec[k].(uint64); v < n || v > 1<<32 {
-				t.Errorf("%s = %v after sending %d bytes over loopback", k, rec[k], n)
+			if v, _ := rec.Value(k).(uint64); v < n || v > 1<<32 {
+				t.Errorf("%s = %v after sending %d bytes over loopback", k, rec.Value(k), n)
 			}
 		}
-		if v, _ := rec["lo.rx.packets"].(uint64); v < 2 {
-			t.Errorf("lo.rx.packets = %v", rec["lo.rx.packets"])
+		if v, _ := rec.Value("lo.rx.packets").(uint64); v < 2 {
+			t.Errorf("lo.rx.packets = %v", rec.Value("lo.rx.packets"))
 		}
 		if logs.Count(slog.LevelWarn) != 0 {
 			t.Errorf("warnings: %v", logs.Records())
@@ -160,14 +160,14 @@ func TestDifferencesFromTheKernelCounters(t *testing.T) {
 	write("eth0: 57924724 2548 1 2 3 4 5 6 272597 2262 7 8 9 10 11 12\n")
 	rec := in.collect(host.Context(context.Background()))
 	for k, want := range map[string]uint64{"eth0.rx.bytes": 1000, "eth0.rx.packets": 10, "eth0.rx.errors": 0, "eth0.tx.bytes": 100, "eth0.tx.packets": 10, "eth0.tx.compressepd": 0} {
-		if rec[k] != want {
-			t.Errorf("%s = %v, want %d", k, rec[k], want)
+		if rec.Value(k) != want {
+			t.Errorf("%s = %v, want %d", k, rec.Value(k), want)
 		}
 	}
 	// The interface was re-created: its counters start again from 0.
 	write("eth0: 500 5 0 0 0 0 0 0 50 1 0 0 0 0 0 0\n")
 	rec = in.collect(host.Context(context.Background()))
-	if rec["eth0.rx.bytes"] != uint64(500) || rec["eth0.tx.errors"] != uint64(0) {
+	if rec.Value("eth0.rx.bytes") != uint64(500) || rec.Value("eth0.tx.errors") != uint64(0) {
 		t.Errorf("after a reset: %v", rec)
 	}
 }
@@ -193,7 +193,7 @@ func TestMissingInterfaceLogsOnce(t *testing.T) {
 	write("usb0: 10 1 0 0 0 0 0 0 10 1 0 0 0 0 0 0\n")
 	in.collect(ctx)
 	write("usb0: 30 2 0 0 0 0 0 0 10 1 0 0 0 0 0 0\n")
-	if rec := in.collect(ctx); rec["usb0.rx.bytes"] != uint64(20) {
+	if rec := in.collect(ctx); rec.Value("usb0.rx.bytes") != uint64(20) {
 		t.Errorf("record %v once the interface is back, want usb0.rx.bytes 20", rec)
 	}
 }

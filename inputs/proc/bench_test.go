@@ -32,7 +32,7 @@ func BenchmarkCollect(b *testing.B) {
 				if bc.scan {
 					in.pid = 0
 				}
-				if rec := in.collect(ctx); rec["alive"] != true {
+				if rec := in.collect(ctx); rec.Value("alive") != true {
 					b.Fatalf("record %v", rec)
 				}
 			}

@@ -40,6 +40,7 @@ package proc
 import (
 	"bytes"
 	"context"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -111,14 +112,14 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 // Run emits one record per interval (with alert, only while the process is not running)
 // until ctx is done or the engine stops.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
-	return metric.EmitEvery(ctx, emit, in.interval, "proc", func(ctx context.Context) map[string]any {
+	return metric.EmitEvery(ctx, emit, in.interval, "proc", func(ctx context.Context) event.Map {
 		return in.collect(in.host.Context(ctx))
 	})
 }
 
 // collect returns the record for this interval, or nil when alert is on and the process
 // is running.
-func (in *Input) collect(ctx context.Context) map[string]any {
+func (in *Input) collect(ctx context.Context) event.Map {
 	name := strings.TrimSpace(in.ProcName)
 	var status []byte
 	pid := in.find(ctx, name)
@@ -132,25 +133,25 @@ func (in *Input) collect(ctx context.Context) map[string]any {
 	if alive && in.Alert {
 		return nil
 	}
-	rec := make(map[string]any, 15)
-	rec["alive"], rec["proc_name"], rec["pid"] = alive, name, int64(-1)
+	rec := make(event.Map, 0, 15)
+	rec = append(rec, event.KV{Key: "alive", Value: alive}, event.KV{Key: "proc_name", Value: name}, event.KV{Key: "pid", Value: int64(-1)})
 	if alive {
-		rec["pid"] = int64(pid)
+		rec[2].Value = int64(pid)
 	}
 	if in.Mem {
 		vm := parseStatus(status)
 		for _, k := range memKeys {
-			rec[k.key] = vm[k.status] * 1000
+			rec = append(rec, event.KV{Key: k.key, Value: vm[k.status] * 1000})
 		}
 	}
 	if in.FD {
 		if !alive {
-			rec["fd"] = uint64(0)
+			rec = append(rec, event.KV{Key: "fd", Value: uint64(0)})
 		} else if fds, err := os.ReadDir(metric.ProcPath(ctx, strconv.Itoa(int(pid)), "fd")); err != nil {
 			in.warn.Once("fd", "cannot count the process's file descriptors (another user's process needs privileges); leaving fd out",
 				"proc_name", name, "pid", pid, "err", err)
 		} else {
-			rec["fd"] = uint64(len(fds))
+			rec = append(rec, event.KV{Key: "fd", Value: uint64(len(fds))})
 		}
 	}
 	return rec

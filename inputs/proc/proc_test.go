@@ -66,18 +66,18 @@ func TestThisProcess(t *testing.T) {
 	var logs pipelinetest.Logs
 	in := pipelinetest.Input[*Input](t, "proc", "proc_name", filepath.Base(os.Args[0]), "interval_sec", "0", "interval_nsec", "20000000")
 	r := pipelinetest.Collect(t, in, logs.Env("proc.0"), 2, 20*time.Second)[0].Event.Record
-	if got := keysOf(r); got != allKeys {
+	if got := keysOf(r.ToMap()); got != allKeys {
 		t.Fatalf("keys %s\nwant %s", got, allKeys)
 	}
-	if r["alive"] != true || r["pid"] != int64(os.Getpid()) || r["proc_name"] != filepath.Base(os.Args[0]) {
-		t.Errorf("alive %v pid %v proc_name %v; want true, %d", r["alive"], r["pid"], r["proc_name"], os.Getpid())
+	if r.Value("alive") != true || r.Value("pid") != int64(os.Getpid()) || r.Value("proc_name") != filepath.Base(os.Args[0]) {
+		t.Errorf("alive %v pid %v proc_name %v; want true, %d", r.Value("alive"), r.Value("pid"), r.Value("proc_name"), os.Getpid())
 	}
-	rss, size := num(r["mem.VmRSS"]), num(r["mem.VmSize"])
+	rss, size := num(r.Value("mem.VmRSS")), num(r.Value("mem.VmSize"))
 	if rss < 1e6 || rss > 1e12 || size < rss {
-		t.Errorf("mem.VmRSS %v, mem.VmSize %v", r["mem.VmRSS"], r["mem.VmSize"])
+		t.Errorf("mem.VmRSS %v, mem.VmSize %v", r.Value("mem.VmRSS"), r.Value("mem.VmSize"))
 	}
-	if fd := num(r["fd"]); fd < 3 || fd > 10000 {
-		t.Errorf("fd %v", r["fd"])
+	if fd := num(r.Value("fd")); fd < 3 || fd > 10000 {
+		t.Errorf("fd %v", r.Value("fd"))
 	}
 	if n := logs.Count(slog.LevelWarn); n != 0 {
 		t.Errorf("%d warnings", n)
@@ -99,16 +99,16 @@ func TestFakeProcess(t *testing.T) {
 		"mem.VmPTE": uint64(68000), "mem.VmSwap": uint64(0),
 	}
 	for k, v := range want {
-		if r[k] != v {
-			t.Errorf("%s = %#v, want %#v", k, r[k], v)
+		if r.Value(k) != v {
+			t.Errorf("%s = %#v, want %#v", k, r.Value(k), v)
 		}
 	}
 	if len(r) != len(want) {
-		t.Errorf("keys %s", keysOf(r))
+		t.Errorf("keys %s", keysOf(r.ToMap()))
 	}
 	// nginx rewrites its argv: found by its kernel name.
 	in.ProcName = "nginx"
-	if r := in.collect(fake.Context(context.Background())); r["pid"] != int64(30) || r["mem.VmRSS"] != uint64(900000) || r["fd"] != uint64(1) {
+	if r := in.collect(fake.Context(context.Background())); r.Value("pid") != int64(30) || r.Value("mem.VmRSS") != uint64(900000) || r.Value("fd") != uint64(1) {
 		t.Errorf("nginx: %v", r)
 	}
 }
@@ -129,13 +129,13 @@ func TestNotRunning(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := in.collect(fake.Context(context.Background()))
-		if got := keysOf(r); got != tc.keys {
+		if got := keysOf(r.ToMap()); got != tc.keys {
 			t.Errorf("%q: keys %s, want %s", tc.props, got, tc.keys)
 		}
-		if r["alive"] != false || r["pid"] != int64(-1) || r["proc_name"] != "no-such-daemon" {
+		if r.Value("alive") != false || r.Value("pid") != int64(-1) || r.Value("proc_name") != "no-such-daemon" {
 			t.Errorf("%q: %v", tc.props, r)
 		}
-		for k, v := range r {
+		for k, v := range r.All() {
 			if strings.HasPrefix(k, "mem.") && v != uint64(0) {
 				t.Errorf("%s = %v for a process that is not running", k, v)
 			}
@@ -153,7 +153,7 @@ func TestAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := host.Context(context.Background())
-	if r := in.collect(ctx); r == nil || r["alive"] != false {
+	if r := in.collect(ctx); r == nil || r.Value("alive") != false {
 		t.Fatalf("not running: %v, want an alert", r)
 	}
 	p := filepath.Join(dir, "99")
@@ -164,7 +164,7 @@ func TestAlert(t *testing.T) {
 		t.Errorf("running: %v, want no record", r)
 	}
 	os.RemoveAll(p) // it died
-	if r := in.collect(ctx); r == nil || r["alive"] != false || r["pid"] != int64(-1) {
+	if r := in.collect(ctx); r == nil || r.Value("alive") != false || r.Value("pid") != int64(-1) {
 		t.Errorf("after it exited: %v, want an alert", r)
 	}
 }

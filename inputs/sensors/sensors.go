@@ -140,11 +140,11 @@ type Reading struct {
 }
 
 // Record is the chip as a record: source, chip, device, then the readings in order.
-func (c Chip) Record() map[string]any {
-	rec := make(map[string]any, 3+len(c.Readings))
-	rec["source"], rec["chip"], rec["device"] = c.Source, c.Name, c.Device
+func (c Chip) Record() event.Map {
+	rec := make(event.Map, 0, 3+len(c.Readings))
+	rec = append(rec, event.KV{Key: "source", Value: c.Source}, event.KV{Key: "chip", Value: c.Name}, event.KV{Key: "device", Value: c.Device})
 	for _, r := range c.Readings {
-		rec[r.Key] = r.Value
+		rec.Set(r.Key, r.Value)
 	}
 	return rec
 }

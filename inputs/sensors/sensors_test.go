@@ -33,7 +33,7 @@ func newInput(t *testing.T, logs *pipelinetest.Logs, kv ...string) *Input {
 func chips(cs []Chip) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for _, c := range cs {
-		out[c.Device] = c.Record()
+		out[c.Device] = c.Record().ToMap()
 	}
 	return out
 }
@@ -227,7 +227,7 @@ func TestVanishedDeviceIsLoggedAndTheRestGoesOn(t *testing.T) {
 	all := rec.Records()
 	var lastChips []string
 	for _, r := range all[len(all)-4:] {
-		lastChips = append(lastChips, r.Event.Record["chip"].(string))
+		lastChips = append(lastChips, r.Event.Record.Value("chip").(string))
 	}
 	if got := strings.Join(lastChips, " "); got != "ina3221 pwmfan bme280 ads1015" {
 		t.Errorf("last interval's chips %q, want the others still reported and hdc100x left out", got)

@@ -349,7 +349,7 @@ func (in *Input) line(emit pipeline.Emitter, l []byte) error {
 		}
 		msg = m
 	}
-	return emit.Emit("", event.Event{Time: time.Now(), Record: map[string]any{"msg": msg}})
+	return emit.Emit("", event.Event{Time: time.Now(), Record: event.Map{{"msg", msg}}})
 }
 
 // reporter logs a kind of trouble at once, then at most once per interval with how many

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -77,7 +78,7 @@ func (h *harness) records(t *testing.T, n int) []any {
 func (h *harness) msgs() []any {
 	var out []any
 	for _, r := range h.run.Rec.Records() {
-		out = append(out, r.Event.Record["msg"])
+		out = append(out, r.Event.Record.Value("msg"))
 	}
 	return out
 }
@@ -138,11 +139,11 @@ func TestJSONLines(t *testing.T) {
 	got := h.records(t, 2)
 	h.waitRead(t, int64(len(send)))
 	h.stop(t)
-	first, _ := got[0].(map[string]any)
-	if first["temp"] != 21.5 || first["id"] != "s1" || first["n"] != int64(3) {
+	first, _ := got[0].(event.Map)
+	if first.Value("temp") != 21.5 || first.Value("id") != "s1" || first.Value("n") != int64(3) {
 		t.Errorf("first record msg %#v", got[0])
 	}
-	if second, _ := got[1].(map[string]any); second["temp"] != int64(22) || h.run.Rec.Len() != 2 {
+	if second, _ := got[1].(event.Map); second.Value("temp") != int64(22) || h.run.Rec.Len() != 2 {
 		t.Errorf("records %v", h.msgs())
 	}
 	warned := strings.Join(h.warnings(), "\n")
@@ -166,7 +167,7 @@ func TestLineSplitOverManyReads(t *testing.T) {
 		h.waitRead(t, int64(i+1))
 	}
 	got := h.records(t, 1)
-	if m, _ := got[0].(map[string]any); m["msg_id"] != int64(42) || m["text"] != "split across many reads" {
+	if m, _ := got[0].(event.Map); m.Value("msg_id") != int64(42) || m.Value("text") != "split across many reads" {
 		t.Errorf("record msg %#v", got[0])
 	}
 }

@@ -102,7 +102,7 @@ func TestAgentTailsThroughTheEngine(t *testing.T) {
 	}
 	wantTag := "app." + strings.ReplaceAll(strings.TrimPrefix(logf, "/"), "/", ".")
 	for i, ev := range captured.evs {
-		if ev.Record["i"] != int64(i) {
+		if ev.Record.Value("i") != int64(i) {
 			t.Fatalf("record %d: %v (out of order or not parsed)", i, ev.Record)
 		}
 		if captured.tags[i] != wantTag {

@@ -245,12 +245,12 @@ func (in *Input) appendRecord(dst []byte, t time.Time, path string, off int64, l
 
 // appendFields appends the entry of a parsed record, with path_key and offset_key added;
 // a zero t is the time of reading.
-func (in *Input) appendFields(dst []byte, t time.Time, path string, off int64, rec map[string]any) []byte {
+func (in *Input) appendFields(dst []byte, t time.Time, path string, off int64, rec event.Map) []byte {
 	if in.PathKey != "" {
-		rec[in.PathKey] = path
+		rec.Set(in.PathKey, path)
 	}
 	if in.OffsetKey != "" {
-		rec[in.OffsetKey] = off
+		rec.Set(in.OffsetKey, off)
 	}
 	if t.IsZero() {
 		t = in.readTime

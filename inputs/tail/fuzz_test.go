@@ -1,6 +1,7 @@
 package tail
 
 import (
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"testing"
 	"time"
 )
@@ -45,12 +46,12 @@ func FuzzContainerLines(f *testing.F) {
 	f.Add([]byte(`{"log":"a1 ","stream":"stdout","time":"2019-05-07T18:57:50.904275087Z"}`))
 	f.Add([]byte(`{"log":1}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
-		for _, parse := range []func([]byte) (map[string]any, time.Time, bool, bool){parseCRI, parseDocker} {
+		for _, parse := range []func([]byte) (event.Map, time.Time, bool, bool){parseCRI, parseDocker} {
 			rec, _, _, ok := parse(line)
 			if !ok {
 				continue
 			}
-			if _, isStr := rec["log"].(string); !isStr {
+			if _, isStr := rec.Value("log").(string); !isStr {
 				t.Fatalf("record %v has no string log", rec)
 			}
 		}

@@ -23,7 +23,7 @@ const mlFlushAfter = 4 * time.Second
 // mlState is a file's message being joined.
 type mlState struct {
 	kind  string
-	rec   map[string]any // the first line's fields
+	rec   event.Map // the first line's fields
 	log   strings.Builder
 	time  time.Time
 	off   int64     // where its first line starts: the offset to save until it is emitted
@@ -31,7 +31,7 @@ type mlState struct {
 }
 
 // parseCRI reads a CRI-O/containerd log line: time, stream, P or F, and the message.
-func parseCRI(line []byte) (rec map[string]any, t time.Time, partial bool, ok bool) {
+func parseCRI(line []byte) (rec event.Map, t time.Time, partial bool, ok bool) {
 	f := bytes.SplitN(line, []byte(" "), 4)
 	if len(f) < 3 {
 		return nil, t, false, false
@@ -48,11 +48,11 @@ func parseCRI(line []byte) (rec map[string]any, t time.Time, partial bool, ok bo
 	if len(f) == 4 {
 		msg = string(f[3])
 	}
-	return map[string]any{"time": string(f[0]), "stream": stream, "_p": tag, "log": msg}, t, tag == "P", true
+	return event.Map{{"time", string(f[0])}, {"stream", stream}, {"_p", tag}, {"log", msg}}, t, tag == "P", true
 }
 
 // parseDocker reads a line of Docker's json-file log driver.
-func parseDocker(line []byte) (rec map[string]any, t time.Time, partial bool, ok bool) {
+func parseDocker(line []byte) (rec event.Map, t time.Time, partial bool, ok bool) {
 	if len(line) == 0 || line[0] != '{' {
 		return nil, t, false, false
 	}
@@ -60,11 +60,11 @@ func parseDocker(line []byte) (rec map[string]any, t time.Time, partial bool, ok
 	if err != nil {
 		return nil, t, false, false
 	}
-	msg, isStr := rec["log"].(string)
+	msg, isStr := rec.Value("log").(string)
 	if !isStr {
 		return nil, t, false, false
 	}
-	if ts, ok := rec["time"].(string); ok {
+	if ts, ok := rec.Value("time").(string); ok {
 		t, _ = time.Parse(time.RFC3339Nano, ts)
 	}
 	return rec, t, !strings.HasSuffix(msg, "\n"), true
@@ -73,10 +73,10 @@ func parseDocker(line []byte) (rec map[string]any, t time.Time, partial bool, ok
 // multiline runs a line through the file's multiline parsers. It returns the record to
 // emit now (nil: none yet, the line was kept, or no parser reads it and handled is
 // false).
-func (in *Input) multiline(f *file, off int64, line []byte) (rec map[string]any, t time.Time, handled bool) {
+func (in *Input) multiline(f *file, off int64, line []byte) (rec event.Map, t time.Time, handled bool) {
 	for _, kind := range in.MultilineParser {
 		var partial, ok bool
-		var r map[string]any
+		var r event.Map
 		var lt time.Time
 		switch kind {
 		case mlCRI:
@@ -87,7 +87,7 @@ func (in *Input) multiline(f *file, off int64, line []byte) (rec map[string]any,
 		if !ok {
 			continue
 		}
-		msg, _ := r["log"].(string)
+		msg, _ := r.Value("log").(string)
 		if f.ml != nil && f.ml.kind == kind {
 			f.ml.log.WriteString(msg)
 			if partial {
@@ -107,9 +107,9 @@ func (in *Input) multiline(f *file, off int64, line []byte) (rec map[string]any,
 }
 
 // mlTake ends f's joined message and returns its record and time.
-func (f *file) mlTake() (map[string]any, time.Time) {
+func (f *file) mlTake() (event.Map, time.Time) {
 	m := f.ml
-	m.rec["log"] = m.log.String()
+	m.rec.Set("log", m.log.String())
 	f.ml = nil
 	return m.rec, m.time
 }

@@ -79,7 +79,7 @@ func startInput(t *testing.T, in *Input) *running {
 func (r *running) lines() []string {
 	var out []string
 	for _, rc := range r.rec.Records() {
-		out = append(out, fmt.Sprint(rc.Event.Record["log"]))
+		out = append(out, fmt.Sprint(rc.Event.Record.Value("log")))
 	}
 	return out
 }
@@ -146,10 +146,10 @@ func TestRecordShapeAsFluentBit(t *testing.T) {
 	r.waitLines(t, "hello", `{"a":1}`, "", "last")
 	recs := r.rec.Records()
 	for i, off := range []int64{0, 6, 15, 16} {
-		if got := recs[i].Event.Record["off"]; got != off {
+		if got := recs[i].Event.Record.Value("off"); got != off {
 			t.Errorf("line %d: off = %v, want %d", i, got, off)
 		}
-		if got := recs[i].Event.Record["file"]; got != p {
+		if got := recs[i].Event.Record.Value("file"); got != p {
 			t.Errorf("line %d: file = %v, want %s", i, got, p)
 		}
 		if len(recs[i].Event.Record) != 3 {
@@ -261,10 +261,10 @@ func TestParserMakesTheRecord(t *testing.T) {
 		t.Fatal("records missing")
 	}
 	recs := r.rec.Records()
-	if recs[0].Event.Record["level"] != "warn" || recs[0].Event.Record["file"] != p {
+	if recs[0].Event.Record.Value("level") != "warn" || recs[0].Event.Record.Value("file") != p {
 		t.Errorf("parsed record = %v", recs[0].Event.Record)
 	}
-	if recs[1].Event.Record["log"] != "not json" {
+	if recs[1].Event.Record.Value("log") != "not json" {
 		t.Errorf("unparsed line = %v, want it under log", recs[1].Event.Record)
 	}
 }
@@ -511,7 +511,7 @@ func TestMultilineDockerAndCRI(t *testing.T) {
 			t.Errorf("%s: time %v, want the first part's %v", tc.path, recs[0].Event.Time, first)
 		}
 		for i, rc := range recs {
-			if rc.Event.Record["_p"] != tc.p[i] || rc.Event.Record["file"] != tc.path {
+			if rc.Event.Record.Value("_p") != tc.p[i] || rc.Event.Record.Value("file") != tc.path {
 				t.Errorf("%s: record %d = %v", tc.path, i, rc.Event.Record)
 			}
 		}

@@ -90,7 +90,7 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 	return metric.Every(ctx, in.interval, func(ctx context.Context, now time.Time) error {
 		for _, z := range in.Zones(in.host.Context(ctx)) {
-			rec := map[string]any{"name": z.Name, "type": z.Type, "temp": z.Temp}
+			rec := event.Map{{"name", z.Name}, {"type", z.Type}, {"temp", z.Temp}}
 			if err := emit.Emit("", event.Event{Time: now, Record: rec}); err != nil {
 				return fmt.Errorf("thermal: emit: %w", err)
 			}

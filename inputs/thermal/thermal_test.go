@@ -28,7 +28,7 @@ func TestRecordsPerZone(t *testing.T) {
 	for i, r := range recs {
 		w := want[i%3]
 		rec := r.Event.Record
-		if len(rec) != 3 || rec["name"] != w.name || rec["type"] != w.typ || rec["temp"] != w.temp {
+		if len(rec) != 3 || rec.Value("name") != w.name || rec.Value("type") != w.typ || rec.Value("temp") != w.temp {
 			t.Errorf("record %d = %v, want name %s type %s temp %v", i, rec, w.name, w.typ, w.temp)
 		}
 	}
@@ -100,8 +100,8 @@ func TestThisMachine(t *testing.T) {
 	}
 	for i, r := range recs {
 		rec := r.Event.Record
-		name, _ := rec["name"].(string)
-		temp, ok := rec["temp"].(float64)
+		name, _ := rec.Value("name").(string)
+		temp, ok := rec.Value("temp").(float64)
 		if len(rec) != 3 || !strings.HasPrefix(name, "thermal_zone") || !ok || temp < -60 || temp > 150 {
 			t.Errorf("record %d = %v", i, rec)
 		}

@@ -131,7 +131,7 @@ func checkLabelName(name string) error {
 func (m *Mapper) Append(dst []Sample, tag string, ev *event.Event) []Sample {
 	var labels []Label
 	for i, k := range m.labelKeys {
-		if v, ok := ev.Record[k]; ok {
+		if v, ok := ev.Record.Get(k); ok {
 			if s, ok := labelText(v); ok {
 				labels = append(labels, Label{m.labelNames[i], s})
 			}
@@ -167,19 +167,19 @@ func (m *Mapper) isLabelKey(k string) bool { return slices.Contains(m.labelKeys,
 
 // walk calls fn for every numeric or boolean field of rec, nested maps included, in key
 // order. It is the one place that walks a record (records become ordered in issue 15).
-func walk(rec map[string]any, depth int, fn func(path []string, v float64), path []string) {
+func walk(rec event.Map, depth int, fn func(path []string, v float64), path []string) {
 	if depth > 16 {
 		return
 	}
 	keys := make([]string, 0, len(rec))
-	for k := range rec {
-		keys = append(keys, k)
+	for _, kv := range rec {
+		keys = append(keys, kv.Key)
 	}
-	slices.Sort(keys)
+	slices.Sort(keys) // samples in name order, whatever the record's order
 	for _, k := range keys {
 		p := append(path, k)
-		switch v := rec[k].(type) {
-		case map[string]any:
+		switch v := rec.Value(k).(type) {
+		case event.Map:
 			walk(v, depth+1, fn, p)
 		default:
 			if f, ok := Number(v); ok {

@@ -14,10 +14,7 @@ func TestMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Unix(100, 0)
-	ev := event.Event{Time: at, Record: map[string]any{
-		"room": "kitchen", "id": int64(7), "temp": 21.5, "on": true, "off": false, "note": "x",
-		"Mem.total": int64(5), "Mem": map[string]any{"free": uint64(2)}, "9lives": int64(9), "arr": []any{int64(1)},
-	}}
+	ev := event.Event{Time: at, Record: event.Map{{"room", "kitchen"}, {"id", int64(7)}, {"temp", 21.5}, {"on", true}, {"off", false}, {"note", "x"}, {"Mem.total", int64(5)}, {"Mem", event.Map{{"free", uint64(2)}}}, {"9lives", int64(9)}, {"arr", []any{int64(1)}}}}
 	got := m.Append(nil, "sensor.one", &ev)
 	labels := []Label{{"fleet", "pi"}, {"id", "7"}, {"room", "kitchen"}}
 	want := []Sample{
@@ -32,7 +29,7 @@ func TestMapping(t *testing.T) {
 		t.Errorf("got  %v\nwant %v", got, want)
 	}
 	m, _ = New(Settings{})
-	if got := m.Append(nil, "t", &event.Event{Time: at, Record: map[string]any{"9": int64(1)}}); len(got) != 1 || got[0].Name != "_9" {
+	if got := m.Append(nil, "t", &event.Event{Time: at, Record: event.Map{{"9", int64(1)}}}); len(got) != 1 || got[0].Name != "_9" {
 		t.Errorf("without tag and prefix: %v", got)
 	}
 }

@@ -1,6 +1,7 @@
 package template
 
 import (
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"strings"
 	"testing"
 )
@@ -22,7 +23,7 @@ func FuzzParse(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			out, _ := tp.Append(nil, &Vars{Tag: tag, Record: rec, Subject: tag, Match: []int{0, len(tag)}})
+			out, _ := tp.Append(nil, &Vars{Tag: tag, Record: event.FromMap(rec), Subject: tag, Match: []int{0, len(tag)}})
 			if !strings.Contains(tmpl, "$") && string(out) != tmpl {
 				t.Fatalf("%q rendered as %q", tmpl, out)
 			}

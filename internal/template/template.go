@@ -209,7 +209,7 @@ func (t *Template) HasKeys() bool { return t.keys }
 // Vars are what a template is rendered with.
 type Vars struct {
 	Tag    string
-	Record map[string]any
+	Record event.Map
 	// Subject and Match are the string a regex ran on and its submatch indexes
 	// (regexp.FindStringSubmatchIndex), for $0 to $9.
 	Subject string

@@ -1,6 +1,7 @@
 package template
 
 import (
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"regexp"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func TestRender(t *testing.T) {
 		"TAGS": "key-TAGS", "dev": "d1", "dev-id": "never", "ключ": "k",
 	}
 	re := regexp.MustCompile(`^(flu)(ent)$`)
-	v := &Vars{Tag: "aa.bb.cc", Record: rec, Subject: "fluent", Match: re.FindStringSubmatchIndex("fluent")}
+	v := &Vars{Tag: "aa.bb.cc", Record: event.FromMap(rec), Subject: "fluent", Match: re.FindStringSubmatchIndex("fluent")}
 	for _, tc := range []struct{ tmpl, want string }{
 		{"from.$TAG.new.$tool.$sub['s1']['s2'].out", "from.aa.bb.cc.new.fluent.flb.out"},
 		{"$TAG[0]-$TAG[2]-$TAG[3]", "aa-cc-"},
@@ -55,7 +56,7 @@ func TestRender(t *testing.T) {
 
 func TestSyntaxes(t *testing.T) {
 	topic := Syntax{TagName: "TOPIC", Sep: '/'}
-	v := &Vars{Tag: "sensors/room1/temp", Record: map[string]any{"k": "v"}}
+	v := &Vars{Tag: "sensors/room1/temp", Record: event.Map{{"k", "v"}}}
 	for _, tc := range []struct {
 		tmpl string
 		syn  Syntax

@@ -476,21 +476,20 @@ func (o *Output) render(dst []byte, c *pipeline.Chunk, header *[]byte) ([]byte, 
 			if len(ev.Record) == 0 {
 				return nil
 			}
-			keys = render.SortedKeys(keys, ev.Record)
 			if o.CSVColumnNames && *header == nil {
 				h := append([]byte("timestamp"), o.delim...)
-				for i, k := range keys {
+				for i, kv := range ev.Record {
 					if i > 0 {
 						h = append(h, o.delim...)
 					}
-					h = render.AppendPrint(h, k)
+					h = render.AppendPrint(h, kv.Key)
 				}
 				*header = append(h, '\n')
 			}
 			dst = render.AppendSecNsec(dst, ev.Time)
-			for _, k := range keys {
+			for _, kv := range ev.Record {
 				dst = append(dst, o.delim...)
-				dst = render.AppendPrint(dst, ev.Record[k])
+				dst = render.AppendPrint(dst, kv.Value)
 			}
 			dst = append(dst, '\n')
 		case formatLTSV:
@@ -500,11 +499,11 @@ func (o *Output) render(dst []byte, c *pipeline.Chunk, header *[]byte) ([]byte, 
 			dst = append(dst, `"time"`...)
 			dst = append(dst, o.labelDelim...)
 			dst = render.AppendCFloat(dst, render.TimeDouble(ev.Time))
-			for _, k := range render.SortedKeys(keys, ev.Record) {
+			for _, kv := range ev.Record {
 				dst = append(dst, o.delim...)
-				dst = render.AppendPrint(dst, k)
+				dst = render.AppendPrint(dst, kv.Key)
 				dst = append(dst, o.labelDelim...)
-				dst = render.AppendPrint(dst, ev.Record[k])
+				dst = render.AppendPrint(dst, kv.Value)
 			}
 			dst = append(dst, '\n')
 		case formatTemplate:
@@ -531,7 +530,7 @@ func appendTemplate(dst []byte, tmpl string, ev *event.Event) []byte {
 			key := tmpl[open+1 : i]
 			if key == "time" {
 				dst = render.AppendCFloat(dst, render.TimeDouble(ev.Time))
-			} else if v, ok := ev.Record[key]; ok {
+			} else if v, ok := ev.Record.Get(key); ok {
 				if s, ok := v.(string); ok {
 					dst = append(dst, s...)
 				} else {

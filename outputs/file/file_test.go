@@ -68,9 +68,9 @@ func read(t testing.TB, name string) string {
 
 func sample() *pipeline.Chunk {
 	return pipelinetest.MakeChunk("app",
-		event.Event{Time: t0, Record: map[string]any{"k": "v", "n": int64(1)}},
-		event.Event{Time: time.Unix(1700000001, 0), Record: map[string]any{"message": "hi", "n": 2.5, "ok": true}},
-		event.Event{Time: t0, Record: map[string]any{}},
+		event.Event{Time: t0, Record: event.Map{{"k", "v"}, {"n", int64(1)}}},
+		event.Event{Time: time.Unix(1700000001, 0), Record: event.Map{{"message", "hi"}, {"n", 2.5}, {"ok", true}}},
+		event.Event{Time: t0, Record: event.Map{}},
 	)
 }
 
@@ -151,7 +151,7 @@ func TestFileMsgpackFormatWritesChunkAsIs(t *testing.T) {
 
 func TestFileCSVHeaderOnlyInEmptyFile(t *testing.T) {
 	o := newFile(t, map[string]string{"format": "csv", "csv_column_names": "true"})
-	c := pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: map[string]any{"a": "x"}})
+	c := pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: event.Map{{"a", "x"}}})
 	flush(t, o, c)
 	flush(t, o, c)
 	want := "timestamp,\"a\"\n1700000000.123456789,\"x\"\n1700000000.123456789,\"x\"\n"
@@ -167,7 +167,7 @@ func TestFileAppendsAcrossFlushesAndKeepsExistingContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		flush(t, o, pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: map[string]any{"i": int64(i)}}))
+		flush(t, o, pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: event.Map{{"i", int64(i)}}}))
 	}
 	if got, want := read(t, name), "before\n{\"i\":0}\n{\"i\":1}\n{\"i\":2}\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
@@ -191,11 +191,11 @@ func TestFileNewFilesAreMode0640(t *testing.T) {
 func TestFileFollowsLogrotate(t *testing.T) {
 	o := newFile(t, map[string]string{"format": "plain"})
 	name := filepath.Join(o.Path, "app")
-	flush(t, o, pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: map[string]any{"i": int64(1)}}))
+	flush(t, o, pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: event.Map{{"i", int64(1)}}}))
 	if err := os.Rename(name, name+".1"); err != nil {
 		t.Fatal(err)
 	}
-	flush(t, o, pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: map[string]any{"i": int64(2)}}))
+	flush(t, o, pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: event.Map{{"i", int64(2)}}}))
 	if got := read(t, name+".1"); got != "{\"i\":1}\n" {
 		t.Errorf("rotated file: %q", got)
 	}
@@ -207,8 +207,8 @@ func TestFileFollowsLogrotate(t *testing.T) {
 func TestFileKeyNamesTheFile(t *testing.T) {
 	dir := t.TempDir()
 	o := newFile(t, map[string]string{"path": dir, "file": "all.log", "format": "plain"})
-	flush(t, o, pipelinetest.MakeChunk("a", event.Event{Time: t0, Record: map[string]any{"t": "a"}}))
-	flush(t, o, pipelinetest.MakeChunk("b", event.Event{Time: t0, Record: map[string]any{"t": "b"}}))
+	flush(t, o, pipelinetest.MakeChunk("a", event.Event{Time: t0, Record: event.Map{{"t", "a"}}}))
+	flush(t, o, pipelinetest.MakeChunk("b", event.Event{Time: t0, Record: event.Map{{"t", "b"}}}))
 	if got := read(t, filepath.Join(dir, "all.log")); got != "{\"t\":\"a\"}\n{\"t\":\"b\"}\n" {
 		t.Errorf("got %q", got)
 	}
@@ -216,7 +216,7 @@ func TestFileKeyNamesTheFile(t *testing.T) {
 	// Without path, file is a path of its own, as in Fluent Bit configs like File /tmp/x.log.
 	abs := filepath.Join(t.TempDir(), "sub", "x.log")
 	o = newFile(t, map[string]string{"path": "", "file": abs, "format": "plain", "mkdir": "on"})
-	flush(t, o, pipelinetest.MakeChunk("a", event.Event{Time: t0, Record: map[string]any{"t": "a"}}))
+	flush(t, o, pipelinetest.MakeChunk("a", event.Event{Time: t0, Record: event.Map{{"t", "a"}}}))
 	if got := read(t, abs); got != "{\"t\":\"a\"}\n" {
 		t.Errorf("got %q", got)
 	}
@@ -260,7 +260,7 @@ func TestFileHostileTagsStayInsidePath(t *testing.T) {
 		"a\x00/../b", "./.", strings.Repeat("../", 100) + "deep", strings.Repeat("y", 400), "ok",
 	}
 	for _, tag := range tags {
-		flush(t, o, pipelinetest.MakeChunk(tag, event.Event{Time: t0, Record: map[string]any{"tag": tag}}))
+		flush(t, o, pipelinetest.MakeChunk(tag, event.Event{Time: t0, Record: event.Map{{"tag", tag}}}))
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -307,7 +307,7 @@ func TestFileSymlinkInPathDoesNotEscape(t *testing.T) {
 		t.Skip("no symlinks here:", err)
 	}
 	o := newFile(t, map[string]string{"path": dir, "format": "plain"})
-	err := o.Flush(context.Background(), pipelinetest.MakeChunk("evil", event.Event{Time: t0, Record: map[string]any{"x": "y"}}))
+	err := o.Flush(context.Background(), pipelinetest.MakeChunk("evil", event.Event{Time: t0, Record: event.Map{{"x", "y"}}}))
 	if err == nil {
 		t.Error("Flush through a symlink leading outside path succeeded")
 	} else {
@@ -419,7 +419,7 @@ func TestFileFullDiskIsRetried(t *testing.T) {
 
 func TestFileDamagedChunkWritesGoodRecords(t *testing.T) {
 	o := newFile(t, map[string]string{"format": "plain"})
-	c := pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: map[string]any{"k": "v"}})
+	c := pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: event.Map{{"k", "v"}}})
 	c.Data = append(c.Data, 0x92, 0xc1)
 	err := o.Flush(context.Background(), c)
 	if err == nil || pipeline.IsRetry(err) {
@@ -462,7 +462,7 @@ func TestFileConcurrentWorkers(t *testing.T) {
 			for i := range chunks {
 				evs := make([]event.Event, records)
 				for r := range evs {
-					evs[r] = event.Event{Time: t0, Record: map[string]any{"g": int64(g), "i": int64(i), "r": int64(r)}}
+					evs[r] = event.Event{Time: t0, Record: event.Map{{"g", int64(g)}, {"i", int64(i)}, {"r", int64(r)}}}
 				}
 				if err := o.Flush(context.Background(), pipelinetest.MakeChunk(tags[(g+i)%len(tags)], evs...)); err != nil {
 					t.Error(err)
@@ -499,9 +499,7 @@ func TestFileConcurrentWorkers(t *testing.T) {
 func benchChunk(records int) *pipeline.Chunk {
 	evs := make([]event.Event, records)
 	for i := range evs {
-		evs[i] = event.Event{Time: t0.Add(time.Duration(i)), Record: map[string]any{
-			"log": "GET /index.html HTTP/1.1 200 512", "host": "pi-zero", "pid": int64(1234 + i), "cpu": 0.25,
-		}}
+		evs[i] = event.Event{Time: t0.Add(time.Duration(i)), Record: event.Map{{"log", "GET /index.html HTTP/1.1 200 512"}, {"host", "pi-zero"}, {"pid", int64(1234 + i)}, {"cpu", 0.25}}}
 	}
 	return pipelinetest.MakeChunk("bench", evs...)
 }

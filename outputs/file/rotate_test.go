@@ -22,7 +22,7 @@ func TestRotateBySizeKeepsMaxFiles(t *testing.T) {
 			o := newFile(t, map[string]string{"path": dir, "file": "out.log", "format": "plain",
 				"rotate": "on", "rotate_max_size": "100", "rotate_max_files": "2", "rotate_gzip": gz})
 			for i := 0; i < 12; i++ {
-				flush(t, o, pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: map[string]any{"line": strings.Repeat("x", 30)}}))
+				flush(t, o, pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: event.Map{{"line", strings.Repeat("x", 30)}}}))
 			}
 			entries, err := os.ReadDir(dir)
 			if err != nil {

@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"fmt"
+	"github.com/fluentbit-go/fluentbit-go/event"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -49,7 +50,7 @@ pipeline:
 	}
 	push := func(from, to int) {
 		for i := from; i < to; i++ {
-			if err := agent.Push("device.1", map[string]any{"seq": int64(i)}); err != nil {
+			if err := agent.Push("device.1", event.Map{{"seq", int64(i)}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -70,7 +71,7 @@ pipeline:
 	_, evs := srv.events(t)
 	got := map[int64]bool{}
 	for _, ev := range evs {
-		got[ev.Record["seq"].(int64)] = true
+		got[ev.Record.Value("seq").(int64)] = true
 	}
 	for i := 0; i < 100; i++ {
 		if !got[int64(i)] {

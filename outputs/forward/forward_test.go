@@ -53,17 +53,11 @@ func sample(n int, device func(i int) string) []event.Event {
 	evs := make([]event.Event, n)
 	for i := range evs {
 		evs[i] = event.Event{
-			Time: time.Unix(1795366514+int64(i), int64(i*7919+1)%1e9),
-			Record: map[string]any{
-				"seq":       int64(i),
-				"device_id": device(i),
-				"nested":    map[string]any{"a": []any{int64(1), "two", 3.5}, "b": map[string]any{"deep": true}},
-				"blob":      []byte{0, 1, 2, 0xff, byte(i)},
-				"msg":       strings.Repeat("x", i%50),
-			},
+			Time:   time.Unix(1795366514+int64(i), int64(i*7919+1)%1e9),
+			Record: event.Map{{"seq", int64(i)}, {"device_id", device(i)}, {"nested", event.Map{{"a", []any{int64(1), "two", 3.5}}, {"b", event.Map{{"deep", true}}}}}, {"blob", []byte{0, 1, 2, 0xff, byte(i)}}, {"msg", strings.Repeat("x", i%50)}},
 		}
 		if i%3 == 0 {
-			evs[i].Metadata = map[string]any{"source": "test"}
+			evs[i].Metadata = event.Map{{"source", "test"}}
 		}
 	}
 	return evs
@@ -344,7 +338,7 @@ func retryUntil(t *testing.T, o *Output, c *pipeline.Chunk, between func(try int
 func seqs(evs []event.Event) map[int64]int {
 	m := map[int64]int{}
 	for _, ev := range evs {
-		m[ev.Record["seq"].(int64)]++
+		m[ev.Record.Value("seq").(int64)]++
 	}
 	return m
 }
@@ -487,7 +481,7 @@ func TestHashModeKeepsDevicesOnTheirNodes(t *testing.T) {
 		for n, s := range srvs {
 			_, got := s.events(t)
 			for _, ev := range got {
-				d := ev.Record["device_id"].(string)
+				d := ev.Record.Value("device_id").(string)
 				if m[d] == nil {
 					m[d] = map[int]bool{}
 				}
@@ -553,7 +547,7 @@ func TestHashKeyValuesHashAlike(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := func(rec map[string]any) uint64 {
-		e, err := event.AppendEntry(nil, &event.Event{Time: time.Unix(1, 0), Record: rec})
+		e, err := event.AppendEntry(nil, &event.Event{Time: time.Unix(1, 0), Record: event.FromMap(rec)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,7 @@ import (
 // never panic, and what it keeps must be valid entries.
 func FuzzChunkWalk(f *testing.F) {
 	f.Add(pipelinetest.MakeChunk("t", sample(3, oneDevice)...).Data)
-	f.Add(pipelinetest.MakeChunk("t", event.Event{Time: time.Unix(1, 2), Record: map[string]any{"device_id": int64(7)}}).Data)
+	f.Add(pipelinetest.MakeChunk("t", event.Event{Time: time.Unix(1, 2), Record: event.Map{{"device_id", int64(7)}}}).Data)
 	f.Add([]byte{0x92, 0x92, 0xd7, 0x00, 0, 0, 0, 1, 0, 0, 0, 0, 0x80, 0x81, 0xa9, 'd', 'e', 'v', 'i', 'c', 'e', '_', 'i', 'd', 0xc0})
 	f.Add([]byte{0x92, 0xce, 0xff, 0xff, 0xff, 0xff, 0x81})
 	plain := &Output{hashKey: accessor.MustParse("device_id")}

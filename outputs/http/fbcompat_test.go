@@ -263,7 +263,7 @@ func TestRefusedChunkIsKeptByTheEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
-		if err := em.Emit("app", event.Event{Record: map[string]any{"i": int64(i)}}); err != nil {
+		if err := em.Emit("app", event.Event{Record: event.Map{{"i", int64(i)}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

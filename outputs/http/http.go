@@ -420,12 +420,10 @@ func (o *Output) flushPerRecord(ctx context.Context, c *pipeline.Chunk) error {
 
 // recordField reads a top-level key of the record.
 func recordField(ev *event.Event, key string) (any, bool) {
-	v, ok := ev.Record[key]
-	return v, ok
+	return ev.Record.Get(key)
 }
 
-// headersOf reads a headers_key value: a map of header names to values (a Go map today,
-// an event.Map once nested records decode as ordered maps).
+// headersOf reads a headers_key value: a map of header names to values.
 func headersOf(v any) http.Header {
 	var m event.Map
 	switch x := v.(type) {
@@ -628,7 +626,7 @@ func (o *Output) body(dst []byte, c *pipeline.Chunk) ([]byte, error) {
 // appendGELF writes one GELF 1.1 object; ok is false when the record has no short message.
 func (o *Output) appendGELF(dst []byte, ev *event.Event) ([]byte, bool) {
 	rec := ev.Record
-	short, ok := rec[o.GelfShortKey]
+	short, ok := rec.Get(o.GelfShortKey)
 	if !ok {
 		return dst, false
 	}
@@ -637,14 +635,14 @@ func (o *Output) appendGELF(dst []byte, ev *event.Event) ([]byte, bool) {
 	dst = event.AppendJSON(dst, stringOf(short))
 	host := o.hostname
 	if o.GelfHostKey != "" {
-		if v, ok := rec[o.GelfHostKey]; ok {
+		if v, ok := rec.Get(o.GelfHostKey); ok {
 			host, used[o.GelfHostKey] = stringOf(v), true
 		}
 	}
 	dst = append(dst, `,"host":`...)
 	dst = event.AppendJSON(dst, host)
 	if o.GelfFullKey != "" {
-		if v, ok := rec[o.GelfFullKey]; ok {
+		if v, ok := rec.Get(o.GelfFullKey); ok {
 			used[o.GelfFullKey] = true
 			dst = append(dst, `,"full_message":`...)
 			dst = event.AppendJSON(dst, stringOf(v))
@@ -652,7 +650,7 @@ func (o *Output) appendGELF(dst []byte, ev *event.Event) ([]byte, bool) {
 	}
 	ts := any(nil)
 	if o.GelfTimestampKey != "" {
-		if v, ok := rec[o.GelfTimestampKey]; ok {
+		if v, ok := rec.Get(o.GelfTimestampKey); ok {
 			used[o.GelfTimestampKey] = true
 			ts = v
 		}
@@ -673,7 +671,7 @@ func (o *Output) appendGELF(dst []byte, ev *event.Event) ([]byte, bool) {
 		}
 	}
 	if o.GelfLevelKey != "" {
-		if v, ok := rec[o.GelfLevelKey]; ok {
+		if v, ok := rec.Get(o.GelfLevelKey); ok {
 			used[o.GelfLevelKey] = true
 			dst = append(dst, `,"level":`...)
 			switch x := v.(type) {
@@ -688,20 +686,19 @@ func (o *Output) appendGELF(dst []byte, ev *event.Event) ([]byte, bool) {
 			}
 		}
 	}
-	keys := render.SortedKeys(nil, rec)
-	for _, k := range keys {
-		if used[k] {
+	for _, kv := range rec {
+		if used[kv.Key] {
 			continue
 		}
-		dst = appendGELFField(dst, "_"+k, rec[k], 0)
+		dst = appendGELFField(dst, "_"+kv.Key, kv.Value, 0)
 	}
 	return append(dst, '}'), true
 }
 
 func appendGELFField(dst []byte, name string, v any, depth int) []byte {
-	if m, ok := v.(map[string]any); ok && depth < 16 {
-		for _, k := range render.SortedKeys(nil, m) {
-			dst = appendGELFField(dst, name+"_"+k, m[k], depth+1)
+	if m, ok := v.(event.Map); ok && depth < 16 {
+		for _, kv := range m {
+			dst = appendGELFField(dst, name+"_"+kv.Key, kv.Value, depth+1)
 		}
 		return dst
 	}

@@ -122,7 +122,7 @@ func chunk(t *testing.T, recs ...map[string]any) *pipeline.Chunk {
 	t.Helper()
 	evs := make([]event.Event, len(recs))
 	for i, r := range recs {
-		evs[i] = event.Event{Time: time.Unix(1700000000, 123456789), Record: r}
+		evs[i] = event.Event{Time: time.Unix(1700000000, 123456789), Record: event.FromMap(r)}
 	}
 	return pipelinetest.MakeChunk("app.log", evs...)
 }
@@ -311,7 +311,7 @@ func TestRetryAfterHonouredByEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Stop(context.Background())
-	em.Emit("t", event.Event{Record: map[string]any{"a": "b"}})
+	em.Emit("t", event.Event{Record: event.Map{{"a", "b"}}})
 	requests := func() int {
 		s.mu.Lock()
 		defer s.mu.Unlock()

@@ -58,7 +58,7 @@ func FuzzLineProtocol(f *testing.F) {
 			return // tag_keys is a space separated list: such a key cannot be named
 		}
 		o := newOutput(t, "tag_keys", tagKey, "sequence_tag", "off")
-		b := body(t, o, measurement, event.Event{Time: time.Unix(5, 0), Record: map[string]any{tagKey: tagVal, fieldKey: fieldVal, "n": n}})
+		b := body(t, o, measurement, event.Event{Time: time.Unix(5, 0), Record: event.Map{{tagKey, tagVal}, {fieldKey, fieldVal}, {"n", n}}})
 		if strings.Count(b, "\n") != 1+strings.Count(fieldVal, "\n") || !strings.HasSuffix(b, " 5000000000\n") {
 			t.Fatalf("not one line: %q", b)
 		}

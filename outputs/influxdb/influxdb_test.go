@@ -58,18 +58,18 @@ func body(t *testing.T, o *influxdb.Output, tag string, evs ...event.Event) stri
 
 func TestLineProtocolAsFluentBitWritesIt(t *testing.T) {
 	ts := time.Unix(1796476615, 470828624)
-	rec := map[string]any{"s": "x", "i": int64(5), "f": 1.5, "b": true, "neg": int64(-3), "room": "kit chen"}
+	rec := event.Map{{"s", "x"}, {"i", int64(5)}, {"f", 1.5}, {"b", true}, {"neg", int64(-3)}, {"room", "kit chen"}}
 	o := newOutput(t, "tag_keys", "room")
 	// Fluent Bit v5.1.1 wrote: sensor.one,_seq=0,room=kit\ chen s="x",i=5,f=1.500000,b=TRUE,neg=-3 1796476615470828624
-	want := `sensor.one,_seq=0,room=kit\ chen b=true,f=1.5,i=5,neg=-3,s="x" 1796476615470828624` + "\n"
+	want := `sensor.one,_seq=0,room=kit\ chen s="x",i=5,f=1.5,b=true,neg=-3 1796476615470828624` + "\n"
 	if got := body(t, o, "sensor.one", event.Event{Time: ts, Record: rec}); got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 	// Fluent Bit v5.1.1 with add_integer_suffix on, auto_tags on, sequence_tag off:
 	// "sensor one,s=x i=5i 1796476621474571955" (its measurement left unescaped).
 	o = newOutput(t, "add_integer_suffix", "on", "auto_tags", "on", "sequence_tag", "off", "precision", "ms")
-	want = `sensor\ one,s=x f=2.0,i=5i 1796476615470` + "\n"
-	if got := body(t, o, "sensor one", event.Event{Time: ts, Record: map[string]any{"s": "x", "i": int64(5), "f": 2.0}}); got != want {
+	want = `sensor\ one,s=x i=5i,f=2.0 1796476615470` + "\n"
+	if got := body(t, o, "sensor one", event.Event{Time: ts, Record: event.Map{{"s", "x"}, {"i", int64(5)}, {"f", 2.0}}}); got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
@@ -85,7 +85,7 @@ func TestEscaping(t *testing.T) {
 		"arr":   []any{int64(1), "x"},
 		"nil":   nil,
 	}
-	got := body(t, o, "m,e as", event.Event{Time: time.Unix(1, 0), Record: rec})
+	got := body(t, o, "m,e as", event.Event{Time: time.Unix(1, 0), Record: event.FromMap(rec)})
 	want := `m\,e\ as,t\,k=v\ a\,l\=ue,t\=k=back\\ arr="[1,\"x\"]",f\ k\=\,="say \"hi\" \\o/",nest.a=1,nest.b.c="d",nl="line1` + "\n" + `line2" 1000000000` + "\n"
 	if got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
@@ -96,10 +96,10 @@ func TestSequenceTagCountsSharedTimestamps(t *testing.T) {
 	o := newOutput(t)
 	t1, t2 := time.Unix(10, 0), time.Unix(11, 0)
 	got := body(t, o, "m",
-		event.Event{Time: t1, Record: map[string]any{"v": int64(1)}},
-		event.Event{Time: t1, Record: map[string]any{"v": int64(2)}},
-		event.Event{Time: t1, Record: map[string]any{"v": int64(3)}},
-		event.Event{Time: t2, Record: map[string]any{"v": int64(4)}})
+		event.Event{Time: t1, Record: event.Map{{"v", int64(1)}}},
+		event.Event{Time: t1, Record: event.Map{{"v", int64(2)}}},
+		event.Event{Time: t1, Record: event.Map{{"v", int64(3)}}},
+		event.Event{Time: t2, Record: event.Map{{"v", int64(4)}}})
 	want := "m,_seq=0 v=1 10000000000\nm,_seq=1 v=2 10000000000\nm,_seq=2 v=3 10000000000\nm,_seq=0 v=4 11000000000\n"
 	if got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
@@ -109,8 +109,8 @@ func TestSequenceTagCountsSharedTimestamps(t *testing.T) {
 func TestRecordWithoutFieldsIsSkipped(t *testing.T) {
 	o := newOutput(t, "auto_tags", "on")
 	b, skipped, err := o.Body(nil, pipelinetest.MakeChunk("m",
-		event.Event{Time: time.Unix(1, 0), Record: map[string]any{"only": "tags"}},
-		event.Event{Time: time.Unix(1, 0), Record: map[string]any{"v": 1.25}}))
+		event.Event{Time: time.Unix(1, 0), Record: event.Map{{"only", "tags"}}},
+		event.Event{Time: time.Unix(1, 0), Record: event.Map{{"v", 1.25}}}))
 	if err != nil || skipped != 1 || string(b) != "m,_seq=0 v=1.25 1000000000\n" {
 		t.Errorf("got %q, skipped %d, %v", b, skipped, err)
 	}
@@ -143,11 +143,11 @@ func TestRealInfluxDB(t *testing.T) {
 	o := newOutput(t, "host", "127.0.0.1", "port", fmt.Sprint(srv.Port()), "database", "telemetry",
 		"tag_keys", "room", "add_integer_suffix", "on")
 	base := time.Now().Add(-time.Minute).Truncate(time.Microsecond).Add(123 * time.Nanosecond)
-	cpu := event.Event{Time: base, Record: map[string]any{"cpu_p": 12.5, "user_p": 10.25, "system_p": 2.25}}
-	mem := event.Event{Time: base.Add(time.Second), Record: map[string]any{"Mem.total": int64(8041472), "Mem.used": int64(2011136), "Swap.free": int64(0)}}
+	cpu := event.Event{Time: base, Record: event.Map{{"cpu_p", 12.5}, {"user_p", 10.25}, {"system_p", 2.25}}}
+	mem := event.Event{Time: base.Add(time.Second), Record: event.Map{{"Mem.total", int64(8041472)}, {"Mem.used", int64(2011136)}, {"Swap.free", int64(0)}}}
 	sensor := []event.Event{
-		{Time: base, Record: map[string]any{"room": "kit chen,1", "temp": 21.5, "ok": true, "note": `say "hi"` + "\nnow"}},
-		{Time: base, Record: map[string]any{"room": "kit chen,1", "temp": 21.75, "ok": false, "note": `c:\dir\`}},
+		{Time: base, Record: event.Map{{"room", "kit chen,1"}, {"temp", 21.5}, {"ok", true}, {"note", `say "hi"` + "\nnow"}}},
+		{Time: base, Record: event.Map{{"room", "kit chen,1"}, {"temp", 21.75}, {"ok", false}, {"note", `c:\dir\`}}},
 	}
 	for _, c := range []*pipeline.Chunk{
 		pipelinetest.MakeChunk("cpu.local", cpu),
@@ -203,7 +203,7 @@ func checkRows(t *testing.T, what string, got []map[string]any, want []map[strin
 func TestRealInfluxDBUnknownDatabase(t *testing.T) {
 	srv := tsdbtest.Influx(t)
 	o := newOutput(t, "port", fmt.Sprint(srv.Port()), "database", "nosuchdb")
-	err := o.Flush(context.Background(), pipelinetest.MakeChunk("m", event.Event{Time: time.Now(), Record: map[string]any{"v": 1.0}}))
+	err := o.Flush(context.Background(), pipelinetest.MakeChunk("m", event.Event{Time: time.Now(), Record: event.Map{{"v", 1.0}}}))
 	if err == nil || pipeline.IsRetry(err) || !strings.Contains(err.Error(), "check database") || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("got %v, want a final error naming database", err)
 	}
@@ -217,8 +217,8 @@ func TestRealInfluxDBDownAndBack(t *testing.T) {
 	o := newOutput(t, "port", fmt.Sprint(srv.Port()), "database", "downback", "net.connect_timeout", "2s")
 	ts := time.Now().Add(-time.Second).Truncate(time.Millisecond)
 	chunk := pipelinetest.MakeChunk("m",
-		event.Event{Time: ts, Record: map[string]any{"v": 1.0}},
-		event.Event{Time: ts.Add(time.Millisecond), Record: map[string]any{"v": 2.0}})
+		event.Event{Time: ts, Record: event.Map{{"v", 1.0}}},
+		event.Event{Time: ts.Add(time.Millisecond), Record: event.Map{{"v", 2.0}}})
 	srv.Stop()
 	err := o.Flush(context.Background(), chunk)
 	if startErr := srv.Start(); startErr != nil {
@@ -246,7 +246,7 @@ func TestV2Request(t *testing.T) {
 	defer srv.Close()
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	o := newOutput(t, "port", fmt.Sprint(port), "bucket", "bk", "org", "o1", "http_token", "tok", "http_user", "ignored")
-	if err := o.Flush(context.Background(), pipelinetest.MakeChunk("m", event.Event{Time: time.Unix(1, 0), Record: map[string]any{"v": 1.0}})); err != nil {
+	if err := o.Flush(context.Background(), pipelinetest.MakeChunk("m", event.Event{Time: time.Unix(1, 0), Record: event.Map{{"v", 1.0}}})); err != nil {
 		t.Fatal(err)
 	}
 	r := <-got

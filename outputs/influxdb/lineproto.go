@@ -2,7 +2,6 @@ package influxdb
 
 import (
 	"math"
-	"slices"
 	"strconv"
 	"time"
 
@@ -74,19 +73,13 @@ type field struct {
 // walkRecord calls fn for each top-level-or-nested field of rec, nested map keys joined with
 // ".", in key order. It is the one place that walks a record (records become ordered in
 // issue 15).
-func walkRecord(rec map[string]any, prefix string, depth int, fn func(key string, v any)) {
-	keys := make([]string, 0, len(rec))
-	for k := range rec {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v := rec[k]
-		if m, ok := v.(map[string]any); ok && depth < 16 {
-			walkRecord(m, prefix+k+".", depth+1, fn)
+func walkRecord(rec event.Map, prefix string, depth int, fn func(key string, v any)) {
+	for _, kv := range rec {
+		if m, ok := kv.Value.(event.Map); ok && depth < 16 {
+			walkRecord(m, prefix+kv.Key+".", depth+1, fn)
 			continue
 		}
-		fn(prefix+k, v)
+		fn(prefix+kv.Key, kv.Value)
 	}
 }
 

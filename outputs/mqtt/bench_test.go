@@ -25,7 +25,7 @@ func BenchmarkFlush(b *testing.B) {
 	evs := make([]event.Event, perChunk)
 	payloads := make([][]byte, perChunk)
 	for i := range evs {
-		evs[i] = event.Event{Time: time.Unix(1700000000, int64(i)), Record: map[string]any{"device": fmt.Sprintf("d%d", i%10), "seq": i, "temp": 21.5}}
+		evs[i] = event.Event{Time: time.Unix(1700000000, int64(i)), Record: event.Map{{"device", fmt.Sprintf("d%d", i%10)}, {"seq", i}, {"temp", 21.5}}}
 		payloads[i] = []byte(fmt.Sprintf(`{"date":1700000000.0,"device":"d%d","seq":%d,"temp":21.5}`, i%10, i))
 	}
 	chunk := pipelinetest.MakeChunk("app.web", evs...)

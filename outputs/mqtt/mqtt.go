@@ -172,7 +172,7 @@ func parseTopic(s string) (*template.Template, error) {
 
 // topic renders the topic for one record; ok is false when a record key is missing.
 // '+', '#' and NUL from the tag or a value become '_'.
-func (o *Output) topic(dst []byte, tag string, rec map[string]any) ([]byte, bool) {
+func (o *Output) topic(dst []byte, tag string, rec event.Map) ([]byte, bool) {
 	start := len(dst)
 	dst, missing := o.tmpl.Append(dst, &template.Vars{Tag: tag, Record: rec})
 	if missing {

@@ -43,7 +43,7 @@ func waitConnected(t *testing.T, o *Output) {
 func events(n int, rec func(i int) map[string]any) []event.Event {
 	evs := make([]event.Event, n)
 	for i := range evs {
-		evs[i] = event.Event{Time: time.Unix(1700000000, int64(i)), Record: rec(i)}
+		evs[i] = event.Event{Time: time.Unix(1700000000, int64(i)), Record: event.FromMap(rec(i))}
 	}
 	return evs
 }
@@ -123,8 +123,8 @@ func TestRecordWithoutTheTopicKeyIsSkippedAndLogged(t *testing.T) {
 	col := b.Subscribe(t, "skip-sub", "k/#", 1)
 	o, logs := newOutput(t, b, "topic", "k/$id")
 	chunk := pipelinetest.MakeChunk("t",
-		event.Event{Time: time.Unix(1, 0), Record: map[string]any{"id": "a+b#c/d"}},
-		event.Event{Time: time.Unix(1, 0), Record: map[string]any{"other": 1}},
+		event.Event{Time: time.Unix(1, 0), Record: event.Map{{"id", "a+b#c/d"}}},
+		event.Event{Time: time.Unix(1, 0), Record: event.Map{{"other", 1}}},
 	)
 	if err := o.Flush(context.Background(), chunk); err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestEngineDeliversAfterTheBrokerReturns(t *testing.T) {
 	}
 	defer e.Stop(context.Background())
 	for i := 0; i < total; i++ {
-		if err := emit.Emit("app", event.Event{Record: map[string]any{"seq": i}}); err != nil {
+		if err := emit.Emit("app", event.Event{Record: event.Map{{"seq", i}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -262,7 +262,7 @@ func TestTopicTemplate(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", tc.tmpl, err)
 		}
-		got, ok := o.topic(nil, tc.tag, rec)
+		got, ok := o.topic(nil, tc.tag, event.FromMap(rec))
 		if ok != tc.ok || (ok && string(got) != tc.want) {
 			t.Errorf("%q with tag %q: got %q, %v; want %q, %v", tc.tmpl, tc.tag, got, ok, tc.want, tc.ok)
 		}
@@ -279,7 +279,7 @@ func FuzzTopicTemplate(f *testing.F) {
 			return
 		}
 		o := &Output{tmpl: tp}
-		got, ok := o.topic(nil, tag, map[string]any{"k": "v+", "a": map[string]any{"b/c": 1}})
+		got, ok := o.topic(nil, tag, event.Map{{"k", "v+"}, {"a", event.Map{{"b/c", 1}}}})
 		if ok && strings.ContainsAny(string(got), "+#\x00") {
 			t.Fatalf("template %q tag %q: topic %q holds a wildcard or NUL", tmpl, tag, got)
 		}

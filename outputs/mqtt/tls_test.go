@@ -28,7 +28,7 @@ func TestPublishesOverTLSWithClientCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	o, _ := newOutput(t, b, "topic", "tls/$TAG", "tls", "on", "tls.ca_file", f.CA, "tls.crt_file", f.ClientCert, "tls.key_file", f.ClientKey)
-	chunk := pipelinetest.MakeChunk("secure", event.Event{Time: time.Unix(1, 0), Record: map[string]any{"ok": true}})
+	chunk := pipelinetest.MakeChunk("secure", event.Event{Time: time.Unix(1, 0), Record: event.Map{{"ok", true}}})
 	// mosquitto_sub may not have subscribed yet: a retained message reaches it either way.
 	o.Retain = true
 	if err := o.Flush(context.Background(), chunk); err != nil {

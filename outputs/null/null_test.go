@@ -17,7 +17,7 @@ func TestNullDeliversEverything(t *testing.T) {
 	}
 	for _, c := range []*pipeline.Chunk{
 		pipelinetest.MakeChunk("a"),
-		pipelinetest.MakeChunk("b", event.Event{Time: time.Unix(1, 0), Record: map[string]any{"k": "v"}}),
+		pipelinetest.MakeChunk("b", event.Event{Time: time.Unix(1, 0), Record: event.Map{{"k", "v"}}}),
 		{Tag: "damaged", Data: []byte{0xc1}, Records: 1},
 	} {
 		if err := out.Flush(context.Background(), c); err != nil {

@@ -64,11 +64,11 @@ func TestPageLastValueAndStaleness(t *testing.T) {
 		}
 	}
 	flush("sensor",
-		event.Event{Time: at, Record: map[string]any{"room": `k"1\` + "\n", "temp": 20.0}},
-		event.Event{Time: at.Add(time.Second), Record: map[string]any{"room": `k"1\` + "\n", "temp": 21.0}})
-	flush("sensor", event.Event{Time: at.Add(-time.Second), Record: map[string]any{"room": `k"1\` + "\n", "temp": 5.0}}) // older: ignored
+		event.Event{Time: at, Record: event.Map{{"room", `k"1\` + "\n"}, {"temp", 20.0}}},
+		event.Event{Time: at.Add(time.Second), Record: event.Map{{"room", `k"1\` + "\n"}, {"temp", 21.0}}})
+	flush("sensor", event.Event{Time: at.Add(-time.Second), Record: event.Map{{"room", `k"1\` + "\n"}, {"temp", 5.0}}}) // older: ignored
 	clk.add(30 * time.Second)
-	flush("cpu", event.Event{Time: at, Record: map[string]any{"cpu_p": 3.5}})
+	flush("cpu", event.Event{Time: at, Record: event.Map{{"cpu_p", 3.5}}})
 	want := "# TYPE cpu_cpu_p gauge\ncpu_cpu_p{fleet=\"pi\"} 3.5 900000\n" +
 		"# TYPE sensor_temp gauge\nsensor_temp{fleet=\"pi\",room=\"k\\\"1\\\\\\n\"} 21 901000\n"
 	if got := string(scrape(t, o)); got != want {
@@ -104,9 +104,9 @@ func TestRealPrometheusScrapes(t *testing.T) {
 	srv := tsdbtest.Prometheus(t, fmt.Sprintf("127.0.0.1:%d", port))
 	base := time.Now().Add(-5 * time.Second).Truncate(time.Millisecond)
 	for _, c := range []*pipeline.Chunk{
-		pipelinetest.MakeChunk("cpu.local", event.Event{Time: base, Record: map[string]any{"cpu_p": 12.5}}),
-		pipelinetest.MakeChunk("mem.local", event.Event{Time: base, Record: map[string]any{"Mem.used": int64(2011136)}}),
-		pipelinetest.MakeChunk("sensor", event.Event{Time: base.Add(time.Second), Record: map[string]any{"room": "hall", "temp": 19.25, "ok": true}}),
+		pipelinetest.MakeChunk("cpu.local", event.Event{Time: base, Record: event.Map{{"cpu_p", 12.5}}}),
+		pipelinetest.MakeChunk("mem.local", event.Event{Time: base, Record: event.Map{{"Mem.used", int64(2011136)}}}),
+		pipelinetest.MakeChunk("sensor", event.Event{Time: base.Add(time.Second), Record: event.Map{{"room", "hall"}, {"temp", 19.25}, {"ok", true}}}),
 	} {
 		if err := o.Flush(context.Background(), c); err != nil {
 			t.Fatal(err)

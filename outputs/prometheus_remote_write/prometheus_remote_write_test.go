@@ -90,12 +90,12 @@ func TestRealPrometheus(t *testing.T) {
 	o := newOutput(t, "port", fmt.Sprint(srv.Port()), "uri", "/api/v1/write", "metric_prefix", "dev_",
 		"label_keys", "room", "add_label", "fleet pi-zero", "header", "X-Scope-OrgID test")
 	base := time.Now().Add(-10 * time.Second).Truncate(time.Millisecond)
-	cpu := event.Event{Time: base, Record: map[string]any{"cpu_p": 12.5, "user_p": 10.25}}
-	mem := event.Event{Time: base.Add(time.Second), Record: map[string]any{"Mem.total": int64(8041472), "Mem": map[string]any{"used": int64(2011136)}}}
+	cpu := event.Event{Time: base, Record: event.Map{{"cpu_p", 12.5}, {"user_p", 10.25}}}
+	mem := event.Event{Time: base.Add(time.Second), Record: event.Map{{"Mem.total", int64(8041472)}, {"Mem", event.Map{{"used", int64(2011136)}}}}}
 	sensor := []event.Event{
-		{Time: base, Record: map[string]any{"room": "kitchen", "temp": 21.5, "ok": true, "note": "not a sample"}},
-		{Time: base.Add(2 * time.Second), Record: map[string]any{"room": "kitchen", "temp": 21.75, "ok": false}},
-		{Time: base.Add(time.Second), Record: map[string]any{"room": "hall", "temp": 19.0, "ok": true}},
+		{Time: base, Record: event.Map{{"room", "kitchen"}, {"temp", 21.5}, {"ok", true}, {"note", "not a sample"}}},
+		{Time: base.Add(2 * time.Second), Record: event.Map{{"room", "kitchen"}, {"temp", 21.75}, {"ok", false}}},
+		{Time: base.Add(time.Second), Record: event.Map{{"room", "hall"}, {"temp", 19.0}, {"ok", true}}},
 	}
 	for _, c := range []*pipeline.Chunk{
 		pipelinetest.MakeChunk("cpu.local", cpu),
@@ -133,14 +133,14 @@ func TestRealPrometheusRefusalAndDownAndBack(t *testing.T) {
 	srv := tsdbtest.Prometheus(t)
 	o := newOutput(t, "port", fmt.Sprint(srv.Port()), "uri", "/api/v1/write")
 	now := time.Now().Truncate(time.Millisecond)
-	if err := o.Flush(context.Background(), pipelinetest.MakeChunk("ooo", event.Event{Time: now, Record: map[string]any{"v": 1.0}})); err != nil {
+	if err := o.Flush(context.Background(), pipelinetest.MakeChunk("ooo", event.Event{Time: now, Record: event.Map{{"v", 1.0}}})); err != nil {
 		t.Fatal(err)
 	}
-	err := o.Flush(context.Background(), pipelinetest.MakeChunk("ooo", event.Event{Time: now.Add(-time.Second), Record: map[string]any{"v": 2.0}}))
+	err := o.Flush(context.Background(), pipelinetest.MakeChunk("ooo", event.Event{Time: now.Add(-time.Second), Record: event.Map{{"v", 2.0}}}))
 	if err == nil || pipeline.IsRetry(err) || !strings.Contains(err.Error(), "400") {
 		t.Errorf("out-of-order sample: %v, want a final 400", err)
 	}
-	chunk := pipelinetest.MakeChunk("back", event.Event{Time: now, Record: map[string]any{"v": 3.0}})
+	chunk := pipelinetest.MakeChunk("back", event.Event{Time: now, Record: event.Map{{"v", 3.0}}})
 	srv.Stop()
 	err = o.Flush(context.Background(), chunk)
 	if startErr := srv.Start(); startErr != nil {

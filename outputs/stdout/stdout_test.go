@@ -39,22 +39,18 @@ func flush(t testing.TB, o *Output, c *pipeline.Chunk) {
 func TestStdoutMsgpackFormatAsFluentBit(t *testing.T) {
 	o, buf := newStdout(t, nil)
 	flush(t, o, pipelinetest.MakeChunk("app",
-		event.Event{Time: t0, Record: map[string]any{"k": "v"}},
-		event.Event{Time: time.Unix(1700000001, 5), Metadata: map[string]any{"m": int64(1)}, Record: map[string]any{
-			"int": int64(-3), "float": 2.5, "nil": nil, "bool": true,
-			"list": []any{int64(1), "y"}, "map": map[string]any{"g": false},
-			"bin": []byte{'a', '"', 0x01},
-		}},
+		event.Event{Time: t0, Record: event.Map{{"k", "v"}}},
+		event.Event{Time: time.Unix(1700000001, 5), Metadata: event.Map{{"m", int64(1)}}, Record: event.Map{{"int", int64(-3)}, {"float", 2.5}, {"nil", nil}, {"bool", true}, {"list", []any{int64(1), "y"}}, {"map", event.Map{{"g", false}}}, {"bin", []byte{'a', '"', 0x01}}}},
 	))
 	want := `[0] app: [[1700000000.123456789, {}], {"k"=>"v"}]
-[1] app: [[1700000001.000000005, {"m"=>1}], {"bin"=>"a\"\x01", "bool"=>true, "float"=>2.500000, "int"=>-3, "list"=>[1, "y"], "map"=>{"g"=>false}, "nil"=>nil}]
+[1] app: [[1700000001.000000005, {"m"=>1}], {"int"=>-3, "float"=>2.500000, "nil"=>nil, "bool"=>true, "list"=>[1, "y"], "map"=>{"g"=>false}, "bin"=>"a\"\x01"}]
 `
 	if got := buf.String(); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 	// The counter restarts with every chunk, as in Fluent Bit.
 	buf.Reset()
-	flush(t, o, pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: map[string]any{}}))
+	flush(t, o, pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: event.Map{}}))
 	if got, want := buf.String(), "[0] app: [[1700000000.123456789, {}], {}]\n"; got != want {
 		t.Errorf("second chunk: got %q, want %q", got, want)
 	}
@@ -62,8 +58,8 @@ func TestStdoutMsgpackFormatAsFluentBit(t *testing.T) {
 
 func TestStdoutJSONFormats(t *testing.T) {
 	c := pipelinetest.MakeChunk("app",
-		event.Event{Time: t0, Record: map[string]any{"k": "v", "n": int64(1)}},
-		event.Event{Time: time.Unix(1700000001, 0), Record: map[string]any{"k": "w"}},
+		event.Event{Time: t0, Record: event.Map{{"k", "v"}, {"n", int64(1)}}},
+		event.Event{Time: time.Unix(1700000001, 0), Record: event.Map{{"k", "w"}}},
 	)
 	for _, tc := range []struct {
 		format, want string
@@ -81,7 +77,7 @@ func TestStdoutJSONFormats(t *testing.T) {
 }
 
 func TestStdoutJSONDateOptions(t *testing.T) {
-	c := pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: map[string]any{"k": "v"}})
+	c := pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: event.Map{{"k", "v"}}})
 	for _, tc := range []struct {
 		key, format, want string
 	}{
@@ -115,8 +111,8 @@ func TestStdoutJSONDateOptions(t *testing.T) {
 func TestStdoutJSONCarriesMetadata(t *testing.T) {
 	o, buf := newStdout(t, map[string]string{"format": "json_lines", "json_date_format": "epoch"})
 	flush(t, o, pipelinetest.MakeChunk("app",
-		event.Event{Time: t0, Metadata: map[string]any{"otlp": map[string]any{"x": int64(1)}}, Record: map[string]any{"k": "v"}},
-		event.Event{Time: t0, Metadata: map[string]any{}, Record: map[string]any{"k": "v"}},
+		event.Event{Time: t0, Metadata: event.Map{{"otlp", event.Map{{"x", int64(1)}}}}, Record: event.Map{{"k", "v"}}},
+		event.Event{Time: t0, Metadata: event.Map{}, Record: event.Map{{"k", "v"}}},
 	))
 	want := `{"date":1700000000,"__internal__":{"log_metadata":{"otlp":{"x":1}}},"k":"v"}` + "\n" +
 		`{"date":1700000000,"k":"v"}` + "\n"
@@ -165,7 +161,7 @@ func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
 func TestStdoutWriteErrorIsRetried(t *testing.T) {
 	o, _ := newStdout(t, nil)
 	o.Writer = failingWriter{errors.New("broken pipe")}
-	err := o.Flush(context.Background(), pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: map[string]any{"k": "v"}}))
+	err := o.Flush(context.Background(), pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: event.Map{{"k", "v"}}}))
 	if err == nil || !pipeline.IsRetry(err) {
 		t.Errorf("Flush = %v, want a retry", err)
 	}
@@ -173,7 +169,7 @@ func TestStdoutWriteErrorIsRetried(t *testing.T) {
 
 func TestStdoutDamagedChunkPrintsGoodRecords(t *testing.T) {
 	o, buf := newStdout(t, map[string]string{"format": "json_lines", "json_date_key": "off"})
-	c := pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: map[string]any{"k": "v"}})
+	c := pipelinetest.MakeChunk("app", event.Event{Time: t0, Record: event.Map{{"k", "v"}}})
 	c.Data = append(c.Data, 0x92, 0xc1) // an array of 2 holding a never-used byte
 	c.Records++
 	err := o.Flush(context.Background(), c)
@@ -232,7 +228,7 @@ func TestStdoutWorkersWriteWholeChunksOneAtATime(t *testing.T) {
 			for i := range chunks {
 				evs := make([]event.Event, records)
 				for r := range evs {
-					evs[r] = event.Event{Time: t0, Record: map[string]any{"g": int64(g), "i": int64(i), "r": int64(r)}}
+					evs[r] = event.Event{Time: t0, Record: event.Map{{"g", int64(g)}, {"i", int64(i)}, {"r", int64(r)}}}
 				}
 				if err := o.Flush(context.Background(), pipelinetest.MakeChunk("app", evs...)); err != nil {
 					t.Error(err)
@@ -261,9 +257,7 @@ func TestStdoutWorkersWriteWholeChunksOneAtATime(t *testing.T) {
 func benchChunk(records int) *pipeline.Chunk {
 	evs := make([]event.Event, records)
 	for i := range evs {
-		evs[i] = event.Event{Time: t0.Add(time.Duration(i)), Record: map[string]any{
-			"log": "GET /index.html HTTP/1.1 200 512", "host": "pi-zero", "pid": int64(1234 + i), "cpu": 0.25,
-		}}
+		evs[i] = event.Event{Time: t0.Add(time.Duration(i)), Record: event.Map{{"log", "GET /index.html HTTP/1.1 200 512"}, {"host", "pi-zero"}, {"pid", int64(1234 + i)}, {"cpu", 0.25}}}
 	}
 	return pipelinetest.MakeChunk("bench", evs...)
 }

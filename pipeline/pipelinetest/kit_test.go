@@ -48,7 +48,7 @@ func (in *kitIn) Run(ctx context.Context, emit pipeline.Emitter) error {
 			return nil
 		case <-t.C:
 		}
-		if err := emit.Emit("", event.Event{Record: map[string]any{"i": i}}); err != nil {
+		if err := emit.Emit("", event.Event{Record: event.Map{{"i", i}}}); err != nil {
 			return err
 		}
 	}
@@ -140,7 +140,7 @@ func TestConfigurePlacesAsTheAgentDoes(t *testing.T) {
 func TestCollectInitsRunsStopsAndCloses(t *testing.T) {
 	in := Input[*kitIn](t, "pipelinetest_in")
 	recs := Collect(t, in, pipeline.Env{}, 3, 10*time.Second)
-	if len(recs) != 3 || recs[2].Event.Record["i"] != int64(2) {
+	if len(recs) != 3 || recs[2].Event.Record.Value("i") != int64(2) {
 		t.Errorf("records = %+v", recs)
 	}
 	if !in.closed.Load() {

@@ -15,7 +15,7 @@ import (
 func TestRecorderKeepsACopyWithEngineTypes(t *testing.T) {
 	var r Recorder
 	rec := map[string]any{"n": 1, "list": []string{"a"}}
-	if err := r.Emit("app", event.Event{Time: time.Unix(10, 5), Record: rec}); err != nil {
+	if err := r.Emit("app", event.Event{Time: time.Unix(10, 5), Record: event.FromMap(rec)}); err != nil {
 		t.Fatal(err)
 	}
 	rec["n"] = 2 // the input reuses its map after Emit returned
@@ -25,7 +25,7 @@ func TestRecorderKeepsACopyWithEngineTypes(t *testing.T) {
 		t.Fatalf("records = %+v", got)
 	}
 	want := map[string]any{"n": int64(1), "list": []any{"a"}}
-	if !reflect.DeepEqual(got[0].Event.Record, want) {
+	if !reflect.DeepEqual(got[0].Event.Record.ToMap(), want) {
 		t.Errorf("record = %#v, want %#v", got[0].Event.Record, want)
 	}
 	if !got[0].Event.Time.Equal(time.Unix(10, 5)) {
@@ -36,7 +36,7 @@ func TestRecorderKeepsACopyWithEngineTypes(t *testing.T) {
 func TestRecorderZeroTimeBecomesNow(t *testing.T) {
 	r := NewRecorder()
 	before := time.Now()
-	if err := r.Emit("", event.Event{Record: map[string]any{}}); err != nil {
+	if err := r.Emit("", event.Event{Record: event.Map{}}); err != nil {
 		t.Fatal(err)
 	}
 	if ts := r.Records()[0].Event.Time; ts.Before(before.Truncate(time.Second)) {
@@ -46,8 +46,8 @@ func TestRecorderZeroTimeBecomesNow(t *testing.T) {
 
 func TestRecorderEmitRaw(t *testing.T) {
 	c := MakeChunk("t",
-		event.Event{Time: time.Unix(1, 0), Record: map[string]any{"a": "x"}},
-		event.Event{Time: time.Unix(2, 0), Metadata: map[string]any{"m": true}, Record: map[string]any{"a": "y"}},
+		event.Event{Time: time.Unix(1, 0), Record: event.Map{{"a", "x"}}},
+		event.Event{Time: time.Unix(2, 0), Metadata: event.Map{{"m", true}}, Record: event.Map{{"a", "y"}}},
 	)
 	r := NewRecorder()
 	if err := r.EmitRaw("raw", c.Data, 3); err == nil {
@@ -63,7 +63,7 @@ func TestRecorderEmitRaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := r.Records()
-	if len(got) != 2 || got[1].Event.Record["a"] != "y" || got[1].Event.Metadata["m"] != true {
+	if len(got) != 2 || got[1].Event.Record.Value("a") != "y" || got[1].Event.Metadata.Value("m") != true {
 		t.Errorf("records = %+v", got)
 	}
 	if r.Calls() != 1 {
@@ -80,7 +80,7 @@ func TestRecorderWaitSeesConcurrentEmits(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				_ = r.Emit("t", event.Event{Record: map[string]any{"i": i}})
+				_ = r.Emit("t", event.Event{Record: event.Map{{"i", i}}})
 			}
 		}()
 	}
@@ -95,7 +95,7 @@ func TestRecorderWaitSeesConcurrentEmits(t *testing.T) {
 
 func TestRecorderWaitTimesOut(t *testing.T) {
 	r := NewRecorder()
-	_ = r.Emit("t", event.Event{Record: map[string]any{}})
+	_ = r.Emit("t", event.Event{Record: event.Map{}})
 	if r.Wait(2, 10*time.Millisecond) {
 		t.Error("Wait(2) = true with one record")
 	}
@@ -107,11 +107,11 @@ func TestRecorderWaitTimesOut(t *testing.T) {
 func TestRecorderFailWithAndPaused(t *testing.T) {
 	r := NewRecorder()
 	r.FailWith(pipeline.ErrStopped)
-	if err := r.Emit("t", event.Event{Record: map[string]any{}}); !errors.Is(err, pipeline.ErrStopped) {
+	if err := r.Emit("t", event.Event{Record: event.Map{}}); !errors.Is(err, pipeline.ErrStopped) {
 		t.Errorf("Emit = %v, want ErrStopped", err)
 	}
 	r.FailWith(nil)
-	if err := r.Emit("t", event.Event{Record: map[string]any{}}); err != nil {
+	if err := r.Emit("t", event.Event{Record: event.Map{}}); err != nil {
 		t.Error(err)
 	}
 	if r.Paused() {
@@ -125,8 +125,8 @@ func TestRecorderFailWithAndPaused(t *testing.T) {
 
 func TestMakeChunkRoundTrips(t *testing.T) {
 	evs := []event.Event{
-		{Time: time.Unix(1700000000, 1), Record: map[string]any{"message": "dummy"}},
-		{Time: time.Unix(1700000001, 2), Metadata: map[string]any{}, Record: map[string]any{"n": int64(3)}},
+		{Time: time.Unix(1700000000, 1), Record: event.Map{{"message", "dummy"}}},
+		{Time: time.Unix(1700000001, 2), Metadata: event.Map{}, Record: event.Map{{"n", int64(3)}}},
 	}
 	c := MakeChunk("tag", evs...)
 	if c.Tag != "tag" || c.Records != 2 {
@@ -152,7 +152,7 @@ func TestMakeChunkPanicsOnUnencodable(t *testing.T) {
 			t.Error("no panic")
 		}
 	}()
-	MakeChunk("t", event.Event{Record: map[string]any{"c": make(chan int)}})
+	MakeChunk("t", event.Event{Record: event.Map{{"c", make(chan int)}}})
 }
 
 func TestLogs(t *testing.T) {

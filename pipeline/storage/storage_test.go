@@ -16,7 +16,7 @@ import (
 
 func entry(t testing.TB, n int) []byte {
 	t.Helper()
-	b, err := event.AppendEntry(nil, &event.Event{Time: time.Unix(1700000000, 0), Record: map[string]any{"n": int64(n)}})
+	b, err := event.AppendEntry(nil, &event.Event{Time: time.Unix(1700000000, 0), Record: event.Map{{"n", int64(n)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func numbers(t *testing.T, data []byte) []int64 {
 	t.Helper()
 	var got []int64
 	if err := event.Entries(data, func(ev event.Event) error {
-		got = append(got, ev.Record["n"].(int64))
+		got = append(got, ev.Record.Value("n").(int64))
 		return nil
 	}); err != nil {
 		t.Fatal(err)

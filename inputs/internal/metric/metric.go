@@ -160,7 +160,7 @@ func Every(ctx context.Context, period time.Duration, collect func(ctx context.C
 // EmitEvery emits, once per period, the record collect returns (nothing when it returns
 // nil), stamped with the tick's time, until ctx is done or the engine stops. plugin names
 // the input in emit errors.
-func EmitEvery(ctx context.Context, emit pipeline.Emitter, period time.Duration, plugin string, collect func(ctx context.Context) map[string]any) error {
+func EmitEvery(ctx context.Context, emit pipeline.Emitter, period time.Duration, plugin string, collect func(ctx context.Context) event.Map) error {
 	return Every(ctx, period, func(ctx context.Context, now time.Time) error {
 		rec := collect(ctx)
 		if rec == nil {

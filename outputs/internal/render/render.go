@@ -139,27 +139,17 @@ func AppendSecNsec(dst []byte, t time.Time) []byte {
 	return appendPadded(dst, int64(t.Nanosecond()), 9)
 }
 
-// SortedKeys returns m's keys sorted, reusing buf's storage.
-func SortedKeys(buf []string, m map[string]any) []string {
-	buf = buf[:0]
-	for k := range m {
-		buf = append(buf, k)
-	}
-	slices.Sort(buf)
-	return buf
-}
-
 // AppendRecordJSON writes one event as a JSON object the way flb_pack_msgpack_to_json_format
 // builds it: the date key first (unless dateKey is ""), in format f, then "__internal__"
-// holding {"log_metadata": ...} when the event has metadata, then the record's keys,
-// sorted. A record key equal to the date key (or "__internal__") wins, as in Fluent Bit,
-// where the later duplicate is the one written. keys is scratch space for the record's
-// keys, kept by the caller so that it is reused from one record to the next.
+// holding {"log_metadata": ...} when the event has metadata, then the record's keys in
+// record order. A record key equal to the date key (or "__internal__") wins, as in Fluent
+// Bit, where the later duplicate is the one written. keys is no longer used (records are
+// ordered, nothing to sort); it stays so that callers need not change.
 func AppendRecordJSON(dst []byte, ev *event.Event, dateKey string, f DateFormat, keys *[]string) []byte {
 	dst = append(dst, '{')
 	n := 0
 	if dateKey != "" {
-		if _, dup := ev.Record[dateKey]; !dup {
+		if _, dup := ev.Record.Get(dateKey); !dup {
 			dst = appendJSONKey(dst, dateKey)
 			dst = append(dst, ':')
 			dst = AppendDate(dst, ev.Time, f)
@@ -167,7 +157,7 @@ func AppendRecordJSON(dst []byte, ev *event.Event, dateKey string, f DateFormat,
 		}
 	}
 	if len(ev.Metadata) > 0 {
-		if _, dup := ev.Record["__internal__"]; !dup {
+		if _, dup := ev.Record.Get("__internal__"); !dup {
 			if n > 0 {
 				dst = append(dst, ',')
 			}
@@ -177,31 +167,29 @@ func AppendRecordJSON(dst []byte, ev *event.Event, dateKey string, f DateFormat,
 			n++
 		}
 	}
-	*keys = SortedKeys(*keys, ev.Record)
-	for _, k := range *keys {
+	for _, kv := range ev.Record {
 		if n > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONKey(dst, k)
+		dst = appendJSONKey(dst, kv.Key)
 		dst = append(dst, ':')
-		dst = event.AppendJSON(dst, ev.Record[k])
+		dst = event.AppendJSON(dst, kv.Value)
 		n++
 	}
 	return append(dst, '}')
 }
 
-// AppendMapJSON writes m as event.AppendJSON does (keys sorted), using keys as scratch
-// space for the keys instead of allocating a key slice per record.
-func AppendMapJSON(dst []byte, m map[string]any, keys *[]string) []byte {
-	*keys = SortedKeys(*keys, m)
+// AppendMapJSON writes m as event.AppendJSON does (keys in order), without boxing plain
+// keys. keys is no longer used; it stays so that callers need not change.
+func AppendMapJSON(dst []byte, m event.Map, keys *[]string) []byte {
 	dst = append(dst, '{')
-	for i, k := range *keys {
+	for i, kv := range m {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONKey(dst, k)
+		dst = appendJSONKey(dst, kv.Key)
 		dst = append(dst, ':')
-		dst = event.AppendJSON(dst, m[k])
+		dst = event.AppendJSON(dst, kv.Value)
 	}
 	return append(dst, '}')
 }
@@ -222,8 +210,8 @@ func appendJSONKey(dst []byte, s string) []byte {
 
 // AppendPrint writes v as msgpack-c's msgpack_object_print does, which is what Fluent
 // Bit's stdout (msgpack format) and file (csv, ltsv, template) outputs show: strings in
-// double quotes and unescaped, floats with six decimals, maps as {"k"=>v, ...}. Map keys
-// come out sorted: records are Go maps here, so the order they arrived in is not known.
+// double quotes and unescaped, floats with six decimals, maps as {"k"=>v, ...}, keys in
+// record order (a Go map's sorted).
 // Types the event decoder does not produce are written as event.AppendJSON writes them.
 func AppendPrint(dst []byte, v any) []byte {
 	switch x := v.(type) {
@@ -272,8 +260,24 @@ func AppendPrint(dst []byte, v any) []byte {
 			dst = AppendPrint(dst, e)
 		}
 		return append(dst, ']')
+	case event.Map:
+		dst = append(dst, '{')
+		for i, kv := range x {
+			if i > 0 {
+				dst = append(dst, ", "...)
+			}
+			dst = append(dst, '"')
+			dst = append(dst, kv.Key...)
+			dst = append(dst, `"=>`...)
+			dst = AppendPrint(dst, kv.Value)
+		}
+		return append(dst, '}')
 	case map[string]any:
-		keys := SortedKeys(make([]string, 0, len(x)), x)
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
 		dst = append(dst, '{')
 		for i, k := range keys {
 			if i > 0 {
