@@ -417,8 +417,12 @@ func (a *Agent) build(cfg *config.Config) (*pipeline.Engine, Service, *libInput,
 	// Parsers first, so a broken parser definition is reported even when no plugin names
 	// it. Plugins that take `parser` build their own set from cfg (they are ConfigAware):
 	// nothing here is shared with another agent, a Check or a failed Reload.
-	if _, err := parser.Load(cfg); err != nil {
+	ps, err := parser.Load(cfg)
+	if err != nil {
 		return nil, svc, nil, err
+	}
+	for _, w := range ps.Warnings() {
+		a.opts.logger.Warn("parser: accepted as Fluent Bit does", "warning", w)
 	}
 	if err := eng.AddConfigured(cfg); err != nil {
 		return nil, svc, nil, err

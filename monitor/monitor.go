@@ -15,7 +15,10 @@
 //
 // Health follows Fluent Bit's rule: the agent is unhealthy when, over the last hc_period
 // seconds, the outputs' errors exceed hc_errors_count or their abandoned retries exceed
-// hc_retry_failure_count (the sums over every output instance).
+// hc_retry_failure_count (the sums over every output instance). As in Fluent Bit, the
+// engine counts an error only for a chunk given up on a permanent failure, and a retry
+// failure for a chunk whose retries are spent; attempts that will be retried count in
+// neither, so a short outage leaves the agent healthy.
 //
 // A Monitor is a net/http Handler built from a function returning the metrics: it knows
 // nothing of the server that carries it (the daemon mounts it on embedhttp) nor of the
@@ -59,8 +62,15 @@ type Options struct {
 	HCPeriod            time.Duration // default 60s
 	StorageMetrics      bool          // serve /api/v1/storage
 
-	// Storage returns the filesystem storage's chunk counts (nil: no filesystem storage).
+	// Storage is no longer read: chunk counts, memory and filesystem, come from
+	// Metrics (pipeline.Metrics.Chunks and the inputs' chunk counts).
+	//
+	// Deprecated: leave it nil.
 	Storage func() pipeline.StorageMetrics
+
+	// Logs counts the agent's log lines by level (fluentbit_logger_logs_total); nil:
+	// the family is not served.
+	Logs *LogCounter
 
 	// Plugins lists the plugins for /api/v1/plugins (nil: pipeline.Plugins).
 	Plugins func() (inputs, filters, outputs []string)
@@ -313,18 +323,14 @@ func (m *Monitor) plugins(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, 200, b)
 }
 
-// storage reports the storage layer and each input's buffer. The engine counts the
-// filesystem chunks owed to outputs, not memory chunks: mem_chunks and the per-input
-// chunk counts are 0; the sizes are exact.
+// storage reports the storage layer (every chunk open or owed, memory and filesystem)
+// and each input's buffer and chunks.
 func (m *Monitor) storage(w http.ResponseWriter, _ *http.Request) {
 	met := m.o.Metrics()
-	var st pipeline.StorageMetrics
-	if m.o.Storage != nil {
-		st = m.o.Storage()
-	}
+	cc := met.Chunks
 	b := []byte(`{"storage_layer":{"chunks":{`)
-	b = jsonFields(b, "total_chunks", uint64(st.Chunks), "mem_chunks", uint64(0), "fs_chunks", uint64(st.Chunks),
-		"fs_chunks_up", uint64(st.ChunksUp), "fs_chunks_down", uint64(st.ChunksDown))
+	b = jsonFields(b, "total_chunks", cc.Total, "mem_chunks", cc.Mem, "fs_chunks", cc.FS,
+		"fs_chunks_up", cc.FSUp, "fs_chunks_down", cc.FSDown)
 	b = append(b, `}},"input_chunks":{`...)
 	for i, in := range met.Inputs {
 		b = jsonKey(b, i, in.Name)
@@ -334,7 +340,11 @@ func (m *Monitor) storage(w http.ResponseWriter, _ *http.Request) {
 		b = appendStr(b, HumanSize(in.Buffered))
 		b = append(b, `,"mem_limit":`...)
 		b = appendStr(b, HumanSize(max(in.Limit, 0)))
-		b = append(b, `},"chunks":{"total":0,"up":0,"down":0,"busy":0,"busy_size":"0b"}}`...)
+		b = append(b, `},"chunks":{`...)
+		b = jsonFields(b, "total", in.Chunks, "up", in.ChunksUp, "down", in.ChunksDown, "busy", in.ChunksBusy)
+		b = append(b, `,"busy_size":`...)
+		b = appendStr(b, HumanSize(max(in.ChunksBusyBytes, 0)))
+		b = append(b, "}}"...)
 	}
 	b = append(b, "}}"...)
 	writeJSON(w, 200, b)

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 func captureMetrics() pipeline.Metrics {
 	return pipeline.Metrics{
 		Inputs: []pipeline.InputMetrics{
-			{Name: "dummy.0", Plugin: "dummy", Records: 57, Bytes: 2793, Buffered: 700},
+			{Name: "dummy.0", Plugin: "dummy", Records: 57, Bytes: 2793, Buffered: 700, Chunks: 1, ChunksUp: 1},
 			{Name: "forward.1", Plugin: "forward", Records: 5000, Bytes: 235000},
 			{Name: "http.2", Plugin: "http", Records: 4, Bytes: 181},
 		},
@@ -27,9 +28,23 @@ func captureMetrics() pipeline.Metrics {
 			{Name: "grep.1", Plugin: "grep", Records: 5061, DropRecords: 1},
 		},
 		Outputs: []pipeline.OutputMetrics{
-			{Name: "null.0", Plugin: "null", ProcRecords: 5050, ProcBytes: 353485},
-			{Name: "file.1", Plugin: "file", ProcRecords: 5050, ProcBytes: 353485},
+			{Name: "null.0", Plugin: "null", ProcRecords: 5050, ProcBytes: 353485, Routes: captureRoutes(4.6533701419830322, 0.65621662139892578, 0.6247410774230957)},
+			{Name: "file.1", Plugin: "file", ProcRecords: 5050, ProcBytes: 353485, Routes: captureRoutes(4.6611604690551758, 0.6637568473815918, 0.63228487968444824)},
 		},
+		Chunks: pipeline.ChunkCounts{Total: 1, Mem: 1},
+	}
+}
+
+// captureRoutes are one output's deliveries in the capture, with the latency sums of its
+// three inputs.
+func captureRoutes(dummySum, forwardSum, httpSum float64) []pipeline.RouteMetrics {
+	h := func(counts []uint64, sum float64) pipeline.Histogram {
+		return pipeline.Histogram{Bounds: pipeline.LatencyBuckets, Counts: counts, Sum: sum, Count: counts[len(counts)-1]}
+	}
+	return []pipeline.RouteMetrics{
+		{Input: "dummy.0", Records: 47, Bytes: 3290, Latency: h([]uint64{0, 2, 5, 5, 5, 5, 5, 5, 5}, dummySum)},
+		{Input: "forward.1", Records: 5000, Bytes: 350000, Latency: h([]uint64{0, 1, 1, 1, 1, 1, 1, 1, 1}, forwardSum)},
+		{Input: "http.2", Records: 3, Bytes: 195, Latency: h([]uint64{0, 1, 1, 1, 1, 1, 1, 1, 1}, httpSum)},
 	}
 }
 
@@ -142,9 +157,17 @@ func TestJSONEndpointsMatchFluentBit(t *testing.T) {
 }
 
 func TestPrometheusMatchesFluentBit(t *testing.T) {
-	f := newFixture(t, Options{Storage: func() pipeline.StorageMetrics {
+	logs := &LogCounter{}
+	for i := 0; i < 18; i++ {
+		logs.add(slog.LevelInfo)
+	}
+	f := newFixture(t, Options{Logs: logs, Storage: func() pipeline.StorageMetrics {
 		return pipeline.StorageMetrics{Enabled: true, Chunks: 3, ChunksUp: 2, ChunksDown: 1}
 	}})
+	notServed, err := monitortest.NotServed(filepath.Join("..", "docs", "monitoring.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		path, file string
 		exact      bool // every family of the capture is served too
@@ -182,6 +205,19 @@ func TestPrometheusMatchesFluentBit(t *testing.T) {
 		if tc.exact && len(got) != len(wantFams) {
 			t.Errorf("%s: %d families, Fluent Bit has %d", tc.path, len(got), len(wantFams))
 		}
+		// Every family Fluent Bit serves is served, or docs/monitoring.md says why not.
+		served := map[string]bool{}
+		for _, g := range got {
+			served[g.Name] = true
+		}
+		for _, w := range wantFams {
+			if !served[w.Name] && notServed[w.Name] == "" {
+				t.Errorf("%s: Fluent Bit's %s is neither served nor listed as not served in docs/monitoring.md", tc.path, w.Name)
+			}
+			if served[w.Name] && notServed[w.Name] != "" {
+				t.Errorf("%s: %s is served but docs/monitoring.md lists it as not served", tc.path, w.Name)
+			}
+		}
 	}
 	// v1 is sorted like Fluent Bit's, with its timestamps.
 	_, body := f.get(t, "/api/v1/metrics/prometheus")
@@ -198,28 +234,41 @@ func TestPrometheusMatchesFluentBit(t *testing.T) {
 		t.Errorf("v1 families not in name order")
 	}
 	_, body = f.get(t, "/api/v2/metrics/prometheus")
-	for _, line := range []string{"fluentbit_storage_chunks 3\n", "fluentbit_storage_fs_chunks_up 2\n", "fluentbit_storage_fs_chunks_down 1\n"} {
-		if !strings.Contains(string(body), line) {
-			t.Errorf("v2 prometheus has no %q", line)
+	// The samples of the capture, line for line, for the new families.
+	want := string(capture(t, "api_v2_metrics_prometheus.txt").Body)
+	for _, prefix := range []string{"fluentbit_storage_", "fluentbit_logger_logs_total", "fluentbit_routing_logs_",
+		"fluentbit_output_latency_seconds", "fluentbit_input_storage_chunks", "fluentbit_output_upstream_", "fluentbit_output_chunk_available"} {
+		for _, line := range strings.Split(want, "\n") {
+			if strings.HasPrefix(line, prefix) && !strings.Contains(string(body), line+"\n") {
+				t.Errorf("v2 prometheus has no %q", line)
+			}
 		}
 	}
 	_, body = f.get(t, "/api/v2/metrics")
-	if !strings.Contains(string(body), `fluentbit_input_records_total{name="dummy.0"} = 57`) ||
-		!strings.HasPrefix(string(body), "2026-11-22T") {
+	for _, s := range []string{`fluentbit_input_records_total{name="dummy.0"} = 57`,
+		`fluentbit_output_latency_seconds{input="dummy.0",output="null.0"} = { buckets = { 0.5=0, 1=2, 1.5=5, 2.5=5, 5=5, 10=5, 20=5, 30=5, +Inf=5 }, sum=4.65337, count=5 }`,
+		`fluentbit_routing_logs_bytes_total{input="http.2",output="file.1"} = 195`,
+		`fluentbit_logger_logs_total{message_type="info"} = 18`} {
+		if !strings.Contains(string(body), s) {
+			t.Errorf("/api/v2/metrics has no %q", s)
+		}
+	}
+	if !strings.HasPrefix(string(body), "2026-11-22T") {
 		t.Errorf("/api/v2/metrics:\n%s", body)
 	}
 }
 
 func TestStorageReportsFilesystemChunks(t *testing.T) {
-	f := newFixture(t, Options{StorageMetrics: true, Storage: func() pipeline.StorageMetrics {
-		return pipeline.StorageMetrics{Enabled: true, Chunks: 5, ChunksUp: 4, ChunksDown: 1}
-	}})
+	f := newFixture(t, Options{StorageMetrics: true})
 	f.mu.Lock()
 	f.met.Inputs[0].Limit, f.met.Inputs[0].Paused = 16<<20, true
+	f.met.Inputs[0].Chunks, f.met.Inputs[0].ChunksUp, f.met.Inputs[0].ChunksDown = 6, 5, 1
+	f.met.Inputs[0].ChunksBusy, f.met.Inputs[0].ChunksBusyBytes = 1, 1536
+	f.met.Chunks = pipeline.ChunkCounts{Total: 6, Mem: 1, FS: 5, FSUp: 4, FSDown: 1}
 	f.mu.Unlock()
 	_, body := f.get(t, "/api/v1/storage")
-	for _, part := range []string{`"chunks":{"total_chunks":5,"mem_chunks":0,"fs_chunks":5,"fs_chunks_up":4,"fs_chunks_down":1}`,
-		`"dummy.0":{"status":{"overlimit":true,"mem_size":"700b","mem_limit":"16.0M"}`} {
+	for _, part := range []string{`"chunks":{"total_chunks":6,"mem_chunks":1,"fs_chunks":5,"fs_chunks_up":4,"fs_chunks_down":1}`,
+		`"dummy.0":{"status":{"overlimit":true,"mem_size":"700b","mem_limit":"16.0M"},"chunks":{"total":6,"up":5,"down":1,"busy":1,"busy_size":"1.5K"}}`} {
 		if !strings.Contains(string(body), part) {
 			t.Errorf("/api/v1/storage has no %s:\n%s", part, body)
 		}

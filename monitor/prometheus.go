@@ -19,11 +19,13 @@ type family struct {
 type sample struct {
 	labels []string // name, value, name, value...
 	value  uint64
+	hist   *pipeline.Histogram // for a histogram family, instead of value
 }
 
 const (
-	counter = "counter"
-	gauge   = "gauge"
+	counter   = "counter"
+	gauge     = "gauge"
+	histogram = "histogram"
 )
 
 func byName(name string, v uint64) sample { return sample{labels: []string{"name", name}, value: v} }
@@ -92,10 +94,9 @@ func (m *Monitor) v1Families(met pipeline.Metrics) []family {
 	)
 }
 
-// v2Families is the v2 set, in Fluent Bit's order. Families this agent has no data for
-// (logger, routing, ring buffer, rate gate, upstream connections, latency, memory chunk
-// counts; filesystem chunk counts without Options.Storage) are left out rather than
-// reported as 0.
+// v2Families is the v2 set, in Fluent Bit's order. Families that mean nothing here (the
+// logger queue, ring buffers, the rate gate, HTTP ingress queues, input rates: see
+// docs/monitoring.md) are left out rather than reported as 0.
 func (m *Monitor) v2Families(met pipeline.Metrics) []family {
 	host := []string{"hostname", m.o.Hostname}
 	reloads := 0
@@ -108,6 +109,14 @@ func (m *Monitor) v2Families(met pipeline.Metrics) []family {
 		{"fluentbit_hot_reloaded_times", "Collect the count of hot reloaded times.", counter,
 			[]sample{{labels: host, value: uint64(reloads)}}},
 	}
+	if m.o.Logs != nil {
+		f := family{"fluentbit_logger_logs_total", "Total number of logs", counter, nil}
+		for i, n := range m.o.Logs.Counts() {
+			f.samples = append(f.samples, sample{labels: []string{"message_type", LogLevels[i]}, value: n})
+		}
+		fams = append(fams, f)
+	}
+	fams = append(fams, routingFamilies(met)...)
 	fams = append(fams, instanceFamilies(met, true)...)
 	start := uint64(m.o.Start.Unix())
 	fams = append(fams,
@@ -117,21 +126,18 @@ func (m *Monitor) v2Families(met pipeline.Metrics) []family {
 		family{"fluentbit_build_info", "Build version information.", gauge,
 			[]sample{{labels: []string{"hostname", m.o.Hostname, "version", m.o.Version, "os", goos}, value: start}}},
 	)
-	var st pipeline.StorageMetrics
-	if m.o.Storage != nil {
-		st = m.o.Storage()
+	// Served with memory-only storage too, as Fluent Bit does.
+	g := func(name, help string, v int) family {
+		return family{name, help, gauge, []sample{{value: uint64(v)}}}
 	}
-	if st.Enabled { // filesystem chunks only: the engine does not count memory chunks
-		g := func(name, help string, v int) family {
-			return family{name, help, gauge, []sample{{value: uint64(v)}}}
-		}
-		fams = append(fams,
-			g("fluentbit_storage_chunks", "Total number of chunks in the storage layer.", st.Chunks),
-			g("fluentbit_storage_fs_chunks", "Total number of filesystem chunks.", st.Chunks),
-			g("fluentbit_storage_fs_chunks_up", "Total number of filesystem chunks up in memory.", st.ChunksUp),
-			g("fluentbit_storage_fs_chunks_down", "Total number of filesystem chunks down.", st.ChunksDown),
-		)
-	}
+	cc := met.Chunks
+	fams = append(fams,
+		g("fluentbit_storage_chunks", "Total number of chunks in the storage layer.", cc.Total),
+		g("fluentbit_storage_mem_chunks", "Total number of memory chunks.", cc.Mem),
+		g("fluentbit_storage_fs_chunks", "Total number of filesystem chunks.", cc.FS),
+		g("fluentbit_storage_fs_chunks_up", "Total number of filesystem chunks up in memory.", cc.FSUp),
+		g("fluentbit_storage_fs_chunks_down", "Total number of filesystem chunks down.", cc.FSDown),
+	)
 	in := func(name, help string, get func(pipeline.InputMetrics) uint64) family {
 		f := family{name: name, help: help, typ: gauge}
 		for _, x := range met.Inputs {
@@ -145,11 +151,83 @@ func (m *Monitor) v2Families(met pipeline.Metrics) []family {
 		}
 		return 0
 	}
-	return append(fams,
+	fams = append(fams,
 		in("fluentbit_input_ingestion_paused", "Is the input paused or not?", func(x pipeline.InputMetrics) uint64 { return b2u(x.Paused) }),
 		in("fluentbit_input_storage_overlimit", "Is the input memory usage overlimit ?.", func(x pipeline.InputMetrics) uint64 { return b2u(x.Paused) }),
 		in("fluentbit_input_storage_memory_bytes", "Memory bytes used by the chunks.", func(x pipeline.InputMetrics) uint64 { return uint64(max(x.Buffered, 0)) }),
+		in("fluentbit_input_storage_chunks", "Total number of chunks.", func(x pipeline.InputMetrics) uint64 { return uint64(x.Chunks) }),
+		in("fluentbit_input_storage_chunks_up", "Total number of chunks up in memory.", func(x pipeline.InputMetrics) uint64 { return uint64(x.ChunksUp) }),
+		in("fluentbit_input_storage_chunks_down", "Total number of chunks down.", func(x pipeline.InputMetrics) uint64 { return uint64(x.ChunksDown) }),
+		in("fluentbit_input_storage_chunks_busy", "Total number of chunks in a busy state.", func(x pipeline.InputMetrics) uint64 { return uint64(x.ChunksBusy) }),
+		in("fluentbit_input_storage_chunks_busy_bytes", "Total number of bytes used by chunks in a busy state.", func(x pipeline.InputMetrics) uint64 { return uint64(max(x.ChunksBusyBytes, 0)) }),
 	)
+	out := func(name, help string, get func(pipeline.OutputMetrics) uint64) family {
+		f := family{name: name, help: help, typ: gauge}
+		for _, x := range met.Outputs {
+			f.samples = append(f.samples, byName(x.Name, get(x)))
+		}
+		return f
+	}
+	// An output that holds no connections (file, stdout, null) reports 0, as in Fluent Bit.
+	conns := func(x pipeline.OutputMetrics) (total, busy uint64) {
+		if x.Connections == nil {
+			return 0, 0
+		}
+		return uint64(max(x.Connections.Total, 0)), uint64(max(x.Connections.Busy, 0))
+	}
+	fams = append(fams,
+		out("fluentbit_output_upstream_total_connections", "Total Connection count.", func(x pipeline.OutputMetrics) uint64 { t, _ := conns(x); return t }),
+		out("fluentbit_output_upstream_busy_connections", "Busy Connection count.", func(x pipeline.OutputMetrics) uint64 { _, b := conns(x); return b }),
+		out("fluentbit_output_chunk_available_capacity_percent", "Available chunk capacity (percent)", capacityPercent),
+	)
+	lat := family{name: "fluentbit_output_latency_seconds", help: "End-to-end latency in seconds", typ: histogram}
+	for _, o := range met.Outputs {
+		for i := range o.Routes {
+			r := &o.Routes[i]
+			if r.Latency.Count == 0 {
+				continue // as in Fluent Bit, a pair appears once it has delivered
+			}
+			lat.samples = append(lat.samples, sample{labels: []string{"input", r.Input, "output", o.Name}, hist: &r.Latency})
+		}
+	}
+	return append(fams, lat)
+}
+
+// capacityPercent is Fluent Bit's calculate_chunk_capacity_percent: the share of
+// storage.total_limit_size the output's owed chunks leave free; 100 without a limit.
+func capacityPercent(x pipeline.OutputMetrics) uint64 {
+	if x.TotalLimit <= 0 {
+		return 100
+	}
+	free := x.TotalLimit - x.Owed
+	if free <= 0 {
+		return 0
+	}
+	return uint64(free * 100 / x.TotalLimit)
+}
+
+// routingFamilies are what each output delivered of each input's records (Fluent Bit
+// lists the pairs by output, then by input).
+func routingFamilies(met pipeline.Metrics) []family {
+	recs := family{name: "fluentbit_routing_logs_records_total", help: "Total log records routed from input to output", typ: counter}
+	bytes := family{name: "fluentbit_routing_logs_bytes_total", help: "Total bytes routed from input to output (logs)", typ: counter}
+	dropRecs := family{name: "fluentbit_routing_logs_drop_records_total", help: "Total log records dropped during routing", typ: counter}
+	dropBytes := family{name: "fluentbit_routing_logs_drop_bytes_total", help: "Total bytes dropped during routing (logs)", typ: counter}
+	for _, o := range met.Outputs {
+		for _, r := range o.Routes {
+			l := []string{"input", r.Input, "output", o.Name}
+			if r.Records > 0 || r.Bytes > 0 {
+				recs.samples = append(recs.samples, sample{labels: l, value: r.Records})
+				bytes.samples = append(bytes.samples, sample{labels: l, value: r.Bytes})
+			}
+			// As in Fluent Bit, a pair appears here once it has dropped something.
+			if r.DropRecords > 0 {
+				dropRecs.samples = append(dropRecs.samples, sample{labels: l, value: r.DropRecords})
+				dropBytes.samples = append(dropBytes.samples, sample{labels: l, value: r.DropBytes})
+			}
+		}
+	}
+	return []family{recs, bytes, dropRecs, dropBytes}
 }
 
 // appendProm writes families in the Prometheus text format 0.0.4; ts (milliseconds) is
@@ -169,6 +247,10 @@ func appendProm(b []byte, fams []family, ts int64) []byte {
 		b = append(b, f.typ...)
 		b = append(b, '\n')
 		for _, s := range f.samples {
+			if s.hist != nil {
+				b = appendPromHistogram(b, f.name, s)
+				continue
+			}
 			b = appendSeries(b, f.name, s.labels)
 			b = append(b, ' ')
 			b = strconv.AppendUint(b, s.value, 10)
@@ -180,6 +262,33 @@ func appendProm(b []byte, fams []family, ts int64) []byte {
 		}
 	}
 	return b
+}
+
+// appendPromHistogram writes one histogram sample as Fluent Bit does: le first among the
+// labels, bounds with at least one decimal ("1.0"), the sum with 17 significant digits.
+func appendPromHistogram(b []byte, name string, s sample) []byte {
+	h := s.hist
+	for i, n := range h.Counts {
+		le := "+Inf"
+		if i < len(h.Bounds) {
+			le = strconv.FormatFloat(h.Bounds[i], 'f', -1, 64)
+			if !strings.Contains(le, ".") {
+				le += ".0"
+			}
+		}
+		b = appendSeries(b, name+"_bucket", append([]string{"le", le}, s.labels...))
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, n, 10)
+		b = append(b, '\n')
+	}
+	b = appendSeries(b, name+"_sum", s.labels)
+	b = append(b, ' ')
+	b = strconv.AppendFloat(b, h.Sum, 'g', 17, 64)
+	b = append(b, '\n')
+	b = appendSeries(b, name+"_count", s.labels)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, h.Count, 10)
+	return append(b, '\n')
 }
 
 func appendSeries(b []byte, name string, labels []string) []byte {
@@ -217,6 +326,28 @@ func appendV2Text(b []byte, fams []family, now time.Time) []byte {
 			b = append(b, ' ')
 			b = appendSeries(b, f.name, s.labels)
 			b = append(b, " = "...)
+			if h := s.hist; h != nil {
+				// Fluent Bit's text form: { buckets = { 0.5=0, 1=2, ..., +Inf=5 }, sum=4.65337, count=5 }
+				b = append(b, "{ buckets = { "...)
+				for i, n := range h.Counts {
+					if i > 0 {
+						b = append(b, ", "...)
+					}
+					if i < len(h.Bounds) {
+						b = strconv.AppendFloat(b, h.Bounds[i], 'g', -1, 64)
+					} else {
+						b = append(b, "+Inf"...)
+					}
+					b = append(b, '=')
+					b = strconv.AppendUint(b, n, 10)
+				}
+				b = append(b, " }, sum="...)
+				b = strconv.AppendFloat(b, h.Sum, 'g', 6, 64)
+				b = append(b, ", count="...)
+				b = strconv.AppendUint(b, h.Count, 10)
+				b = append(b, " }\n"...)
+				continue
+			}
 			b = strconv.AppendUint(b, s.value, 10)
 			b = append(b, '\n')
 		}

@@ -16,8 +16,11 @@
 //
 //   - name: the parser's name (required).
 //   - format: json, regex, logfmt or ltsv (required).
-//   - regex: for format regex, a Go RE2 expression whose named groups ((?<name>...) or
-//     (?P<name>...)) become the record's keys; /slashes/ around it are dropped.
+//   - regex: for format regex, an Onigmo (Ruby syntax) expression as in Fluent Bit, whose
+//     named groups ((?<name>...)) become the record's keys; /slashes/ around it are
+//     dropped. See package internal/regex: RE2 runs it when it can, a backtracking
+//     engine with a 1 s match timeout when it needs look-around, back-references,
+//     atomic groups or possessive quantifiers; a match that times out is a failed parse.
 //   - time_key (default time): the key holding the record's time.
 //   - time_format: strptime-style format of time_key's value (see TimeFormat); without
 //     it the time key is not interpreted and stays in the record.
@@ -27,7 +30,9 @@
 //   - time_zone NAME: times without a zone are in this IANA zone (Europe/Berlin), from the
 //     system's zone database; time_offset wins when both are given.
 //   - types: "key:type ..." with type integer, float, bool, hex or string, converting
-//     string values (a value that does not convert stays a string).
+//     string values (a value that does not convert stays a string). As in Fluent Bit, an
+//     entry without ':' is ignored and an unknown type (int, or "a:integer,b:float"
+//     written with commas) leaves the value a string; each is a warning (Warnings).
 //   - skip_empty_values (default on): regex groups that matched nothing are left out.
 //   - logfmt_no_bare_keys (default off): a logfmt key without =value fails the parse
 //     (otherwise its value is true).
@@ -41,8 +46,9 @@
 // process-wide set: two agents in one process, a configuration being checked and a reload
 // that fails each see only their own parsers.
 //
-// Differences from Fluent Bit: regular expressions are RE2 (no look-around or
-// back-references; such a parser is a configuration error); a time that does not match
+// Differences from Fluent Bit: a few Onigmo constructs are not supported and are a
+// configuration error naming them (subexpression calls \g<name>, \K, absent operator,
+// class intersection &&); a time that does not match
 // time_format leaves the key in the record and the time zero, with an error wrapping
 // ErrTime that callers log (Fluent Bit logs a warning and uses the current time, as ours
 // do when they get a zero time).
@@ -52,13 +58,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/internal/regex"
 )
 
 // Definition is one parser's keys as written in configuration.
@@ -108,12 +115,13 @@ const (
 type Parser struct {
 	def    Definition
 	format format
-	re     *regexp.Regexp
+	re     *regex.Regexp
 	names  []string // re's group names ("" for unnamed)
 	tf     *TimeFormat
 	loc    *time.Location
 	types  map[string]valueType
 	now    func() time.Time
+	warns  []error
 }
 
 // ErrTime is wrapped by Parse's error when the time key's value does not match time_format.
@@ -138,7 +146,7 @@ func New(d Definition) (*Parser, error) {
 		if pat == "" {
 			return nil, config.KeyErrorf("regex", "parser %q: format regex needs a regex", d.Name)
 		}
-		re, err := regexp.Compile(pat)
+		re, err := regex.Compile(pat)
 		if err != nil {
 			return nil, config.KeyErrorf("regex", "parser %q: %v", d.Name, err)
 		}
@@ -178,14 +186,17 @@ func New(d Definition) (*Parser, error) {
 	}
 	if strings.TrimSpace(d.Types) != "" {
 		p.types = map[string]valueType{}
+		// As Fluent Bit's proc_types_str: entries split at spaces, one without ':' is
+		// skipped, an unknown type name leaves the value a string. Each is a warning here.
 		for _, f := range strings.Fields(d.Types) {
 			k, t, ok := strings.Cut(f, ":")
 			if !ok || k == "" {
-				return nil, config.KeyErrorf("types", "parser %q: %q: want key:type", d.Name, f)
+				p.warns = append(p.warns, config.KeyErrorf("types", "parser %q: %q is not key:type; ignored, as Fluent Bit does", d.Name, f))
+				continue
 			}
 			var vt valueType
 			switch strings.ToLower(t) {
-			case "integer", "int":
+			case "integer":
 				vt = typeInteger
 			case "float":
 				vt = typeFloat
@@ -196,13 +207,25 @@ func New(d Definition) (*Parser, error) {
 			case "string":
 				vt = typeString
 			default:
-				return nil, config.KeyErrorf("types", "parser %q: %q: unknown type (want integer, float, bool, hex or string)", d.Name, f)
+				hint := ""
+				if strings.Contains(t, ",") {
+					hint = " (entries are separated by spaces, not commas)"
+				} else if strings.EqualFold(t, "int") {
+					hint = " (did you mean integer?)"
+				}
+				p.warns = append(p.warns, config.KeyErrorf("types",
+					"parser %q: %q: unknown type %q: the value stays a string, as in Fluent Bit%s", d.Name, f, t, hint))
+				vt = typeString
 			}
 			p.types[k] = vt
 		}
 	}
 	return p, nil
 }
+
+// Warnings returns what New accepted the way Fluent Bit does but a person should look at
+// (Types entries Fluent Bit ignores). Each names the key.
+func (p *Parser) Warnings() []error { return p.warns }
 
 // FromSection decodes and compiles a [PARSER] section (or a YAML parsers entry).
 // Errors name the file, line and key.
@@ -218,6 +241,9 @@ func FromSection(s *config.Section) (*Parser, error) {
 	p, err := New(d)
 	if err != nil {
 		return nil, config.Place(s, "parser", err)
+	}
+	for i, w := range p.warns {
+		p.warns[i] = config.Place(s, "parser", w)
 	}
 	return p, nil
 }
@@ -290,7 +316,10 @@ func (p *Parser) ParseString(s string) (event.Event, error) { return p.Parse([]b
 func (p *Parser) parseRegex(data []byte) (event.Map, error) {
 	// FindSubmatchIndex on a string avoids copying every group: one string, then slices.
 	s := string(data)
-	m := p.re.FindStringSubmatchIndex(s)
+	m, err := p.re.FindStringSubmatchIndex(s)
+	if err != nil {
+		return nil, fmt.Errorf("parser %s: %w", p.def.Name, err)
+	}
 	if m == nil {
 		return nil, fmt.Errorf("parser %s: no regex match", p.def.Name)
 	}
@@ -462,6 +491,19 @@ type Set struct {
 	byName map[string]*Parser
 }
 
+// Warnings returns the warnings of the set's parsers (see Parser.Warnings), by parser
+// name.
+func (s *Set) Warnings() []error {
+	if s == nil {
+		return nil
+	}
+	var out []error
+	for _, n := range s.Names() {
+		out = append(out, s.byName[n].warns...)
+	}
+	return out
+}
+
 // NewSet returns a set holding ps; a later parser replaces an earlier one of the same name.
 func NewSet(ps ...*Parser) *Set {
 	s := &Set{byName: map[string]*Parser{}}
@@ -480,7 +522,7 @@ func (s *Set) Lookup(name string) (*Parser, bool) {
 	return p, ok
 }
 
-// Names lists the parsers in the set.
+// Names lists the parsers in the set, sorted.
 func (s *Set) Names() []string {
 	if s == nil {
 		return nil
@@ -489,6 +531,7 @@ func (s *Set) Names() []string {
 	for n := range s.byName {
 		out = append(out, n)
 	}
+	sort.Strings(out)
 	return out
 }
 

@@ -226,12 +226,10 @@ func TestBadDefinitions(t *testing.T) {
 		{Definition{Name: "x"}, "format"},
 		{Definition{Name: "x", Format: "xml"}, "format"},
 		{Definition{Name: "x", Format: "regex"}, "regex"},
-		{Definition{Name: "x", Format: "regex", Regex: `(?<=a)b`}, "regex"},
+		{Definition{Name: "x", Format: "regex", Regex: `(?<a>b)\g<a>`}, "regex"},
 		{Definition{Name: "x", Format: "json", TimeFormat: "%Q"}, "time_format"},
 		{Definition{Name: "x", Format: "json", TimeOffset: "nine"}, "time_offset"},
-		{Definition{Name: "x", Format: "json", Types: "a:date"}, "types"},
 		{Definition{Name: "x", Format: "json", TimeZone: "Mars/Olympus"}, "time_zone"},
-		{Definition{Name: "x", Format: "json", Types: "a"}, "types"},
 	} {
 		_, err := New(tc.d)
 		var ce *config.Error
@@ -338,5 +336,71 @@ func BenchmarkParse(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 		})
+	}
+}
+
+// Types entries Fluent Bit tolerates load as there: an unknown type (or comma-separated
+// entries, as in Fluent Bit's own parsers_extra.conf iptables parser) leaves the value a
+// string, an entry without ':' is skipped; each is a warning naming the key.
+func TestTypesToleratedAsFluentBit(t *testing.T) {
+	p, err := New(Definition{Name: "t", Format: "json", Types: "a:foo b:integer,c:float c skip d:int e:integer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := p.ParseString(`{"a":"1","b":"2","c":"3","d":"4","e":"5"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"a": "1", "b": "2", "c": "3", "d": "4", "e": int64(5)}
+	for k, v := range want {
+		if got := ev.Record.Value(k); got != v {
+			t.Errorf("%s = %#v, want %#v", k, got, v)
+		}
+	}
+	ws := p.Warnings()
+	if len(ws) != 5 {
+		t.Fatalf("warnings %v, want 5 (a, b, c, skip, d)", ws)
+	}
+	for _, w := range ws {
+		var ce *config.Error
+		if !errors.As(w, &ce) || ce.Key != "types" {
+			t.Errorf("warning %v does not name the key types", w)
+		}
+	}
+	if !strings.Contains(ws[1].Error(), "commas") || !strings.Contains(ws[4].Error(), "integer?") {
+		t.Errorf("warnings lack their hints: %v", ws)
+	}
+}
+
+// Fluent Bit's own parsers_mult.conf mult_1 uses \u0023 ('#'); look-ahead, \h and
+// possessive quantifiers parse as in Fluent Bit.
+func TestRegexOnigmoSyntax(t *testing.T) {
+	for _, tc := range []struct {
+		re, in string
+		want   map[string]any
+	}{
+		{`/Processing by (?<controller>[^\u0023]+)\u0023(?<controller_method>[^ ]+) as (?<format>[^ ]+?)$/`,
+			"Processing by UsersController#show as HTML",
+			map[string]any{"controller": "UsersController", "controller_method": "show", "format": "HTML"}},
+		{`^(?<id>\h{8})-(?<rest>\S++) (?<file>\w+)(?=\.log)`, "deadBEEF-x1 app.log",
+			map[string]any{"id": "deadBEEF", "rest": "x1", "file": "app"}},
+		{`^(?<q>["'])(?<v>[^"']*)\k<q>$`, `'quoted'`, map[string]any{"q": "'", "v": "quoted"}},
+	} {
+		p, err := New(Definition{Name: "o", Format: "regex", Regex: tc.re, SkipEmptyValues: true})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.re, err)
+		}
+		ev, err := p.ParseString(tc.in)
+		if err != nil {
+			t.Fatalf("%s on %q: %v", tc.re, tc.in, err)
+		}
+		if len(ev.Record) != len(tc.want) {
+			t.Errorf("%s: record %v, want %v", tc.re, ev.Record, tc.want)
+		}
+		for k, v := range tc.want {
+			if got := ev.Record.Value(k); got != v {
+				t.Errorf("%s: %s = %#v, want %#v", tc.re, k, got, v)
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/pipeline/storage"
 )
@@ -14,8 +15,10 @@ type chunk struct {
 	Chunk
 	in      *inputInst // nil for adopted and backlog chunks
 	pending atomic.Int32
-	seq     uint64 // dispatch order
-	mem     int64  // bytes counted in in.buffered, given back at release
+	seq     uint64       // dispatch order
+	mem     int64        // bytes counted in in.buffered, given back at release
+	created time.Time    // when the first record went in (latency metric); zero if unknown
+	busy    atomic.Int32 // flushes in progress (busy chunks metric)
 
 	// Filesystem chunks only.
 	file *storage.File

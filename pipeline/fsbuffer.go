@@ -143,7 +143,7 @@ func (in *inputInst) appendFile(tag string, n int, enc func([]byte) ([]byte, err
 			in.mu.Unlock()
 			return in.storageFailed(err)
 		}
-		c = &chunk{Chunk: Chunk{Tag: tag}, in: in, file: f, e: e}
+		c = &chunk{Chunk: Chunk{Tag: tag}, in: in, file: f, e: e, created: time.Now()}
 		in.open[tag] = c
 	}
 	before := len(c.Data)

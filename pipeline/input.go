@@ -284,7 +284,7 @@ func (in *inputInst) appendEntries(tag string, n, size int, enc func([]byte) ([]
 	in.setPausedLocked(false)
 	c := in.open[tag]
 	if c == nil {
-		c = &chunk{Chunk: Chunk{Tag: tag}, in: in}
+		c = &chunk{Chunk: Chunk{Tag: tag}, in: in, created: time.Now()}
 		in.open[tag] = c
 	}
 	c.Data = growChunk(c.Data, size, in.e.opts.ChunkLimit)

@@ -11,6 +11,13 @@ type InputMetrics struct {
 	Limit    int64  `json:"-"` // mem_buf_limit; <= 0 unlimited
 	Paused   bool   `json:"-"`
 	Pauses   uint64 `json:"-"` // times the input was paused by backpressure
+
+	// Chunks this input holds: open ones and those some output still owes.
+	Chunks          int   `json:"-"`
+	ChunksUp        int   `json:"-"` // in memory
+	ChunksDown      int   `json:"-"` // on disk only (filesystem storage)
+	ChunksBusy      int   `json:"-"` // being flushed now
+	ChunksBusyBytes int64 `json:"-"` // bytes of the busy chunks held in memory
 }
 
 // FilterMetrics are one filter instance's counters.
@@ -39,6 +46,11 @@ type OutputMetrics struct {
 	RejectedChunks uint64 `json:"-"`
 	RejectedKept   uint64 `json:"-"`
 	Queued         int    `json:"-"` // chunks waiting for a worker or a retry
+
+	Routes      []RouteMetrics   `json:"-"` // deliveries per input, in first-delivery order
+	TotalLimit  int64            `json:"-"` // storage.total_limit_size (0: none)
+	Owed        int64            `json:"-"` // bytes of filesystem chunks owed, under TotalLimit
+	Connections *ConnectionStats `json:"-"` // nil unless the output is a ConnectionReporter
 }
 
 // Metrics is a snapshot of every instance's counters, in configuration order.
@@ -46,6 +58,7 @@ type Metrics struct {
 	Inputs  []InputMetrics
 	Filters []FilterMetrics
 	Outputs []OutputMetrics
+	Chunks  ChunkCounts // every chunk open or owed, memory and filesystem
 }
 
 // Metrics returns a snapshot of the counters. It is cheap and safe to call at any time.
@@ -81,12 +94,20 @@ func (e *Engine) Metrics() Metrics {
 		o.mu.Lock()
 		queued := len(o.queue) + len(o.retrying)
 		o.mu.Unlock()
-		m.Outputs = append(m.Outputs, OutputMetrics{
+		om := OutputMetrics{
 			Name: o.name, Plugin: o.plugin, ProcRecords: o.procRecords.Load(), ProcBytes: o.procBytes.Load(),
 			Errors: o.errors.Load(), Retries: o.retries.Load(), RetriesFailed: o.retriesFailed.Load(),
 			DroppedRecords: o.droppedRecords.Load(), RetriedRecords: o.retriedRecords.Load(), Queued: queued,
 			RejectedChunks: o.rejectedChunks.Load(), RejectedKept: o.rejectedKept.Load(),
-		})
+			Routes: o.routeMetrics(),
+		}
+		om.TotalLimit, om.Owed = o.capacityPercent()
+		if cr, ok := o.out.(ConnectionReporter); ok {
+			total, busy := cr.Connections()
+			om.Connections = &ConnectionStats{Total: total, Busy: busy}
+		}
+		m.Outputs = append(m.Outputs, om)
 	}
+	m.Chunks = e.chunkCounts(&m)
 	return m
 }

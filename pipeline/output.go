@@ -76,6 +76,7 @@ type outputInst struct {
 	retriedRecords atomic.Uint64
 	rejectedChunks atomic.Uint64 // chunks given up on (permanent error, retry_limit)
 	rejectedKept   atomic.Uint64 // of those, kept with storage.keep.rejected
+	routes         routes        // per-input deliveries (routing and latency metrics)
 }
 
 func (o *outputInst) enqueue(t *task) {
@@ -90,6 +91,7 @@ func (o *outputInst) enqueue(t *task) {
 	o.mu.Unlock()
 	for _, v := range dropped {
 		o.droppedRecords.Add(uint64(v.c.Records))
+		o.droppedRoute(v.c)
 		o.log.Warn("storage.total_limit_size reached: oldest chunk dropped for this output",
 			"tag", v.c.Tag, "records", v.c.Records, "bytes", v.size, "limit", o.totalLimit)
 		o.e.done(v.c, o)
@@ -138,6 +140,8 @@ func (o *outputInst) work(ctx context.Context) {
 
 func (o *outputInst) flush(ctx context.Context, t *task) {
 	c := t.c
+	c.busy.Add(1)
+	defer c.busy.Add(-1)
 	ch := &c.Chunk
 	if c.down {
 		var ok bool
@@ -156,6 +160,7 @@ func (o *outputInst) flush(ctx context.Context, t *task) {
 	if err == nil {
 		o.procRecords.Add(uint64(ch.Records))
 		o.procBytes.Add(uint64(len(ch.Data)))
+		o.delivered(c, ch)
 		if t.attempts > 0 {
 			o.log.Info("chunk delivered after retries", "tag", c.Tag, "retries", t.attempts)
 		}
@@ -166,9 +171,13 @@ func (o *outputInst) flush(ctx context.Context, t *task) {
 		// Shutting down: the chunk stays owed and is handed back by Stop.
 		return
 	}
-	o.errors.Add(1)
 	if !IsRetry(err) {
+		// Only a chunk given up on a permanent error counts in errors, as Fluent Bit's
+		// FLB_ERROR: a failed attempt that will be retried is a retry, so a short outage
+		// whose retries succeed leaves hc_errors_count (the health check) untouched.
+		o.errors.Add(1)
 		o.droppedRecords.Add(uint64(c.Records))
+		o.droppedRoute(c)
 		o.reject(ch, t.attempts+1, "output refused the chunk (permanent error)", err)
 		o.finish(t)
 		return
@@ -182,6 +191,7 @@ func (o *outputInst) flush(ctx context.Context, t *task) {
 		o.reject(ch, t.attempts, fmt.Sprintf("retry_limit reached after %d retries", t.attempts-1), err)
 		o.finish(t)
 		o.droppedRecords.Add(uint64(records))
+		o.droppedRoute(c)
 		o.retriesFailed.Add(1)
 		return
 	}

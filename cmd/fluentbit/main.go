@@ -30,6 +30,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/embedhttp"
 	"github.com/fluentbit-go/fluentbit-go/monitor"
+	"github.com/fluentbit-go/fluentbit-go/parser"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	_ "github.com/fluentbit-go/fluentbit-go/plugins/all"
 )
@@ -248,8 +249,12 @@ func newLogger(svc fluentbit.Service, stderr io.Writer) (*slog.Logger, io.Closer
 		}
 		w, closer = f, f
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closer, nil
+	return slog.New(logCounts.Wrap(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))), closer, nil
 }
+
+// logCounts counts the daemon's log lines by level for the monitoring API
+// (fluentbit_logger_logs_total).
+var logCounts = &monitor.LogCounter{}
 
 func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	c, fs, err := parseFlags(args, io.Discard)
@@ -278,6 +283,12 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		if err != nil {
 			fmt.Fprintf(stderr, "fluentbit: %v\n", err)
 			return 1
+		}
+		// What parsers accept the way Fluent Bit does (Types entries) is worth a look.
+		if ps, err := parser.Load(cfg); err == nil {
+			for _, w := range ps.Warnings() {
+				fmt.Fprintf(stderr, "fluentbit: warning: %v\n", w)
+			}
 		}
 		fmt.Fprintln(stdout, "configuration test is successful")
 		return 0
@@ -421,7 +432,7 @@ func startMonitor(ctx context.Context, agent *fluentbit.Agent, svc fluentbit.Ser
 		Reloads:     agent.Reloads,
 		HealthCheck: svc.HealthCheck, HCErrorsCount: svc.HCErrorsCount,
 		HCRetryFailureCount: svc.HCRetryFailureCount, HCPeriod: time.Duration(svc.HCPeriod) * time.Second,
-		StorageMetrics: svc.StorageMetrics, Storage: agent.StorageMetrics,
+		StorageMetrics: svc.StorageMetrics, Logs: logCounts,
 	})
 	// Like the monitor's own router, this one is built at the first request: registering
 	// patterns at start would cost an agent nobody scrapes resident memory (see monitor.New).

@@ -32,22 +32,22 @@
 // map, an array or binary data never matches, so a regex rule on it fails (the record is
 // dropped in legacy and and modes) and an exclude rule on it does not drop the record.
 //
-// Regular expressions are Go's RE2 syntax, compiled in multi-line mode so that ^ and $
-// match at line breaks as Onigmo's Ruby syntax (Fluent Bit's engine) does; a pattern
-// written /like this/ loses its slashes, as in Fluent Bit. Perl/Ruby features RE2 lacks
-// (look-around, back-references, possessive quantifiers, \h, \Z) are reported when the
-// configuration is loaded.
+// Regular expressions are Onigmo's Ruby syntax, as in Fluent Bit (internal/regex): ^ and
+// $ match at line breaks; look-around, back-references, atomic groups and possessive
+// quantifiers work (on a backtracking engine with a 1 s match timeout; a match that times
+// out keeps the record and is logged as a filter error). A pattern written /like this/
+// loses its slashes, as in Fluent Bit.
 package grep
 
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/event/accessor"
+	"github.com/fluentbit-go/fluentbit-go/internal/regex"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -71,7 +71,7 @@ const (
 
 type rule struct {
 	key     *accessor.Accessor
-	re      *regexp.Regexp
+	re      *regex.Regexp
 	exclude bool
 }
 
@@ -145,33 +145,47 @@ func parseRule(v string) (rule, error) {
 }
 
 // compile reads a pattern the way Fluent Bit's flb_regex_create does: /slashes/ around it
-// are dropped, and ^ $ are line anchors (Ruby syntax).
-func compile(pattern string) (*regexp.Regexp, error) {
+// are dropped, and the syntax is Onigmo's (^ $ are line anchors; see internal/regex).
+func compile(pattern string) (*regex.Regexp, error) {
 	if len(pattern) >= 2 && pattern[0] == '/' && pattern[len(pattern)-1] == '/' {
 		pattern = pattern[1 : len(pattern)-1]
 	}
-	return regexp.Compile("(?m)" + pattern)
+	return regex.Compile(pattern)
 }
 
-// matches reports whether r's key holds a string its regex matches.
-func (r *rule) matches(rec event.Map) bool {
+// matches reports whether r's key holds a string its regex matches. A match that runs
+// out of time (a backtracking pattern) sets *timeout.
+func (r *rule) matches(rec event.Map, timeout *error) bool {
 	v, ok := r.key.Get(rec)
 	if !ok {
 		return false
 	}
 	s, ok := v.(string)
-	return ok && r.re.MatchString(s)
+	if !ok {
+		return false
+	}
+	hit, err := r.re.Match(s)
+	if err != nil && *timeout == nil {
+		*timeout = err
+	}
+	return hit
 }
 
-// Filter keeps or drops ev. It never changes the record and never allocates.
+// Filter keeps or drops ev. It never changes the record and never allocates. A regex
+// that runs out of time is an error: the engine logs it and keeps the record.
 func (g *Grep) Filter(_ string, ev *event.Event) (pipeline.Verdict, error) {
-	if g.keep(ev.Record) {
+	var timeout error
+	keep := g.keep(ev.Record, &timeout)
+	if timeout != nil {
+		return pipeline.Keep, fmt.Errorf("grep: %w", timeout)
+	}
+	if keep {
 		return pipeline.Keep, nil
 	}
 	return pipeline.Drop, nil
 }
 
-func (g *Grep) keep(rec event.Map) bool {
+func (g *Grep) keep(rec event.Map, timeout *error) bool {
 	switch g.op {
 	case opAnd, opOr:
 		if len(g.rules) == 0 {
@@ -182,14 +196,14 @@ func (g *Grep) keep(rec event.Map) bool {
 		if g.op == opAnd {
 			hit = true
 			for i := range g.rules {
-				if !g.rules[i].matches(rec) {
+				if !g.rules[i].matches(rec, timeout) {
 					hit = false
 					break
 				}
 			}
 		} else {
 			for i := range g.rules {
-				if g.rules[i].matches(rec) {
+				if g.rules[i].matches(rec, timeout) {
 					hit = true
 					break
 				}
@@ -198,7 +212,7 @@ func (g *Grep) keep(rec event.Map) bool {
 		return hit != g.rules[0].exclude
 	default:
 		for i := range g.rules {
-			if g.rules[i].matches(rec) == g.rules[i].exclude {
+			if g.rules[i].matches(rec, timeout) == g.rules[i].exclude {
 				return false
 			}
 		}

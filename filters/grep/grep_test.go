@@ -207,7 +207,7 @@ func TestGrepBadConfig(t *testing.T) {
 		{"only spaces after key", Grep{Regex: []string{"log   "}}, "no regex"},
 		{"empty", Grep{Exclude: []string{""}}, `key "exclude": ""`},
 		{"bad regex", Grep{Regex: []string{"log ([a-z"}}, `key "regex": "log ([a-z"`},
-		{"perl lookahead", Grep{Regex: []string{"log foo(?=bar)"}}, "log foo(?=bar)"},
+		{"onigmo subexpression call", Grep{Regex: []string{`log (?<a>x)\g<a>`}}, `subexpression call`},
 		{"bad accessor", Grep{Exclude: []string{"$a['b x"}}, `key "exclude": "$a['b x"`},
 		{"bad logical_op", Grep{LogicalOp: "xor", Regex: []string{"a b"}}, `key "logical_op": "xor"`},
 		{"and mixes kinds", Grep{LogicalOp: "and", Regex: []string{"a b"}, Exclude: []string{"c d"}}, "cannot be mixed"},
@@ -285,4 +285,39 @@ func TestGrepConcurrentUse(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Onigmo constructs Fluent Bit users write (look-ahead, \h, possessive) work as there.
+func TestGrepOnigmoSyntax(t *testing.T) {
+	g := newGrep(t, Grep{Regex: []string{`log ^\h+(?=\.log)`}, Exclude: []string{`level ^(?>deb)ug`}})
+	for _, tc := range []struct {
+		rec  map[string]any
+		keep bool
+	}{
+		{map[string]any{"log": "beef.log", "level": "info"}, true},
+		{map[string]any{"log": "beef.txt", "level": "info"}, false},
+		{map[string]any{"log": "beef.log", "level": "debug"}, false},
+	} {
+		if got := kept(t, g, tc.rec); got != tc.keep {
+			t.Errorf("%v: kept=%v, want %v", tc.rec, got, tc.keep)
+		}
+	}
+}
+
+// A regex whose match runs out of time neither hangs the filter nor drops the record:
+// Filter reports an error (the engine logs it and passes the record on).
+func TestGrepRegexTimeoutKeepsRecord(t *testing.T) {
+	g := newGrep(t, Grep{Regex: []string{`log ^(a+)+(?=b)$`}})
+	ev := event.Event{Time: time.Unix(1, 0), Record: event.FromMap(map[string]any{"log": strings.Repeat("a", 64) + "c"})}
+	start := time.Now()
+	v, err := g.Filter("app", &ev)
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if v != pipeline.Keep {
+		t.Errorf("verdict %v, want Keep", v)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the match took %v", d)
+	}
 }

@@ -48,9 +48,10 @@
 //
 // Matching follows Fluent Bit: value comparisons and value regexes see strings (and, for
 // regexes, booleans as "true"/"false"); numbers, maps and arrays never equal or match.
-// Remove_wildcard compares the start of keys, case-sensitively. Regexes are Go's RE2 syntax
-// compiled in multi-line mode (^ and $ match at line breaks, as with Fluent Bit's Onigmo),
-// with /slashes/ around a pattern dropped.
+// Remove_wildcard compares the start of keys, case-sensitively. Regexes are Onigmo's Ruby
+// syntax as in Fluent Bit (internal/regex: ^ and $ match at line breaks, look-around and
+// back-references work), with /slashes/ around a pattern dropped; a match that runs out
+// of time (1 s, backtracking patterns only) counts as no match.
 //
 // Differences from Fluent Bit, on purpose:
 //   - Move_to_start and Move_to_end have no effect: a record here is a Go map, which has no
@@ -71,13 +72,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/event/accessor"
+	"github.com/fluentbit-go/fluentbit-go/internal/regex"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -128,10 +129,10 @@ var ruleOps = map[string]struct {
 
 type rule struct {
 	op  op
-	key string         // KEY, or the prefix of Remove_wildcard
-	to  string         // NEW of Rename, Copy and their hard variants
-	val any            // VALUE of Set and Add, boxed once so that setting it does not allocate
-	re  *regexp.Regexp // Remove_regex
+	key string        // KEY, or the prefix of Remove_wildcard
+	to  string        // NEW of Rename, Copy and their hard variants
+	val any           // VALUE of Set and Add, boxed once so that setting it does not allocate
+	re  *regex.Regexp // Remove_regex
 }
 
 type condKind int
@@ -170,9 +171,9 @@ var condKinds = map[string]struct {
 type condition struct {
 	kind  condKind
 	key   *accessor.Accessor
-	keyRe *regexp.Regexp
+	keyRe *regex.Regexp
 	val   string
-	valRe *regexp.Regexp
+	valRe *regex.Regexp
 }
 
 // engineKeys are handled by the engine; they are skipped if they reach SetProperties.
@@ -324,15 +325,15 @@ func parseCondition(args []string) (condition, error) {
 }
 
 // compile reads a pattern the way Fluent Bit's flb_regex_create does: /slashes/ around it
-// are dropped, and ^ $ are line anchors (Ruby syntax).
-func compile(pattern string) (*regexp.Regexp, error) {
+// are dropped, and the syntax is Onigmo's (^ $ are line anchors).
+func compile(pattern string) (*regex.Regexp, error) {
 	if pattern == "" {
 		return nil, errors.New("empty regex")
 	}
 	if len(pattern) >= 2 && pattern[0] == '/' && pattern[len(pattern)-1] == '/' {
 		pattern = pattern[1 : len(pattern)-1]
 	}
-	return regexp.Compile("(?m)" + pattern)
+	return regex.Compile(pattern)
 }
 
 // splitQuoted splits s at spaces and tabs; a word may be quoted with " or ', inside which
@@ -530,7 +531,7 @@ func valueEquals(v any, s string) bool {
 
 // valueMatches runs re on a string value, or on "true"/"false" for a boolean, as Fluent
 // Bit does; other types never match.
-func valueMatches(re *regexp.Regexp, v any) bool {
+func valueMatches(re *regex.Regexp, v any) bool {
 	switch x := v.(type) {
 	case string:
 		return re.MatchString(x)

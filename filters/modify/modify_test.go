@@ -305,7 +305,7 @@ func TestModifyBadConfig(t *testing.T) {
 		{"condition missing param", "Condition Key_value_equals a", "takes 2 parameter(s), got 1"},
 		{"condition extra param", "Condition Key_exists a b", "takes 1 parameter(s), got 2"},
 		{"empty condition", "Condition", "want a condition type"},
-		{"bad condition regex", "Condition A_key_matches (?<=x)", "(?<=x)"},
+		{"bad condition regex", "Condition A_key_matches (?~x)", "(?~x)"},
 		{"bad condition accessor", "Condition Key_exists $a['b", `$a['b`},
 		{"unterminated quote", `Set a "b`, "unterminated"},
 		{"text after quote", `Set a "b"c`, "after a closing"},

@@ -38,6 +38,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/event/accessor"
+	"github.com/fluentbit-go/fluentbit-go/internal/regex"
 	"github.com/fluentbit-go/fluentbit-go/parser"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -139,6 +140,9 @@ func (f *Filter) Filter(_ string, ev *event.Event) (pipeline.Verdict, error) {
 		}
 	}
 	if !found {
+		if errors.Is(perr, regex.ErrTimeout) && f.log != nil {
+			f.log.Warn("parser: regex match timed out; record kept unparsed", "err", perr)
+		}
 		return pipeline.Keep, nil
 	}
 	if perr != nil && f.log != nil {

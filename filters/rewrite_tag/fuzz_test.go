@@ -24,7 +24,7 @@ func FuzzRule(f *testing.F) {
 		if !ok || !isStr {
 			return
 		}
-		if m := r.re.FindStringSubmatchIndex(s); m != nil {
+		if m, _ := r.re.FindStringSubmatchIndex(s); m != nil {
 			r.render(nil, tag, s, m, event.FromMap(rec))
 		}
 	})

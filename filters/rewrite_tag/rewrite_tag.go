@@ -13,8 +13,8 @@
 //
 //   - rule "$KEY REGEX NEW_TAG KEEP" (repeatable, at least one). Rules are tried in order;
 //     the first whose KEY holds a string that REGEX matches decides. KEY is a record
-//     accessor ($name, $ss['s1']['s2'], $items[0]). REGEX is Go RE2 syntax in multi-line
-//     mode, as in grep; it cannot contain spaces (write \s), as in Fluent Bit.
+//     accessor ($name, $ss['s1']['s2'], $items[0]). REGEX is Onigmo (Ruby) syntax, as
+//     in grep; it cannot contain spaces (write \s), as in Fluent Bit.
 //     NEW_TAG is a template (package internal/template, Fluent Bit's rules): $TAG is the
 //     record's tag, $TAG[n] its n-th dot-separated part (from 0), $0 to $9 the regex match
 //     and its groups, $key or $key['sub'][0] a value of the record (a key name is letters,
@@ -44,7 +44,12 @@
 //     per filter instance then stops the recursion: past it the record is kept under its
 //     current tag and an error is logged.
 //
-// Differences from Fluent Bit: regexes are RE2; the first guard above (Fluent Bit relies
+// Regexes are Onigmo's Ruby syntax as in Fluent Bit (internal/regex); a match that runs
+// out of time (1 s, backtracking patterns only) keeps the record under its tag and is
+// logged as a filter error. On the backtracking engine unnamed groups are numbered
+// before named ones ($1...), as in .NET.
+//
+// Differences from Fluent Bit: the first guard above (Fluent Bit relies
 // on users writing Match patterns that do not match the new tags).
 package rewritetag
 
@@ -53,7 +58,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +66,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/event/accessor"
+	"github.com/fluentbit-go/fluentbit-go/internal/regex"
 	"github.com/fluentbit-go/fluentbit-go/internal/template"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -88,7 +93,7 @@ type RewriteTag struct {
 
 type rule struct {
 	key  *accessor.Accessor
-	re   *regexp.Regexp
+	re   *regex.Regexp
 	tmpl *template.Template
 	keep bool
 	src  string
@@ -170,7 +175,7 @@ func parseRule(s string) (rule, error) {
 	if len(pat) >= 2 && pat[0] == '/' && pat[len(pat)-1] == '/' {
 		pat = pat[1 : len(pat)-1]
 	}
-	re, err := regexp.Compile("(?m)" + pat)
+	re, err := regex.Compile(pat)
 	if err != nil {
 		return rule{}, err
 	}
@@ -221,7 +226,10 @@ func (r *RewriteTag) Filter(tag string, ev *event.Event) (pipeline.Verdict, erro
 		if !ok {
 			continue
 		}
-		m := ru.re.FindStringSubmatchIndex(val)
+		m, err := ru.re.FindStringSubmatchIndex(val)
+		if err != nil {
+			return pipeline.Keep, fmt.Errorf("rewrite_tag: rule %q: %w; record kept under %q", ru.src, err, tag)
+		}
 		if m == nil {
 			continue
 		}

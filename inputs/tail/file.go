@@ -11,6 +11,7 @@ import (
 	"github.com/tinylib/msgp/msgp"
 
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/internal/regex"
 	"github.com/fluentbit-go/fluentbit-go/parser"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -219,6 +220,9 @@ func (in *Input) appendRecord(dst []byte, t time.Time, path string, off int64, l
 				t = ev.Time
 			}
 			return in.appendFields(dst, t, path, off, ev.Record)
+		}
+		if errors.Is(err, regex.ErrTimeout) {
+			in.log.Warn("parser: regex match timed out; line kept unparsed", "path", path, "err", err)
 		}
 	}
 	dst = msgp.AppendArrayHeader(dst, 2)

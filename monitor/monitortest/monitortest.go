@@ -171,3 +171,36 @@ func labelNames(m *dto.Metric) string {
 	slices.Sort(names)
 	return strings.Join(names, ",")
 }
+
+// NotServed reads the "Not served" table of docs/monitoring.md: the Fluent Bit series the
+// agent does not serve, by name, with the reason. Rows look like
+// "| `fluentbit_x` | reason |" under a heading that contains "Not served".
+func NotServed(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "#") {
+			in = strings.Contains(line, "Not served")
+			continue
+		}
+		if !in || !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 3 {
+			continue
+		}
+		reason := strings.TrimSpace(cells[2])
+		for _, name := range strings.Split(cells[1], ",") {
+			name = strings.Trim(strings.TrimSpace(name), "`")
+			if name != "" && reason != "" {
+				out[name] = reason
+			}
+		}
+	}
+	return out, nil
+}

@@ -158,6 +158,8 @@ func (p *pool) deliver(ctx context.Context, tag string, data []byte, n int) erro
 	if err != nil {
 		return fmt.Errorf("forward: %s: %w", p.addr, err)
 	}
+	p.o.busy.Add(1)
+	defer p.o.busy.Add(-1)
 	if err := p.exchange(ctx, c, tag, data, n); err != nil {
 		_ = c.nc.Close()
 		return fmt.Errorf("forward: %s: %w", p.addr, err)

@@ -76,6 +76,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
@@ -151,6 +152,20 @@ type Output struct {
 	log      *slog.Logger
 	bal      *upstream.Balancer
 	pools    []*pool
+	busy     atomic.Int64 // connections checked out of the pools (monitoring API)
+}
+
+// Connections reports the connections open now (idle in the pools and in use) and those
+// in use, for the monitoring API's fluentbit_output_upstream_*_connections.
+func (o *Output) Connections() (total, busy int) {
+	busy = int(o.busy.Load())
+	total = busy
+	for _, p := range o.pools {
+		p.mu.Lock()
+		total += len(p.idle)
+		p.mu.Unlock()
+	}
+	return total, busy
 }
 
 // SetConfig gives the output the configuration it came from, where it looks up the
@@ -460,4 +475,6 @@ var (
 	_ pipeline.Validator      = (*Output)(nil)
 	_ pipeline.Initializer    = (*Output)(nil)
 	_ pipeline.Closer         = (*Output)(nil)
+
+	_ pipeline.ConnectionReporter = (*Output)(nil)
 )
