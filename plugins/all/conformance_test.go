@@ -51,6 +51,7 @@ var badValues = map[string][2]string{
 	"input/mqtt":                     {"QoS", "3"},
 	"input/netif":                    {"Interval_Sec", "-1"},
 	"input/serial":                   {"Parity", "yes"},
+	"input/systemd":                  {"Systemd_Filter_Type", "xor"},
 	"filter/expect":                  {"Action", "explode"},
 	"filter/grep":                    {"Regex", "log ([a-z"},
 	"filter/lua":                     {"Call_Timeout", "-1s"},
