@@ -9,6 +9,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/dummy"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/forward"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/http"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/kmsg"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/mem"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/modbus"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/mqtt"

@@ -47,6 +47,7 @@ var badValues = map[string][2]string{
 	"input/dummy":                    {"Dummy", "{not json"},
 	"input/forward":                  {"Port", "70000"},
 	"input/http":                     {"Port", "70000"},
+	"input/kmsg":                     {"Prio_Level", "9"},
 	"input/mem":                      {"PID", "-3"},
 	"input/mqtt":                     {"QoS", "3"},
 	"input/netif":                    {"Interval_Sec", "-1"},
