@@ -7,6 +7,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/cpu"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/disk"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/dummy"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/exec"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/forward"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/http"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/kmsg"

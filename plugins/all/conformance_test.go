@@ -19,6 +19,7 @@ import (
 // Every other plugin must accept an empty section.
 var required = map[string][]string{
 	"input/modbus":       {"host", "127.0.0.1", "point", "name=v table=holding_register address=0 type=uint16"},
+	"input/exec":         {"command", "true"},
 	"input/mqtt":         {"topics", "sensors/#"},
 	"input/netif":        {"interface", "lo"},
 	"input/proc":         {"proc_name", "crond"},
@@ -45,6 +46,7 @@ var badValues = map[string][2]string{
 	"input/tail":                     {"DB.Sync", "sometimes"},
 	"input/disk":                     {"Dev_Name", "a/b"},
 	"input/dummy":                    {"Dummy", "{not json"},
+	"input/exec":                     {"Buf_Size", "1"},
 	"input/forward":                  {"Port", "70000"},
 	"input/http":                     {"Port", "70000"},
 	"input/kmsg":                     {"Prio_Level", "9"},
@@ -278,6 +280,7 @@ var emitting = map[string][]string{
 	"mem":   {"interval_sec", "0", "interval_nsec", "10000000"},
 	"disk":  {"interval_sec", "0", "interval_nsec", "10000000"},
 	"dummy": {"rate", "1000"},
+	"exec":  {"command", "echo x", "interval_sec", "0", "interval_nsec", "10000000"},
 	"netif": {"interface", "lo", "interval_sec", "0", "interval_nsec", "10000000"},
 }
 
