@@ -397,7 +397,11 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 			}
 			continue
 		}
-		log.Info("shutting down", "signal", s.String(), "grace", agent.Service().Grace)
+		if exitCode >= 0 {
+			log.Info("shutting down", "exit_code", exitCode, "grace", agent.Service().Grace)
+		} else {
+			log.Info("shutting down", "signal", s.String(), "grace", agent.Service().Grace)
+		}
 		done := make(chan error, 1)
 		go func() { done <- agent.Stop(ctx) }()
 		select {
