@@ -185,11 +185,30 @@ func (in *Input) Init(_ context.Context, env pipeline.Env) error {
 			return config.KeyErrorf("db", "%s is an SQLite database (Fluent Bit's): this input keeps its cursor in a text file, give it a path of its own", in.DB)
 		}
 		in.cursor = strings.TrimSpace(string(b))
+		if in.cursor != "" && !validCursor(in.cursor) {
+			// journalctl would refuse it at every start: say so once, here.
+			return config.KeyErrorf("db", "%s does not hold a journal cursor (found %.60q): remove it to read the journal from the start (or its end, with read_from_tail)", in.DB, in.cursor)
+		}
 		if in.cursor != "" {
 			in.log.Info("resuming after the saved cursor", "db", in.DB)
 		}
 	}
 	return nil
+}
+
+// validCursor reports whether c looks like a journal cursor: semicolon-separated
+// key=value fields starting with the sequence number id, as sd_journal_get_cursor writes.
+func validCursor(c string) bool {
+	if !strings.HasPrefix(c, "s=") || strings.ContainsAny(c, " \t\n") {
+		return false
+	}
+	for _, f := range strings.Split(c, ";") {
+		k, _, ok := strings.Cut(f, "=")
+		if !ok || len(k) != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // args is journalctl's command line, resuming after cursor when there is one.

@@ -289,6 +289,12 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	if err := in.Init(t.Context(), env("t")); err == nil || !strings.Contains(err.Error(), "SQLite") {
 		t.Errorf("an SQLite db: %v", err)
 	}
+	// Nor is a file that does not hold a cursor (journalctl would refuse it at every start).
+	os.WriteFile(db, []byte("garbage\n"), 0o644)
+	in = pipelinetest.Input[*Input](t, "systemd", "db", db)
+	if err := in.Init(t.Context(), env("t")); err == nil || !strings.Contains(err.Error(), "cursor") {
+		t.Errorf("a db without a cursor: %v", err)
+	}
 	in = pipelinetest.Input[*Input](t, "systemd", "path", "/no/such/journal")
 	if err := in.Init(t.Context(), env("t")); err == nil || !strings.Contains(err.Error(), "path") {
 		t.Errorf("a missing path: %v", err)
