@@ -2,8 +2,8 @@ package config
 
 import (
 	"errors"
-	"regexp"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
