@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/internal/regex"
 )
 
 // Configure decodes a plugin section's properties into a fresh plugin instance p (lifecycle
@@ -288,12 +288,12 @@ func ParseRetryLimit(v string) (int, error) {
 	return n, nil
 }
 
-func matchKeys(s *config.Section, common map[string]config.Property) (string, *regexp.Regexp, error) {
+func matchKeys(s *config.Section, common map[string]config.Property) (string, TagMatcher, error) {
 	m, hasMatch := common["match"]
 	r, hasRegex := common["match_regex"]
 	switch {
 	case hasRegex:
-		re, err := regexp.Compile(r.Value)
+		re, err := regex.Compile(r.Value) // Onigmo syntax, as Fluent Bit
 		if err != nil {
 			return "", nil, config.Errorf(r, "bad regex: %v", err)
 		}
