@@ -35,6 +35,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/forward"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/http"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/influxdb"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/loki"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/mqtt"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/null"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/prometheus_exporter"
