@@ -32,7 +32,7 @@ func TestSameStreamsAsFluentBit(t *testing.T) {
 	outputs := map[string][]string{
 		"/json": {"labels", "job=dev, $level, $sub['stream']", "label_keys", "$host", "structured_metadata", "$trace",
 			"remove_keys", "secret", "tenant_id", "t1"},
-		"/kv": {"labels", "$level", "line_format", "key_value", "remove_keys", "host, secret"},
+		"/kv":     {"labels", "$level", "line_format", "key_value", "remove_keys", "host, secret"},
 		"/single": {"label_keys", "$host", "remove_keys", "level, sub, trace, secret, num, arr, t, n, b", "drop_single_key", "raw"},
 	}
 	const sec = 1796476615
