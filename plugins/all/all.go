@@ -38,6 +38,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/loki"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/mqtt"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/null"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/opentelemetry"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/prometheus_exporter"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/prometheus_remote_write"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/stdout"
