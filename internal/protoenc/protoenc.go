@@ -81,3 +81,23 @@ func Message(dst []byte, field int, scratch []byte, build func([]byte) []byte) (
 	scratch = build(scratch[:0])
 	return Bytes(dst, field, scratch), scratch
 }
+
+// Begin starts a length-delimited field whose body the caller appends next, in place:
+// it appends the field's key and returns the mark End needs. Nested messages are written
+// straight into one buffer this way, without a scratch slice per level.
+func Begin(dst []byte, field int) ([]byte, int) {
+	dst = Tag(dst, field, wireBytes)
+	return dst, len(dst)
+}
+
+// End closes the field Begin opened at mark: it moves the body up to put its length
+// before it (one copy of the body; a body under 128 bytes moves by one byte).
+func End(dst []byte, mark int) []byte {
+	n := len(dst) - mark
+	var lb [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(lb[:], uint64(n))
+	dst = append(dst, lb[:k]...)
+	copy(dst[mark+k:], dst[mark:mark+n])
+	copy(dst[mark:], lb[:k])
+	return dst
+}

@@ -2,6 +2,7 @@ package protoenc
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -18,6 +19,10 @@ func TestAgreesWithProtowire(t *testing.T) {
 	b = Fixed32(b, 6, 7)
 	b = Double(b, 7, 2.5)
 	b, _ = Message(b, 8, nil, func(m []byte) []byte { return String(m, 1, "in") })
+	var mark int
+	b, mark = Begin(b, 9)
+	b = String(b, 1, strings.Repeat("x", 200)) // a body over 127 bytes: a 2-byte length
+	b = End(b, mark)
 	type field struct {
 		num protowire.Number
 		typ protowire.Type
@@ -56,6 +61,7 @@ func TestAgreesWithProtowire(t *testing.T) {
 		field{6, protowire.Fixed32Type}, uint32(7),
 		field{7, protowire.Fixed64Type}, math.Float64bits(2.5),
 		field{8, protowire.BytesType}, "\x0a\x02in",
+		field{9, protowire.BytesType}, "\x0a\xc8\x01" + strings.Repeat("x", 200),
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %v", got)

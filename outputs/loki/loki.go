@@ -408,16 +408,15 @@ func (o *Output) Close(context.Context) error {
 func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 	req, decodeErr := o.Request(c)
 	if len(req.Streams) > 0 {
-		bp, _ := o.bufs.Get().(*[]byte)
-		if bp == nil {
-			bp = new([]byte)
+		b, _ := o.bufs.Get().(*buffers)
+		if b == nil {
+			b = new(buffers)
 		}
-		defer o.bufs.Put(bp)
-		body, err := o.encode((*bp)[:0], req)
+		defer o.bufs.Put(b)
+		body, err := o.encode(b, req)
 		if err != nil {
 			return fmt.Errorf("loki: %w", err)
 		}
-		*bp = body
 		if err := o.client.Post(ctx, "loki", body, hint); err != nil {
 			return err
 		}
@@ -426,6 +425,12 @@ func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 		return fmt.Errorf("loki: chunk %q: records after the damage not sent: %w", c.Tag, decodeErr)
 	}
 	return nil
+}
+
+// buffers are a flush's reused buffers: the encoded request and the compressed body.
+type buffers struct {
+	raw, body []byte
+	zbuf      bytes.Buffer
 }
 
 func hint(code int) string {
@@ -442,24 +447,25 @@ func hint(code int) string {
 	return ""
 }
 
-func (o *Output) encode(dst []byte, req *Request) ([]byte, error) {
+func (o *Output) encode(b *buffers, req *Request) ([]byte, error) {
 	if !o.json {
-		pb := AppendPushRequest(nil, req)
-		return snappy.Encode(dst, pb), nil
+		b.raw = AppendPushRequest(b.raw[:0], req)
+		b.body = snappy.Encode(b.body[:0], b.raw)
+		return b.body, nil
 	}
-	js := AppendJSONPush(nil, req)
+	b.raw = AppendJSONPush(b.raw[:0], req)
 	if !o.gzip {
-		return append(dst, js...), nil
+		return b.raw, nil
 	}
-	buf := bytes.NewBuffer(dst)
-	zw := gzip.NewWriter(buf)
-	if _, err := zw.Write(js); err != nil {
+	b.zbuf.Reset()
+	zw := gzip.NewWriter(&b.zbuf)
+	if _, err := zw.Write(b.raw); err != nil {
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return b.zbuf.Bytes(), nil
 }
 
 // Request maps chunk c's records to streams; with a damaged chunk it holds the records
@@ -467,11 +473,12 @@ func (o *Output) encode(dst []byte, req *Request) ([]byte, error) {
 func (o *Output) Request(c *pipeline.Chunk) (*Request, error) {
 	req := &Request{}
 	byLabels := map[string]*Stream{}
+	var lineBuf []byte
 	var key []byte
 	var labels []Label
 	err := c.Events(func(ev event.Event) error {
 		var ent Entry
-		labels, ent = o.entry(labels[:0], &ev)
+		labels, ent, lineBuf = o.entry(labels[:0], &ev, lineBuf)
 		key = appendLabelString(key[:0], labels)
 		s := byLabels[string(key)]
 		if s == nil {
@@ -490,7 +497,7 @@ func (o *Output) Request(c *pipeline.Chunk) (*Request, error) {
 
 // entry maps one record: its stream's labels (sorted by name, as Loki keeps them) and
 // its entry.
-func (o *Output) entry(labels []Label, ev *event.Event) ([]Label, Entry) {
+func (o *Output) entry(labels []Label, ev *event.Event, buf []byte) ([]Label, Entry, []byte) {
 	rec := ev.Record
 	for _, f := range o.labels {
 		v, ok := f.take(&rec)
@@ -512,8 +519,9 @@ func (o *Output) entry(labels []Label, ev *event.Event) ([]Label, Entry) {
 	for _, a := range o.remove {
 		a.Delete(&rec)
 	}
-	ent.Line = o.line(rec)
-	return labels, ent
+	buf = o.appendLine(buf[:0], rec)
+	ent.Line = string(buf)
+	return labels, ent, buf
 }
 
 // take returns the field's value as a label value, removing it from the record.
@@ -550,22 +558,21 @@ func labelValue(v any) (string, bool) {
 	return "", false
 }
 
-// line is the log line of what is left of the record.
-func (o *Output) line(rec event.Map) string {
+// appendLine appends the log line of what is left of the record.
+func (o *Output) appendLine(b []byte, rec event.Map) []byte {
 	if o.single != singleOff && len(rec) == 1 {
 		v := rec[0].Value
 		if s, ok := v.(string); ok && (o.single == singleRaw || o.kv) {
-			return s
+			return append(b, s...)
 		}
 		if o.kv {
-			return string(appendKVValue(nil, v, false))
+			return appendKVValue(b, v, false)
 		}
-		return string(event.AppendJSON(nil, v))
+		return event.AppendJSON(b, v)
 	}
 	if !o.kv {
-		return string(event.AppendJSON(nil, rec))
+		return event.AppendJSON(b, rec)
 	}
-	var b []byte
 	for i, kv := range rec {
 		if i > 0 {
 			b = append(b, ' ')
@@ -574,7 +581,7 @@ func (o *Output) line(rec event.Map) string {
 		b = append(b, '=')
 		b = appendKVValue(b, kv.Value, true)
 	}
-	return string(b)
+	return b
 }
 
 // appendKVValue writes a key_value value as Fluent Bit does: strings in double quotes

@@ -18,6 +18,8 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
 )
 
+func pipelineEnv() pipeline.Env { return pipeline.Env{Name: "loki.0"} }
+
 func configure(kv ...string) (*loki.Output, error) {
 	p, _ := pipeline.NewOutput("loki")
 	var ps []config.Property

@@ -55,27 +55,30 @@ func appendLabelString(dst []byte, labels []Label) []byte {
 //	LabelPairAdapter { string name = 1; string value = 2; }
 //	Timestamp        { int64 seconds = 1; int32 nanos = 2; }
 func AppendPushRequest(dst []byte, req *Request) []byte {
-	var st, ent, ts, lp []byte
+	var st, ent, ts, lp int
 	for _, s := range req.Streams {
-		st = protoenc.String(st[:0], 1, s.LabelString)
+		dst, st = protoenc.Begin(dst, 1)
+		dst = protoenc.String(dst, 1, s.LabelString)
 		for _, e := range s.Entries {
-			ts = ts[:0]
+			dst, ent = protoenc.Begin(dst, 2)
+			dst, ts = protoenc.Begin(dst, 1)
 			if sec := e.Time.Unix(); sec != 0 {
-				ts = protoenc.Int64(ts, 1, sec)
+				dst = protoenc.Int64(dst, 1, sec)
 			}
 			if ns := e.Time.Nanosecond(); ns != 0 {
-				ts = protoenc.Int64(ts, 2, int64(ns))
+				dst = protoenc.Int64(dst, 2, int64(ns))
 			}
-			ent = protoenc.Bytes(ent[:0], 1, ts)
-			ent = protoenc.String(ent, 2, e.Line)
+			dst = protoenc.End(dst, ts)
+			dst = protoenc.String(dst, 2, e.Line)
 			for _, m := range e.Metadata {
-				lp = protoenc.String(lp[:0], 1, m.Name)
-				lp = protoenc.String(lp, 2, m.Value)
-				ent = protoenc.Bytes(ent, 3, lp)
+				dst, lp = protoenc.Begin(dst, 3)
+				dst = protoenc.String(dst, 1, m.Name)
+				dst = protoenc.String(dst, 2, m.Value)
+				dst = protoenc.End(dst, lp)
 			}
-			st = protoenc.Bytes(st, 2, ent)
+			dst = protoenc.End(dst, ent)
 		}
-		dst = protoenc.Bytes(dst, 1, st)
+		dst = protoenc.End(dst, st)
 	}
 	return dst
 }

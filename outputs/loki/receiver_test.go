@@ -366,3 +366,14 @@ func labelKey(ls map[string]string) string {
 	}
 	return b.String()
 }
+
+// newSink starts a receiver that reads and answers 204 without decoding, for benchmarks;
+// it returns the port.
+func newSink(tb testing.TB) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	tb.Cleanup(srv.Close)
+	return strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+}
