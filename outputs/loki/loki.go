@@ -483,6 +483,11 @@ func (o *Output) Request(c *pipeline.Chunk) (*Request, error) {
 		s := byLabels[string(key)]
 		if s == nil {
 			s = &Stream{Labels: slices.Clone(labels), LabelString: string(key)}
+			if len(req.Streams) == 0 {
+				// Most chunks are one stream: room for all its entries at once (only the
+				// first stream, so many streams cannot multiply it).
+				s.Entries = make([]Entry, 0, c.Records)
+			}
 			byLabels[s.LabelString] = s
 			req.Streams = append(req.Streams, s)
 		}
