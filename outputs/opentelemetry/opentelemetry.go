@@ -384,7 +384,7 @@ func (o *Output) mapRecord(ev *event.Event) logRecord {
 		}
 		r.body = v
 		if o.LogsBodyKeyAttributes {
-			rest := rec.Clone()
+			rest := rec // the event is the chunk's decoded copy: it may change
 			a.Delete(&rest)
 			r.attrs = rest
 		}

@@ -42,7 +42,7 @@ import (
 // format key, not compressed) to dst; n counts the records. With a damaged chunk it holds
 // the records before the damage and the error says what happened.
 func (o *Output) LogsRequest(dst []byte, c *pipeline.Chunk) (_ []byte, n int, _ error) {
-	var recs []logRecord
+	recs := make([]logRecord, 0, c.Records)
 	err := c.Events(func(ev event.Event) error {
 		recs = append(recs, o.mapRecord(&ev))
 		return nil
@@ -54,52 +54,55 @@ func (o *Output) LogsRequest(dst []byte, c *pipeline.Chunk) (_ []byte, n int, _ 
 }
 
 func (o *Output) logsProto(dst []byte, recs []logRecord) []byte {
-	var scope, lr, tmp []byte
+	var rl, sl, lr, m int
+	dst, rl = protoenc.Begin(dst, 1)
+	dst, m = protoenc.Begin(dst, 1)
+	dst = o.appendResourceAttrs(dst)
+	dst = protoenc.End(dst, m)
+	dst, sl = protoenc.Begin(dst, 2)
+	dst = protoenc.Bytes(dst, 1, nil) // an empty InstrumentationScope, as Fluent Bit sends
 	for i := range recs {
 		r := &recs[i]
-		lr = lr[:0]
+		dst, lr = protoenc.Begin(dst, 2)
 		if ns, ok := unixNano(r.time); ok {
-			lr = protoenc.Fixed64(lr, 1, ns)
+			dst = protoenc.Fixed64(dst, 1, ns)
 		}
 		if r.sevNum != 0 {
-			lr = protoenc.Uvarint(lr, 2, uint64(r.sevNum))
+			dst = protoenc.Uvarint(dst, 2, uint64(r.sevNum))
 		}
 		if r.sevText != "" {
-			lr = protoenc.String(lr, 3, r.sevText)
+			dst = protoenc.String(dst, 3, r.sevText)
 		}
-		tmp = appendAnyValue(tmp[:0], r.body)
-		lr = protoenc.Bytes(lr, 5, tmp)
+		dst, m = protoenc.Begin(dst, 5)
+		dst = appendAnyValue(dst, r.body)
+		dst = protoenc.End(dst, m)
 		for _, f := range r.attrs {
-			tmp = appendKeyValue(tmp[:0], f.Key, f.Value)
-			lr = protoenc.Bytes(lr, 6, tmp)
+			dst = appendKeyValue(dst, 6, f.Key, f.Value)
 		}
 		if r.flags != 0 {
-			lr = protoenc.Fixed32(lr, 8, r.flags)
+			dst = protoenc.Fixed32(dst, 8, r.flags)
 		}
 		if r.traceID != nil {
-			lr = protoenc.Bytes(lr, 9, r.traceID)
+			dst = protoenc.Bytes(dst, 9, r.traceID)
 		}
 		if r.spanID != nil {
-			lr = protoenc.Bytes(lr, 10, r.spanID)
+			dst = protoenc.Bytes(dst, 10, r.spanID)
 		}
 		if ns, ok := unixNano(r.observed); ok {
-			lr = protoenc.Fixed64(lr, 11, ns)
+			dst = protoenc.Fixed64(dst, 11, ns)
 		}
-		scope = protoenc.Bytes(scope, 2, lr)
+		dst = protoenc.End(dst, lr)
 	}
-	scope = append(protoenc.Bytes(nil, 1, nil), scope...) // an empty InstrumentationScope, as Fluent Bit sends
-	rl := protoenc.Bytes(nil, 1, o.resourceProto())
-	rl = protoenc.Bytes(rl, 2, scope)
-	return protoenc.Bytes(dst, 1, rl)
+	dst = protoenc.End(dst, sl)
+	return protoenc.End(dst, rl)
 }
 
-func (o *Output) resourceProto() []byte {
-	var res, tmp []byte
+// appendResourceAttrs appends the fields of a Resource: add_label's attributes.
+func (o *Output) appendResourceAttrs(dst []byte) []byte {
 	for _, a := range o.resource {
-		tmp = appendKeyValue(tmp[:0], a.key, a.value)
-		res = protoenc.Bytes(res, 1, tmp)
+		dst = appendKeyValue(dst, 1, a.key, a.value)
 	}
-	return res
+	return dst
 }
 
 func unixNano(t time.Time) (uint64, bool) {
@@ -107,11 +110,15 @@ func unixNano(t time.Time) (uint64, bool) {
 	return uint64(ns), ns > 0
 }
 
-func appendKeyValue(dst []byte, key string, v any) []byte {
+// appendKeyValue appends a KeyValue message as field.
+func appendKeyValue(dst []byte, field int, key string, v any) []byte {
+	var kv, val int
+	dst, kv = protoenc.Begin(dst, field)
 	dst = protoenc.String(dst, 1, key)
-	var val []byte
-	val = appendAnyValue(val, v)
-	return protoenc.Bytes(dst, 2, val)
+	dst, val = protoenc.Begin(dst, 2)
+	dst = appendAnyValue(dst, v)
+	dst = protoenc.End(dst, val)
+	return protoenc.End(dst, kv)
 }
 
 // appendAnyValue appends the fields of an AnyValue message holding v.
@@ -138,19 +145,21 @@ func appendAnyValue(dst []byte, v any) []byte {
 	case float64:
 		return protoenc.Double(dst, 4, x)
 	case event.Map:
-		var list, kvb []byte
+		var list int
+		dst, list = protoenc.Begin(dst, 6)
 		for _, f := range x {
-			kvb = appendKeyValue(kvb[:0], f.Key, f.Value)
-			list = protoenc.Bytes(list, 1, kvb)
+			dst = appendKeyValue(dst, 1, f.Key, f.Value)
 		}
-		return protoenc.Bytes(dst, 6, list)
+		return protoenc.End(dst, list)
 	case []any:
-		var list, item []byte
+		var list, item int
+		dst, list = protoenc.Begin(dst, 5)
 		for _, e := range x {
-			item = appendAnyValue(item[:0], e)
-			list = protoenc.Bytes(list, 1, item)
+			dst, item = protoenc.Begin(dst, 1)
+			dst = appendAnyValue(dst, e)
+			dst = protoenc.End(dst, item)
 		}
-		return protoenc.Bytes(dst, 5, list)
+		return protoenc.End(dst, list)
 	}
 	return protoenc.String(dst, 1, string(event.AppendJSON(nil, v)))
 }
@@ -372,28 +381,32 @@ func (o *Output) MetricsRequest(dst []byte, samples []promsample.Sample) []byte 
 		}
 		return append(dst, "]}]}]}"...)
 	}
-	var scope, mb, g, dp, tmp []byte
-	scope = protoenc.Bytes(scope, 1, nil)
+	var rm, res, sm, mb, g, dp int
+	dst, rm = protoenc.Begin(dst, 1)
+	dst, res = protoenc.Begin(dst, 1)
+	dst = o.appendResourceAttrs(dst)
+	dst = protoenc.End(dst, res)
+	dst, sm = protoenc.Begin(dst, 2)
+	dst = protoenc.Bytes(dst, 1, nil)
 	for _, m := range order {
-		g = g[:0]
+		dst, mb = protoenc.Begin(dst, 2)
+		dst = protoenc.String(dst, 1, m.name)
+		dst, g = protoenc.Begin(dst, 5)
 		for _, k := range m.idx {
 			s := &samples[k]
-			dp = dp[:0]
+			dst, dp = protoenc.Begin(dst, 1)
 			if ns, ok := unixNano(s.Time); ok {
-				dp = protoenc.Fixed64(dp, 3, ns)
+				dst = protoenc.Fixed64(dst, 3, ns)
 			}
-			dp = protoenc.Double(dp, 4, s.Value)
+			dst = protoenc.Double(dst, 4, s.Value)
 			for _, l := range s.Labels {
-				tmp = appendKeyValue(tmp[:0], l.Name, l.Value)
-				dp = protoenc.Bytes(dp, 7, tmp)
+				dst = appendKeyValue(dst, 7, l.Name, l.Value)
 			}
-			g = protoenc.Bytes(g, 1, dp)
+			dst = protoenc.End(dst, dp)
 		}
-		mb = protoenc.String(mb[:0], 1, m.name)
-		mb = protoenc.Bytes(mb, 5, g)
-		scope = protoenc.Bytes(scope, 2, mb)
+		dst = protoenc.End(dst, g)
+		dst = protoenc.End(dst, mb)
 	}
-	rm := protoenc.Bytes(nil, 1, o.resourceProto())
-	rm = protoenc.Bytes(rm, 2, scope)
-	return protoenc.Bytes(dst, 1, rm)
+	dst = protoenc.End(dst, sm)
+	return protoenc.End(dst, rm)
 }
