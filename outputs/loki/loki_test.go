@@ -3,7 +3,9 @@ package loki_test
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -355,5 +357,52 @@ func TestServerDownAndBack(t *testing.T) {
 	}
 	if len(seen) != 100 {
 		t.Errorf("%d distinct records arrived, want 100", len(seen))
+	}
+}
+
+// Over TLS: delivered with the server's CA, refused with an unknown one while tls.verify is
+// on, delivered with tls.verify off.
+func TestTLS(t *testing.T) {
+	r := &receiver{notify: make(chan struct{}, 1)}
+	r.Server = httptest.NewTLSServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chunk := func() *pipeline.Chunk { return pipelinetest.MakeChunk("app", sample()...) }
+	if err := newOutput(t, "port", r.port(), "tls", "on", "tls.ca_file", ca).Flush(context.Background(), chunk()); err != nil {
+		t.Fatalf("with the server's CA: %v", err)
+	}
+	if err := newOutput(t, "port", r.port(), "tls", "on").Flush(context.Background(), chunk()); err == nil {
+		t.Fatal("an unknown CA was accepted with tls.verify on")
+	}
+	if err := newOutput(t, "port", r.port(), "tls", "on", "tls.verify", "off").Flush(context.Background(), chunk()); err != nil {
+		t.Fatalf("tls.verify off: %v", err)
+	}
+	if ps := r.all(); len(ps) != 2 || !reflect.DeepEqual(merged(ps[:1]), wantSampleDefault()) {
+		t.Errorf("pushes over TLS: %+v", ps)
+	}
+}
+
+func wantSampleDefault() map[string][]entry {
+	return map[string][]entry{labelKey(map[string]string{"job": "fluent-bit"}): {
+		{TS: base.UnixNano(), Line: `{"log":"first","level":"info","sub":{"stream":"stdout"},"trace":"t1"}`},
+		{TS: base.Add(time.Second).UnixNano(), Line: `{"log":"boom \"q\"","level":"error","num":5.5,"arr":[1,"a",true,null]}`},
+		{TS: base.Add(2 * time.Second).UnixNano(), Line: `{"log":"second","level":"info","sub":{"stream":"stdout","n":3},"trace":"t2","secret":"x"}`},
+	}}
+}
+
+// Fixed structured metadata (name=value) goes with every entry, next to accessors'.
+func TestFixedStructuredMetadata(t *testing.T) {
+	r := newReceiver(t)
+	o := newOutput(t, "port", r.port(), "structured_metadata", "site=lab, $trace")
+	if err := o.Flush(context.Background(), pipelinetest.MakeChunk("app", sample()[1])); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]entry{labelKey(map[string]string{"job": "fluent-bit"}): {
+		{TS: base.UnixNano(), Line: `{"log":"first","level":"info","sub":{"stream":"stdout"}}`, Meta: map[string]string{"site": "lab", "trace": "t1"}}}}
+	if got := merged(r.all()); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
 	}
 }

@@ -29,11 +29,16 @@ func TestSameStreamsAsFluentBit(t *testing.T) {
 		`{"log":"boom \"q\"","level":"error","sub":{"stream":"stderr"},"host":"pi1","arr":[1,"a",true,null],"t":"tab\t"}`,
 		`{"msg":"no level","host":"pi2","n":-7,"b":false}`,
 	}
+	labelMap := filepath.Join(t.TempDir(), "map.json")
+	if err := os.WriteFile(labelMap, []byte(`{"sub": {"stream": "stream"}, "level": "lvl", "host": "host"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	outputs := map[string][]string{
 		"/json": {"labels", "job=dev, $level, $sub['stream']", "label_keys", "$host", "structured_metadata", "$trace",
 			"remove_keys", "secret", "tenant_id", "t1"},
 		"/kv":     {"labels", "$level", "line_format", "key_value", "remove_keys", "host, secret"},
 		"/single": {"label_keys", "$host", "remove_keys", "level, sub, trace, secret, num, arr, t, n, b", "drop_single_key", "raw"},
+		"/map":    {"label_map_path", labelMap, "line_format", "key_value", "tenant_id", "t2"},
 	}
 	const sec = 1796476615
 	// One peer run per output: Fluent Bit v5.1.1's loki outputs change the records they

@@ -3,6 +3,7 @@ package opentelemetry_test
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -307,5 +308,23 @@ func TestServerDownAndBack(t *testing.T) {
 		if n != 1 {
 			t.Errorf("record at %s arrived %d times", ts, n)
 		}
+	}
+}
+
+// Over TLS: delivered with the server's CA, refused with an unknown one while tls.verify
+// is on.
+func TestTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	_, port, _ := cutLast(srv.Listener.Addr().String(), ":")
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := newOutput(t, "port", port, "tls", "on", "tls.ca_file", ca).Flush(context.Background(), pipelinetest.MakeChunk("app", sample()...)); err != nil {
+		t.Fatalf("with the server's CA: %v", err)
+	}
+	if err := newOutput(t, "port", port, "tls", "on").Flush(context.Background(), pipelinetest.MakeChunk("app", sample()...)); err == nil {
+		t.Fatal("an unknown CA was accepted with tls.verify on")
 	}
 }
