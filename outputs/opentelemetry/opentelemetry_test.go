@@ -302,7 +302,7 @@ func TestServerDownAndBack(t *testing.T) {
 	if !pipelinetest.Eventually(10*time.Second, func() bool { return e.Metrics().Outputs[0].Retries > 0 }) {
 		t.Fatal("no failed flush while the collector was down")
 	}
-	back := startChecker(t, chk.Addr)
+	back := restartChecker(t, chk.Addr)
 	collect(back, 100)
 	for ts, n := range seen {
 		if n != 1 {

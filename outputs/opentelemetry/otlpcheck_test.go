@@ -84,15 +84,40 @@ type checker struct {
 // startChecker runs otlpcheck on addr ("127.0.0.1:0" for any port).
 func startChecker(t *testing.T, addr string) *checker {
 	t.Helper()
+	c, err := tryChecker(t, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// restartChecker runs otlpcheck again on the address a stopped one had, trying for a
+// while (bounded) in case the port is not free again at once.
+func restartChecker(t *testing.T, addr string) *checker {
+	t.Helper()
+	var err error
+	for range 100 {
+		var c *checker
+		if c, err = tryChecker(t, addr); err == nil {
+			return c
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal(err)
+	return nil
+}
+
+func tryChecker(t *testing.T, addr string) (*checker, error) {
+	t.Helper()
 	bin := checkerBinary(t)
 	cmd := exec.Command(bin, "-addr", addr)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	c := &checker{cmd: cmd, out: make(chan exported, 1000), done: make(chan struct{})}
 	sc := bufio.NewScanner(stdout)
@@ -100,11 +125,13 @@ func startChecker(t *testing.T, addr string) *checker {
 	if !sc.Scan() {
 		cmd.Process.Kill()
 		cmd.Wait()
-		t.Fatalf("otlpcheck -addr %s did not start: %v", addr, sc.Err())
+		return nil, fmt.Errorf("otlpcheck -addr %s did not start: %v", addr, sc.Err())
 	}
 	var hello struct{ Listening string }
 	if err := json.Unmarshal(sc.Bytes(), &hello); err != nil || hello.Listening == "" {
-		t.Fatalf("otlpcheck said %q", sc.Text())
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("otlpcheck said %q", sc.Text())
 	}
 	c.Addr = hello.Listening
 	_, c.Port, _ = cutLast(c.Addr, ":")
@@ -119,7 +146,7 @@ func startChecker(t *testing.T, addr string) *checker {
 		}
 	}()
 	t.Cleanup(c.Stop)
-	return c
+	return c, nil
 }
 
 func cutLast(s, sep string) (string, string, bool) {
