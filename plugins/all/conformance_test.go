@@ -62,6 +62,8 @@ var badValues = map[string][2]string{
 	"output/http":                    {"Format", "yaml"},
 	"output/mqtt":                    {"QoS", "3"},
 	"output/influxdb":                {"Precision", "h"},
+	"output/loki":                    {"Line_Format", "xml"},
+	"output/opentelemetry":           {"Compress", "zstd"},
 	"output/prometheus_remote_write": {"Add_Label", "bad-name v"},
 	"output/prometheus_exporter":     {"Stale_After", "0s"},
 	"output/stdout":                  {"Format", "yaml"},
