@@ -43,6 +43,8 @@ var badValues = map[string][2]string{
 	"input/cpu":                      {"Interval_Nsec", "-5"},
 	"input/modbus":                   {"Byte_Order", "XYZW"},
 	"input/tail":                     {"DB.Sync", "sometimes"},
+	"input/tcp":                      {"Format", "xml"},
+	"input/udp":                      {"Format", "xml"},
 	"input/disk":                     {"Dev_Name", "a/b"},
 	"input/dummy":                    {"Dummy", "{not json"},
 	"input/forward":                  {"Port", "70000"},

@@ -3,6 +3,8 @@ package netserver
 import (
 	"bufio"
 	"bytes"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
+	"log/slog"
 	"slices"
 	"strconv"
 	"testing"
@@ -111,4 +113,28 @@ func toBytes(s []string) [][]byte {
 		out[i] = []byte(x)
 	}
 	return out
+}
+
+// FuzzRecordsDatagram feeds a datagram to the tcp/udp record maker in both formats: it
+// must not panic, and every record it makes must be a whole record.
+func FuzzRecordsDatagram(f *testing.F) {
+	f.Add([]byte(`{"a":1}{"b":[1,2]}` + "\nnot json\n[3]"))
+	f.Add([]byte("line one\nline two\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, format := range []Format{FormatJSON, FormatNone} {
+			rec := pipelinetest.NewRecorder()
+			r := &Records{Format: format, Separator: []byte("\n"), SourceAddressKey: "src", Tag: "t", Emit: rec, Log: slog.New(slog.DiscardHandler)}
+			if err := r.Handle(Message{Data: data, Remote: "udp://1.2.3.4:5", Datagram: true}); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Len() > len(data) {
+				t.Fatalf("%d records from %d bytes", rec.Len(), len(data))
+			}
+			for _, r := range rec.Records() {
+				if v, _ := r.Event.Record.Get("src"); v != "udp://1.2.3.4:5" {
+					t.Fatalf("record %v without its source", r.Event.Record)
+				}
+			}
+		}
+	})
 }
