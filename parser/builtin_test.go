@@ -12,7 +12,7 @@ func TestBuiltinSyslogParsers(t *testing.T) {
 	year := time.Now().UTC().Year()
 	for _, tc := range []struct {
 		parser, line, want string
-		time             time.Time
+		time               time.Time
 	}{
 		{"syslog-rfc5424", `<13>1 2026-12-06T01:51:09.515066+01:00 box alice 4242 ID47 [timeQuality tzKnown="1" isSynced="0"] hello world`,
 			`{"pri":"13","time":"2026-12-06T01:51:09.515066+01:00","host":"box","ident":"alice","pid":"4242","msgid":"ID47","extradata":"[timeQuality tzKnown=\"1\" isSynced=\"0\"]","message":"hello world"}`,
