@@ -16,6 +16,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/proc"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/sensors"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/serial"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/syslog"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/tail"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/tcp"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/thermal"
