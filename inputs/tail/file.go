@@ -12,6 +12,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/internal/regex"
+	"github.com/fluentbit-go/fluentbit-go/multiline"
 	"github.com/fluentbit-go/fluentbit-go/parser"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -33,6 +34,7 @@ type file struct {
 	pending   []byte // the start of a line whose newline has not been read yet
 	skipping  bool   // inside a long line being skipped (skip_long_lines)
 	ml        *mlState
+	mls       *multiline.Stream // multiline.parser's regex parsers (nil: none)
 }
 
 // readFile reads what f has gained, up to cycleBytes; more reports that it had more.
@@ -134,6 +136,19 @@ func (in *Input) line(emit pipeline.Emitter, f *file, ln []byte, consumed int64)
 		in.touched[f] = f.savePoint()
 		return nil
 	}
+	if len(in.mlRegex) > 0 {
+		if f.mls == nil {
+			f.mls = multiline.NewStream(in.mlRegex, mlLimit)
+		}
+		f.lineStart += consumed
+		for _, m := range f.mls.Feed(ln, off, in.now()) {
+			if err := in.addEntry(emit, f, func(dst []byte) []byte { return in.appendRecord(dst, in.readTime, f.path, m.Mark, m.Text) }); err != nil {
+				return err
+			}
+		}
+		in.touched[f] = f.savePoint()
+		return nil
+	}
 	if len(in.MultilineParser) > 0 {
 		if rec, t, handled := in.multiline(f, off, ln); handled {
 			f.lineStart += consumed
@@ -201,6 +216,9 @@ func (in *Input) rewind() {
 		f.pending = f.pending[:0]
 		f.skipping = false
 		f.ml = nil
+		if f.mls != nil {
+			f.mls.Reset()
+		}
 		in.dirty[f] = true
 		delete(in.touched, f)
 	}
