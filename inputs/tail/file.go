@@ -189,9 +189,48 @@ func (in *Input) addEntry(emit pipeline.Emitter, f *file, appendEntry func([]byt
 // engine refuses the batch, those files are read again from their committed offsets.
 func (in *Input) flush(emit pipeline.Emitter) error {
 	if in.nbatch > 0 {
+		// With a db, the offsets after this batch are written (and fsynced) before the
+		// batch goes to the engine and renamed into place right after: a kill between
+		// the engine's chunk write and the db leaves a rename's time, not an fsync's, for
+		// the batch to be read twice after a restart.
+		var prepared bool
+		var undo map[fileID]dbEntry
+		if in.db != nil {
+			undo = map[fileID]dbEntry{}
+			for f, off := range in.touched {
+				if e, ok := in.db.entries[f.id]; ok {
+					undo[f.id] = e
+				} else {
+					undo[f.id] = dbEntry{offset: -1}
+				}
+				in.db.set(f.id, f.path, max(off, 0))
+			}
+			if err := in.db.prepare(); err != nil {
+				in.log.Error("tail: db", "err", err)
+			} else {
+				prepared = true
+			}
+		}
 		if err := emit.EmitRaw(in.batchTag, in.batch, in.nbatch); err != nil {
+			if in.db != nil {
+				if prepared {
+					in.db.discard()
+				}
+				for id, e := range undo {
+					if e.offset < 0 {
+						delete(in.db.entries, id)
+					} else {
+						in.db.entries[id] = e
+					}
+				}
+			}
 			in.rewind()
 			return fmt.Errorf("tail: emit: %w", err)
+		}
+		if prepared {
+			if err := in.db.commit(); err != nil {
+				in.log.Error("tail: db", "err", err)
+			}
 		}
 		in.batch = in.batch[:0]
 		in.nbatch = 0
