@@ -2,6 +2,7 @@ package multiline
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,14 @@ func feed(t *testing.T, ps []*Parser, text string) []string {
 	}
 	if m, ok := s.Flush(now.Add(time.Hour), false); ok {
 		out = append(out, string(m.Text))
+	}
+	// Every message ends with a line end, as Fluent Bit's do: checked, then cut for
+	// readable expectations.
+	for i, m := range out {
+		if !strings.HasSuffix(m, "\n") {
+			t.Errorf("message %q without its final line end", m)
+		}
+		out[i] = strings.TrimSuffix(m, "\n")
 	}
 	return out
 }
@@ -117,7 +126,7 @@ func TestFlushTimeout(t *testing.T) {
 		t.Fatal("flushed before flush_timeout")
 	}
 	m, ok := s.Flush(t0.Add(DefaultFlushTimeout), false)
-	if !ok || m.Mark != 7 || !bytes.HasSuffix(m.Text, []byte("<module>")) {
+	if !ok || m.Mark != 7 || !bytes.HasSuffix(m.Text, []byte("<module>\n")) {
 		t.Fatalf("flush: %q %v", m.Text, ok)
 	}
 	if _, ok := s.Pending(); ok {
@@ -246,4 +255,35 @@ func check(t *testing.T, got, want []string) {
 			t.Errorf("message %d:\n got  %q\n want %q", i, got[i], want[i])
 		}
 	}
+}
+
+// TestSameMessagesAsFluentBit: testdata/fb511-app.log went through Fluent Bit v5.1.1's
+// tail with multiline.parser go, python, java; its records' log values are in
+// testdata/fb511-tail-go-python-java.jsonl. With Fluent Bit's python rules (ours have one
+// more, for Python 3.11's ^^^^ lines) the messages are the same, byte for byte.
+func TestSameMessagesAsFluentBit(t *testing.T) {
+	data := fixture(t, "fb511-app.log")
+	var want []string
+	for _, l := range strings.Split(fixture(t, "fb511-tail-go-python-java.jsonl"), "\n") {
+		var s string
+		if err := json.Unmarshal([]byte(l), &s); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, s)
+	}
+	fbPython, err := New("python", 0, builtinRules["python"][:4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewStream([]*Parser{builtin(t, "go")[0], fbPython, builtin(t, "java")[0]}, 0)
+	var got []string
+	for i, ln := range strings.Split(data, "\n") {
+		for _, m := range s.Feed([]byte(ln), int64(i), time.Time{}) {
+			got = append(got, string(m.Text))
+		}
+	}
+	if m, ok := s.Flush(time.Time{}, true); ok {
+		got = append(got, string(m.Text))
+	}
+	check(t, got, want)
 }

@@ -2,8 +2,9 @@ package multiline
 
 import "time"
 
-// Message is one message a Stream hands back: its text (lines joined by '\n') and the
-// mark its first line was fed with (the tail input's file offset).
+// Message is one message a Stream hands back: its text (its lines, each ended by '\n', as
+// Fluent Bit's tail gives them) and the mark its first line was fed with (the tail input's
+// file offset).
 type Message struct {
 	Text []byte
 	Mark int64
@@ -27,7 +28,7 @@ type Stream struct {
 // is handed back at that point, and the lines after it are messages of their own.
 func NewStream(ps []*Parser, limit int) *Stream { return &Stream{ps: ps, limit: limit} }
 
-// Feed takes one line (without its line end) and returns the messages it completes, in
+// Feed takes one line (without its line end: the message gets '\n' after each) and returns the messages it completes, in
 // order: a message it ends, then the line alone when no rule takes it, or the message it
 // begins when that message ends with it. The returned texts are the caller's.
 func (s *Stream) Feed(line []byte, mark int64, now time.Time) []Message {
@@ -40,14 +41,7 @@ func (s *Stream) Feed(line []byte, mark int64, now time.Time) []Message {
 			if !s.inBuf {
 				s.begin(line, mark, now)
 			} else {
-				if n := len(s.buf); n >= 1 && s.buf[n-1] != '\n' {
-					s.buf = append(s.buf, '\n')
-				}
-				if len(line) == 0 {
-					s.buf = append(s.buf, '\n')
-				} else {
-					s.buf = append(s.buf, line...)
-				}
+				s.buf = append(append(s.buf, line...), '\n')
 			}
 			s.state = r
 			if r.nextStart || (s.limit > 0 && len(s.buf) >= s.limit) {
@@ -78,12 +72,13 @@ func (s *Stream) Feed(line []byte, mark int64, now time.Time) []Message {
 	if s.inBuf {
 		out = append(out, s.take())
 	}
-	s.state, s.active = nil, nil
-	return append(out, Message{Text: append([]byte(nil), line...), Mark: mark})
+	// As in Fluent Bit, the state stays: a line the rules of the state left behind take
+	// begins a message of its own (flb_ml_rule_process keeps rule_to_state).
+	return append(out, Message{Text: append(append([]byte(nil), line...), '\n'), Mark: mark})
 }
 
 func (s *Stream) begin(line []byte, mark int64, now time.Time) {
-	s.buf = append(s.buf[:0:0], line...)
+	s.buf = append(append(s.buf[:0:0], line...), '\n')
 	s.inBuf, s.mark, s.since = true, mark, now
 }
 

@@ -29,7 +29,10 @@ func TestMultilineStackTracesOfGoPythonJava(t *testing.T) {
 	appendFile(t, p, "starting\n"+java+"\nafter java\n"+gop+"\nafter go\n"+py+"\nafter python\n")
 	r := start(t, "path", p, "read_from_head", "on", "multiline.parser", "go, python, java", "offset_key", "off")
 	jl := strings.Split(java, "\n")
-	r.waitLines(t, "starting", strings.Join(jl[:7], "\n"), strings.Join(jl[7:], "\n"), "after java", gop, "after go", py, "after python")
+	// As Fluent Bit's tail with a multiline parser: every record's log ends with its
+	// line end.
+	nl := func(s string) string { return s + "\n" }
+	r.waitLines(t, nl("starting"), nl(strings.Join(jl[:7], "\n")), nl(strings.Join(jl[7:], "\n")), nl("after java"), nl(gop), nl("after go"), nl(py), nl("after python"))
 	// Each record's offset is its first line's.
 	if off := r.rec.Records()[1].Event.Record.Value("off"); off != int64(len("starting\n")) {
 		t.Errorf("offset %v, want %d", off, len("starting\n"))
@@ -73,7 +76,7 @@ func TestMultilineUserParserAndFlushTimeout(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("flushed after %v, want about flush_timeout", d)
 	}
-	if got := r.lines(); got[0] != lines[0] || got[1] != strings.Join(lines[1:], "\n") {
+	if got := r.lines(); got[0] != lines[0]+"\n" || got[1] != strings.Join(lines[1:], "\n")+"\n" {
 		t.Errorf("got %q", got)
 	}
 }
