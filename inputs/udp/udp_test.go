@@ -6,6 +6,7 @@ import (
 	"net"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,4 +112,21 @@ func TestSamePortCanBeBoundAgainWhileOpen(t *testing.T) {
 	pipelinetest.Init(t, in, (&pipelinetest.Logs{}).Env("udp.1"))
 	in.Close(context.Background())
 
+}
+
+func TestPortHeldByAnotherSocketIsAnError(t *testing.T) {
+	// Another process's socket, bound with SO_REUSEPORT as ours are: still "in use".
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, 0xf /* SO_REUSEPORT */, 1) })
+	}}
+	other, err := lc.ListenPacket(context.Background(), "udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	in := pipelinetest.Input[*Input](t, "udp", "listen", "127.0.0.1", "port", strings.Split(other.LocalAddr().String(), ":")[1])
+	if err := in.Init(context.Background(), (&pipelinetest.Logs{}).Env("udp.0")); err == nil {
+		in.Close(context.Background())
+		t.Fatal("bound a port another socket holds")
+	}
 }

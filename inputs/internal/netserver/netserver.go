@@ -8,9 +8,9 @@
 // socket and every connection and waits for their goroutines.
 //
 // It knows nothing of records: a Handler turns each message into records. A TCP listener
-// is handed to the next pipeline on a reload (package internal/handoff); UDP sockets are
-// bound with SO_REUSEPORT so that the next pipeline can bind the same port while this one
-// lets go.
+// is handed to the next pipeline on a reload (package internal/handoff); a UDP port this
+// process already holds is bound again with SO_REUSEPORT, so that the next pipeline can
+// bind it while this one lets go (another process on the port is still an error).
 package netserver
 
 import (
@@ -126,8 +126,7 @@ func Listen(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.addr = s.ln.Addr().String()
 	case UDP:
-		lc.Control = reusePort
-		pc, err := lc.ListenPacket(ctx, "udp", cfg.Address)
+		pc, err := listenUDP(ctx, cfg.Address)
 		if err != nil {
 			return nil, fmt.Errorf("listen udp %s: %w", cfg.Address, err)
 		}
@@ -162,6 +161,67 @@ func Listen(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// udpOpen counts this process's UDP sockets by configured address. A reload starts the
+// new pipeline's input before the old one lets go of its socket: both are bound with
+// SO_REUSEPORT, but only when this process already holds the address, so that another
+// process on the port is still an error rather than a silent sharing of datagrams.
+var (
+	udpMu   sync.Mutex
+	udpOpen = map[string]int{}
+)
+
+func listenUDP(ctx context.Context, addr string) (net.PacketConn, error) {
+	udpMu.Lock()
+	defer udpMu.Unlock()
+	var lc net.ListenConfig
+	_, port, _ := net.SplitHostPort(addr)
+	if udpOpen[addr] == 0 && port != "0" {
+		// Nobody here holds it: a plain bind says whether anyone else does.
+		probe, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			return nil, err
+		}
+		probe.Close()
+	}
+	lc.Control = reusePort
+	pc, err := lc.ListenPacket(ctx, "udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if port == "0" { // the kernel's choice: known by the port it got
+		addr = pc.LocalAddr().String()
+	}
+	udpOpen[addr]++
+	return &trackedPacketConn{PacketConn: pc, addr: addr}, nil
+}
+
+// trackedPacketConn takes its address out of udpOpen when closed.
+type trackedPacketConn struct {
+	net.PacketConn
+	addr string
+	once sync.Once
+}
+
+func (c *trackedPacketConn) Close() error {
+	err := c.PacketConn.Close()
+	c.once.Do(func() {
+		udpMu.Lock()
+		if udpOpen[c.addr]--; udpOpen[c.addr] <= 0 {
+			delete(udpOpen, c.addr)
+		}
+		udpMu.Unlock()
+	})
+	return err
+}
+
+// SetReadBuffer sets SO_RCVBUF (receive_buffer_size).
+func (c *trackedPacketConn) SetReadBuffer(n int) error {
+	if rb, ok := c.PacketConn.(interface{ SetReadBuffer(int) error }); ok {
+		return rb.SetReadBuffer(n)
+	}
+	return nil
 }
 
 func reusePort(_, _ string, c syscall.RawConn) error {
