@@ -70,7 +70,7 @@ type Message struct {
 	// Data is valid until the handler returns.
 	Data []byte
 	// Remote is the peer as "tcp://127.0.0.1:34567", "udp://…", or "unix://path" for a
-	// Unix socket peer (often without a name).
+	// Unix socket peer ("unix://unavailable" without a name, as Fluent Bit writes it).
 	Remote string
 	// Datagram is true for a message that came as a datagram.
 	Datagram bool
@@ -364,8 +364,8 @@ func remote(network Network, a net.Addr) string {
 		if a != nil {
 			name = a.String()
 		}
-		if name == "@" {
-			name = ""
+		if name == "@" || name == "" {
+			name = "unavailable" // what Fluent Bit 5.1.1 writes for an unnamed peer (logger's)
 		}
 		return "unix://" + name
 	}
