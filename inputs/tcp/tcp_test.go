@@ -196,3 +196,19 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatNoneWithParser(t *testing.T) {
+	s := serve(t, "format", "none", "parser", "syslog-rfc5424")
+	s.send(t, "<165>1 2003-10-11T22:14:15.003Z mymachine evntslog - ID47 - An application event\nnot syslog\n")
+	recs := s.run.Wait(2, waitFor)
+	got := records(recs)
+	if want := `{"pri":"165","time":"2003-10-11T22:14:15.003Z","host":"mymachine","ident":"evntslog","pid":"-","msgid":"ID47","extradata":"-","message":"An application event"}`; got[0] != want {
+		t.Errorf("parsed: %s\nwant    %s", got[0], want)
+	}
+	if !recs[0].Event.Time.Equal(time.Date(2003, 10, 11, 22, 14, 15, 3e6, time.UTC)) {
+		t.Errorf("time %v", recs[0].Event.Time)
+	}
+	if got[1] != `{"log":"not syslog"}` {
+		t.Errorf("unparsed: %s", got[1])
+	}
+}
