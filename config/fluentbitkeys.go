@@ -136,7 +136,7 @@ var fbNotes = map[string]fbNote{
 	"service//flush.adaptive":                    {text: "the flush interval is fixed (flush)"},
 	"service//json.convert_nan_to_null":          {text: "NaN is always written as null in JSON here"},
 	"service//json.escape_unicode":               {text: "JSON here carries UTF-8 as is"},
-	"service//multiline_buffer_limit":            {text: "multiline parsers are not built in"},
+	"service//multiline_buffer_limit":            {text: "a joined multiline message is bounded at 2M, its default"},
 	"service//security.fips_mode":                {text: "no FIPS mode (Go's crypto/tls is used)", onOnly: true},
 	"service//sp.convert_from_str_to_num":        {text: "no stream processor"},
 	"service//streams_file":                      {text: "no stream processor"},

@@ -133,8 +133,6 @@ func (e *Engine) AddConfigured(cfg *config.Config) error {
 		switch s.Kind {
 		case "custom":
 			cfg.AddWarning(config.SectionErrorf(s, "custom %q: not run: Fluent Bit's custom plugins (calyptia) are not built in", s.Name))
-		case "multiline_parser":
-			cfg.AddWarning(config.SectionErrorf(s, "multiline parser %q: not used: only tail's built-in docker and cri multiline parsers exist here", s.Name))
 		}
 	}
 	for _, s := range cfg.Outputs {

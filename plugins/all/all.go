@@ -16,8 +16,11 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/proc"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/sensors"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/serial"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/syslog"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/tail"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/tcp"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/thermal"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/udp"
 
 	// Filters.
 	_ "github.com/fluentbit-go/fluentbit-go/filters/expect"
