@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -26,6 +28,10 @@ import (
 //   - any type whose pointer implements Unmarshaler, and pointers to types that do
 //   - slices of any of these: each occurrence of the key appends one element, and the
 //     first occurrence replaces the slice's default instead of extending it
+//
+// A string field also tagged `path:"config"` is a file path: a relative path that does not
+// exist from the working directory is taken relative to the directory of the
+// configuration file that names it (Fluent Bit's rule for a Lua script).
 //
 // For other fields a repeated key is decoded each time and the last value wins; an
 // Unmarshaler is called once per occurrence. An unknown key or a bad value is an *Error
@@ -55,6 +61,9 @@ func DecodeAlso(props []Property, target any, also []string) error {
 		}
 		f := fields[i]
 		fv := rv.Elem().FieldByIndex(f.index)
+		if f.configPath {
+			p.Value = ConfigRelative(p)
+		}
 		if f.perItem {
 			if !reset[i] {
 				fv.Set(reflect.MakeSlice(fv.Type(), 0, 1))
@@ -99,6 +108,9 @@ type confField struct {
 	index   []int
 	set     setter
 	perItem bool // a slice: set decodes one element per occurrence
+	// configPath: a relative path missing from the working directory is taken relative
+	// to the configuration file (tag path:"config").
+	configPath bool
 }
 
 var (
@@ -126,7 +138,7 @@ func confFields(t reflect.Type) ([]confField, map[string]int, error) {
 				return nil, nil, fmt.Errorf("config: field %s is inside an embedded pointer; embed the struct itself", where)
 			}
 		}
-		f := confField{index: sf.Index}
+		f := confField{index: sf.Index, configPath: sf.Tag.Get("path") == "config"}
 		for _, k := range strings.Split(tag, ",") {
 			k = strings.ToLower(strings.TrimSpace(k))
 			if k == "" {
@@ -298,4 +310,17 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// ConfigRelative is p's value as a file path: as given when it is absolute, exists from
+// the working directory or p has no file; else relative to the directory of p's file.
+func ConfigRelative(p Property) string {
+	v := strings.TrimSpace(p.Value)
+	if v == "" || filepath.IsAbs(v) || p.File == "" {
+		return p.Value
+	}
+	if _, err := os.Stat(v); err == nil {
+		return p.Value
+	}
+	return filepath.Join(filepath.Dir(p.File), v)
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -176,5 +177,30 @@ func TestPlace(t *testing.T) {
 	}
 	if Place(s, "x", nil) != nil {
 		t.Error("Place of nil is not nil")
+	}
+}
+
+// A path:"config" key missing from the working directory is read beside the config file.
+func TestDecodeConfigRelativePath(t *testing.T) {
+	var v struct {
+		Script string `conf:"script" path:"config"`
+		Other  string `conf:"other"`
+	}
+	dir := t.TempDir()
+	props := []Property{
+		{Key: "script", Value: "no-such-script.lua", File: filepath.Join(dir, "a.conf"), Line: 3},
+		{Key: "other", Value: "no-such-script.lua", File: filepath.Join(dir, "a.conf"), Line: 4},
+	}
+	if err := Decode(props, &v); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "no-such-script.lua"); v.Script != want {
+		t.Errorf("script = %q, want %q", v.Script, want)
+	}
+	if v.Other != "no-such-script.lua" {
+		t.Errorf("other = %q: only path:\"config\" keys are resolved", v.Other)
+	}
+	if err := Decode([]Property{{Key: "script", Value: "decode_test.go", File: filepath.Join(dir, "a.conf")}}, &v); err != nil || v.Script != "decode_test.go" {
+		t.Errorf("a path that exists from the working directory: %q, %v", v.Script, err)
 	}
 }

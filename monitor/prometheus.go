@@ -180,6 +180,16 @@ func (m *Monitor) v2Families(met pipeline.Metrics) []family {
 		out("fluentbit_output_upstream_busy_connections", "Busy Connection count.", func(x pipeline.OutputMetrics) uint64 { _, b := conns(x); return b }),
 		out("fluentbit_output_chunk_available_capacity_percent", "Available chunk capacity (percent)", capacityPercent),
 	)
+	// Only here (docs/monitoring.md): chunks given up, and those kept by storage.keep.rejected.
+	rej := func(name, help string, get func(pipeline.OutputMetrics) uint64) family {
+		f := out(name, help, get)
+		f.typ = counter
+		return f
+	}
+	fams = append(fams,
+		rej("fluentbit_output_chunks_rejected_total", "Number of chunks the output gave up on (permanent error or retries spent).", func(x pipeline.OutputMetrics) uint64 { return x.RejectedChunks }),
+		rej("fluentbit_output_chunks_rejected_kept_total", "Number of rejected chunks kept in storage.rejected.path.", func(x pipeline.OutputMetrics) uint64 { return x.RejectedKept }),
+	)
 	lat := family{name: "fluentbit_output_latency_seconds", help: "End-to-end latency in seconds", typ: histogram}
 	for _, o := range met.Outputs {
 		for i := range o.Routes {

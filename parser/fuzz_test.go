@@ -63,3 +63,42 @@ func FuzzTimeFormat(f *testing.F) {
 		_, _ = tf.Parse(in, time.UTC, now)
 	})
 }
+
+// fuzzBuiltin fuzzes a built-in parser: no panic, a record when there is no error, and
+// an accepted message always has its pri.
+func fuzzBuiltin(f *testing.F, name string, seeds ...string) {
+	p, ok := Builtin(name)
+	if !ok {
+		f.Fatalf("no built-in %s", name)
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := p.Parse(data)
+		if err == nil {
+			if ev.Record == nil {
+				t.Fatalf("%q: no error and no record", data)
+			}
+			if _, ok := ev.Record.Get("pri"); !ok {
+				t.Fatalf("%q: accepted without pri: %v", data, ev.Record)
+			}
+		}
+	})
+}
+
+func FuzzSyslogRFC5424(f *testing.F) {
+	fuzzBuiltin(f, "syslog-rfc5424",
+		`<13>1 2026-12-06T01:51:09.515066+01:00 box alice 4242 ID47 [timeQuality tzKnown="1" isSynced="0"] hello`,
+		`<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 - An application event`,
+		`<0>1 - - - - - - x`)
+}
+
+func FuzzSyslogRFC3164(f *testing.F) {
+	fuzzBuiltin(f, "syslog-rfc3164",
+		`<34>Oct 11 22:14:15 mymachine su[230]: 'su root' failed`, `<13>Dec  6 01:51:09 host tag: m`, `<1>a b c d`)
+}
+
+func FuzzSyslogRFC3164Local(f *testing.F) {
+	fuzzBuiltin(f, "syslog-rfc3164-local", `<13>Dec  6 01:51:09 alice: hi there`, `<13>Feb 29 00:00:00 x[1]: y`)
+}

@@ -39,6 +39,10 @@
 //   - time_strict, decode_field, decode_field_as: accepted so Fluent Bit files load; no
 //     effect.
 //
+// Built-in parsers: syslog-rfc5424, syslog-rfc3164 and syslog-rfc3164-local are defined
+// as in Fluent Bit's conf/parsers.conf (see Builtin), so the syslog input's defaults work
+// without a parsers file; a parser of the same name in the configuration replaces one.
+//
 // Use from a plugin: the parsers a plugin may name are those of the configuration it is
 // built from. Implement pipeline.ConfigAware to be given that configuration, build its set
 // with Load, resolve the parser by name once in Validate (set.Lookup("apache"): an unknown
@@ -513,13 +517,14 @@ func NewSet(ps ...*Parser) *Set {
 	return s
 }
 
-// Lookup returns the parser named name.
+// Lookup returns the parser named name: the set's, else a built-in one (see Builtin).
 func (s *Set) Lookup(name string) (*Parser, bool) {
-	if s == nil {
-		return nil, false
+	if s != nil {
+		if p, ok := s.byName[name]; ok {
+			return p, true
+		}
 	}
-	p, ok := s.byName[name]
-	return p, ok
+	return Builtin(name)
 }
 
 // Names lists the parsers in the set, sorted.

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/internal/regex"
 )
 
 // Configure decodes a plugin section's properties into a fresh plugin instance p (lifecycle
@@ -133,8 +133,6 @@ func (e *Engine) AddConfigured(cfg *config.Config) error {
 		switch s.Kind {
 		case "custom":
 			cfg.AddWarning(config.SectionErrorf(s, "custom %q: not run: Fluent Bit's custom plugins (calyptia) are not built in", s.Name))
-		case "multiline_parser":
-			cfg.AddWarning(config.SectionErrorf(s, "multiline parser %q: not used: only tail's built-in docker and cri multiline parsers exist here", s.Name))
 		}
 	}
 	for _, s := range cfg.Outputs {
@@ -288,12 +286,12 @@ func ParseRetryLimit(v string) (int, error) {
 	return n, nil
 }
 
-func matchKeys(s *config.Section, common map[string]config.Property) (string, *regexp.Regexp, error) {
+func matchKeys(s *config.Section, common map[string]config.Property) (string, TagMatcher, error) {
 	m, hasMatch := common["match"]
 	r, hasRegex := common["match_regex"]
 	switch {
 	case hasRegex:
-		re, err := regexp.Compile(r.Value)
+		re, err := regex.Compile(r.Value) // Onigmo syntax, as Fluent Bit
 		if err != nil {
 			return "", nil, config.Errorf(r, "bad regex: %v", err)
 		}

@@ -197,3 +197,24 @@ func TestConfiguredInputsAreNumberedFirst(t *testing.T) {
 		t.Errorf("inputs %q, want %q", names, want)
 	}
 }
+
+// match_regex takes Fluent Bit's Onigmo syntax: a negative lookahead, which RE2 refuses.
+func TestMatchRegexOnigmoSyntax(t *testing.T) {
+	cfg, err := config.Parse("t.conf", []byte(`[FILTER]
+    Name        buildtest_filter
+    Match_Regex ^app\.(?!debug)
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(Options{})
+	if err := e.AddConfigured(cfg); err != nil {
+		t.Fatal(err)
+	}
+	m := e.filters[0].match
+	for tag, want := range map[string]bool{"app.web": true, "app.debug": false, "app.debugger": false, "x.app.web": false} {
+		if got := m.match(tag); got != want {
+			t.Errorf("match(%q) = %v, want %v", tag, got, want)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"log/slog"
-	"regexp"
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
@@ -113,12 +112,18 @@ type InputSpec struct {
 	Processors []FilterSpec
 }
 
+// TagMatcher decides whether a tag is routed to a filter or output (match_regex). A
+// *regexp.Regexp is one; configurations get Fluent Bit's Onigmo syntax (internal/regex).
+type TagMatcher interface {
+	MatchString(tag string) bool
+}
+
 // FilterSpec describes one filter instance.
 type FilterSpec struct {
 	Plugin     string
 	Alias      string
 	Match      string
-	MatchRegex *regexp.Regexp
+	MatchRegex TagMatcher
 	Filter     Filter
 	Section    *config.Section
 }
@@ -128,7 +133,7 @@ type OutputSpec struct {
 	Plugin     string
 	Alias      string
 	Match      string
-	MatchRegex *regexp.Regexp
+	MatchRegex TagMatcher
 	RetryLimit int // retries after the first attempt; RetryForever keeps trying
 	Workers    int // concurrent flushes; default 1
 	// TotalLimitSize caps the bytes of filesystem chunks this output owes

@@ -1,7 +1,5 @@
 package pipeline
 
-import "regexp"
-
 // MatchTag reports whether tag matches a Fluent Bit Match pattern: '*' matches any run of
 // characters (dots included), every other character matches itself.
 func MatchTag(pattern, tag string) bool {
@@ -33,7 +31,7 @@ func MatchTag(pattern, tag string) bool {
 // matcher is a plugin instance's Match or Match_Regex.
 type matcher struct {
 	pattern string
-	re      *regexp.Regexp
+	re      TagMatcher
 }
 
 func (m matcher) match(tag string) bool {

@@ -29,6 +29,8 @@ var fbConfigs = []struct {
 		"net.dns.mode", "http_server.ingress_queue_event_limit", "workers", "net.backlog",
 	}},
 	{"processors.yaml", []string{"hot_reload.timeout", "threaded"}},
+	{"log-inputs.conf", nil}, // syslog, tcp, udp, tail's multiline parsers
+	{"sys-inputs.conf", nil}, // systemd, kmsg, exec
 }
 
 // runDryRun runs `binary --dry-run -c file` (or the peer's) in testdata/fluentbit with

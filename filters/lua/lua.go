@@ -94,7 +94,7 @@ import (
 
 // Lua is the lua filter.
 type Lua struct {
-	Script        string        `conf:"script"`
+	Script        string        `conf:"script" path:"config"`
 	Code          string        `conf:"code"`
 	Call          string        `conf:"call"`
 	TimeAsTable   bool          `conf:"time_as_table"`

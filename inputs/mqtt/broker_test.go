@@ -344,9 +344,13 @@ func TestResubscribesAfterTheBrokerLostItsState(t *testing.T) {
 	waitSubscribed(t, subscribed)
 
 	pub := b.Client(t, "crash-pub", true, nil)
+	// The messages in flight when the broker dies go out at QoS 0: paho resends QoS 1
+	// messages it still holds on reconnect, and that resend races with its own writer
+	// (paho v1.5.1 client.resume sets the DUP flag while startOutgoingComms packs the
+	// packet; go test -race reports it). What arrives of them is only counted.
 	toks := make([]paho.Token, 0, half)
 	for i := 0; i < half; i++ {
-		toks = append(toks, pub.Publish("crash/a", 1, false, []byte(fmt.Sprintf(`{"seq":%d}`, i))))
+		toks = append(toks, pub.Publish("crash/a", 0, false, []byte(fmt.Sprintf(`{"seq":%d}`, i))))
 	}
 	b.Kill() // SIGKILL, no persistence: sessions and queued messages are gone
 	b.Start()

@@ -104,6 +104,17 @@ func (db *offsetDB) save() error {
 	if !db.changed {
 		return nil
 	}
+	if err := db.prepare(); err != nil {
+		return err
+	}
+	return db.commit()
+}
+
+// prepare writes the table to the temporary file, fsynced per db.sync, without putting
+// it in place: commit does that. Split so that the slow part (the fsync) happens before
+// the records the offsets cover are handed to the engine, and only a rename after: a
+// crash between the two then re-reads at most what one rename's time lets through.
+func (db *offsetDB) prepare() error {
 	ids := make([]fileID, 0, len(db.entries))
 	for id := range db.entries {
 		ids = append(ids, id)
@@ -137,6 +148,15 @@ func (db *offsetDB) save() error {
 		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
+	return nil
+}
+
+// discard forgets a prepared table (the engine refused the records it covers).
+func (db *offsetDB) discard() { os.Remove(db.path + ".tmp") }
+
+// commit puts the prepared table in place.
+func (db *offsetDB) commit() error {
+	tmp := db.path + ".tmp"
 	if err := os.Rename(tmp, db.path); err != nil {
 		return fmt.Errorf("rename %s: %w", tmp, err)
 	}

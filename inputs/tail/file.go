@@ -12,6 +12,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/internal/regex"
+	"github.com/fluentbit-go/fluentbit-go/multiline"
 	"github.com/fluentbit-go/fluentbit-go/parser"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -33,6 +34,7 @@ type file struct {
 	pending   []byte // the start of a line whose newline has not been read yet
 	skipping  bool   // inside a long line being skipped (skip_long_lines)
 	ml        *mlState
+	mls       *multiline.Stream // multiline.parser's regex parsers (nil: none)
 }
 
 // readFile reads what f has gained, up to cycleBytes; more reports that it had more.
@@ -134,6 +136,19 @@ func (in *Input) line(emit pipeline.Emitter, f *file, ln []byte, consumed int64)
 		in.touched[f] = f.savePoint()
 		return nil
 	}
+	if len(in.mlRegex) > 0 {
+		if f.mls == nil {
+			f.mls = multiline.NewStream(in.mlRegex, mlLimit)
+		}
+		f.lineStart += consumed
+		for _, m := range f.mls.Feed(ln, off, in.now()) {
+			if err := in.addEntry(emit, f, func(dst []byte) []byte { return in.appendRecord(dst, in.readTime, f.path, m.Mark, m.Text) }); err != nil {
+				return err
+			}
+		}
+		in.touched[f] = f.savePoint()
+		return nil
+	}
 	if len(in.MultilineParser) > 0 {
 		if rec, t, handled := in.multiline(f, off, ln); handled {
 			f.lineStart += consumed
@@ -174,9 +189,48 @@ func (in *Input) addEntry(emit pipeline.Emitter, f *file, appendEntry func([]byt
 // engine refuses the batch, those files are read again from their committed offsets.
 func (in *Input) flush(emit pipeline.Emitter) error {
 	if in.nbatch > 0 {
+		// With a db, the offsets after this batch are written (and fsynced) before the
+		// batch goes to the engine and renamed into place right after: a kill between
+		// the engine's chunk write and the db leaves a rename's time, not an fsync's, for
+		// the batch to be read twice after a restart.
+		var prepared bool
+		var undo map[fileID]dbEntry
+		if in.db != nil {
+			undo = map[fileID]dbEntry{}
+			for f, off := range in.touched {
+				if e, ok := in.db.entries[f.id]; ok {
+					undo[f.id] = e
+				} else {
+					undo[f.id] = dbEntry{offset: -1}
+				}
+				in.db.set(f.id, f.path, max(off, 0))
+			}
+			if err := in.db.prepare(); err != nil {
+				in.log.Error("tail: db", "err", err)
+			} else {
+				prepared = true
+			}
+		}
 		if err := emit.EmitRaw(in.batchTag, in.batch, in.nbatch); err != nil {
+			if in.db != nil {
+				if prepared {
+					in.db.discard()
+				}
+				for id, e := range undo {
+					if e.offset < 0 {
+						delete(in.db.entries, id)
+					} else {
+						in.db.entries[id] = e
+					}
+				}
+			}
 			in.rewind()
 			return fmt.Errorf("tail: emit: %w", err)
+		}
+		if prepared {
+			if err := in.db.commit(); err != nil {
+				in.log.Error("tail: db", "err", err)
+			}
 		}
 		in.batch = in.batch[:0]
 		in.nbatch = 0
@@ -201,6 +255,9 @@ func (in *Input) rewind() {
 		f.pending = f.pending[:0]
 		f.skipping = false
 		f.ml = nil
+		if f.mls != nil {
+			f.mls.Reset()
+		}
 		in.dirty[f] = true
 		delete(in.touched, f)
 	}

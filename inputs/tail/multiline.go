@@ -16,6 +16,10 @@ const (
 	mlCRI    = "cri"    // <time> <stream> <P|F> <log>: P continues, F ends
 )
 
+// mlLimit bounds a message joined by a regex multiline parser: Fluent Bit's
+// multiline_buffer_limit default (2M); the lines after it make messages of their own.
+const mlLimit = 2 << 20
+
 // mlFlushAfter is how long a partial message waits for its end before it is emitted as
 // it is (Fluent Bit's flush_timeout for these parsers).
 const mlFlushAfter = 4 * time.Second
@@ -120,12 +124,29 @@ func (f *file) savePoint() int64 {
 	if f.ml != nil {
 		return f.ml.off
 	}
+	if f.mls != nil {
+		if mark, ok := f.mls.Pending(); ok {
+			return mark
+		}
+	}
 	return f.lineStart
 }
 
 // flushMultiline emits f's joined message as it is, when it has waited long enough for
 // its end (or always, when force).
 func (in *Input) flushMultiline(emit pipeline.Emitter, f *file, force bool) error {
+	if f.mls != nil {
+		m, ok := f.mls.Flush(in.now(), force)
+		if !ok {
+			return nil
+		}
+		t := in.now()
+		if err := in.addEntry(emit, f, func(dst []byte) []byte { return in.appendRecord(dst, t, f.path, m.Mark, m.Text) }); err != nil {
+			return err
+		}
+		in.touched[f] = f.savePoint()
+		return nil
+	}
 	if f.ml == nil || (!force && in.now().Sub(f.ml.since) < mlFlushAfter) {
 		return nil
 	}

@@ -2,8 +2,9 @@
 // becomes a record {"log": "<line>"}, tagged by the file's path when the tag holds a '*'.
 // It follows files through logrotate's rotations (rename-and-create and copytruncate),
 // remembers how far it read in an offsets file (db), and waits on inotify at rest. It
-// joins the partial lines of container runtimes (multiline.parser docker, cri); other
-// multi-line rules and compressed files are not supported yet.
+// joins the partial lines of container runtimes (multiline.parser docker, cri) and the
+// lines of stack traces (multiline.parser go, python, java, or a [MULTILINE_PARSER] of
+// type regex); compressed files are not supported.
 //
 //	[INPUT]
 //	    Name              tail
@@ -36,7 +37,9 @@
 //   - parser: a parser name ([PARSER] sections, parsers_file): the line is parsed into
 //     the record; a line it cannot read stays {key: line}.
 //   - db: the offsets file; db.sync off|normal|full|extra (default normal).
-//   - multiline.parser: docker, cri (comma-separated): partial lines joined.
+//   - multiline.parser: docker, cri (comma-separated): partial lines joined; or go,
+//     python, java and [MULTILINE_PARSER] names (package multiline): the lines of one
+//     message joined with '\n' into one record.
 //   - inotify_watcher (default on): wait on inotify; off polls every 250ms.
 package tail
 
@@ -57,6 +60,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/multiline"
 	"github.com/fluentbit-go/fluentbit-go/parser"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -103,6 +107,7 @@ type Input struct {
 	ParserImpl *parser.Parser
 
 	cfg      *config.Config
+	mlRegex  []*multiline.Parser // multiline.parser's regex parsers (go, python, java, user's)
 	log      *slog.Logger
 	tag      string
 	syncMode int
@@ -190,10 +195,29 @@ func (in *Input) Validate() error {
 		return config.KeyErrorf("db.sync", "bad value %q: want off, normal, full or extra", in.DBSync)
 	}
 	in.MultilineParser = splitList(in.MultilineParser)
+	in.mlRegex = nil
+	container := false
+	var mlSet *multiline.Set
 	for _, m := range in.MultilineParser {
-		if m != mlDocker && m != mlCRI {
-			return config.KeyErrorf("multiline.parser", "%q is not supported yet: the built-ins docker and cri are", m)
+		if m == mlDocker || m == mlCRI {
+			container = true
+			continue
 		}
+		if mlSet == nil {
+			s, err := multiline.Load(in.cfg)
+			if err != nil {
+				return err
+			}
+			mlSet = s
+		}
+		p, ok := mlSet.Lookup(m)
+		if !ok {
+			return config.KeyErrorf("multiline.parser", "no multiline parser named %q: the built-ins are docker, cri, go, python and java, or define it in a [MULTILINE_PARSER] section", m)
+		}
+		in.mlRegex = append(in.mlRegex, p)
+	}
+	if container && len(in.mlRegex) > 0 {
+		return config.KeyErrorf("multiline.parser", "docker or cri together with a regex parser (%s) is not supported: use one kind", in.mlRegex[0].Name)
 	}
 	if in.DockerMode {
 		return config.KeyErrorf("docker_mode", "not supported: use a json parser on the lines")

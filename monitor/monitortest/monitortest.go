@@ -176,6 +176,18 @@ func labelNames(m *dto.Metric) string {
 // agent does not serve, by name, with the reason. Rows look like
 // "| `fluentbit_x` | reason |" under a heading that contains "Not served".
 func NotServed(path string) (map[string]string, error) {
+	return docTable(path, "Not served")
+}
+
+// OnlyHere reads the series docs/monitoring.md lists under a heading "Only here": names
+// this agent serves that Fluent Bit does not, with what they count.
+func OnlyHere(path string) (map[string]string, error) {
+	return docTable(path, "Only here")
+}
+
+// docTable reads the first column (comma-separated `names`) and second column of the
+// tables under the headings that contain heading.
+func docTable(path, heading string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -184,7 +196,7 @@ func NotServed(path string) (map[string]string, error) {
 	in := false
 	for _, line := range strings.Split(string(b), "\n") {
 		if strings.HasPrefix(line, "#") {
-			in = strings.Contains(line, "Not served")
+			in = strings.Contains(line, heading)
 			continue
 		}
 		if !in || !strings.HasPrefix(line, "| `") {

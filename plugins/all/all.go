@@ -18,9 +18,12 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/proc"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/sensors"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/serial"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/syslog"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/systemd"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/tail"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/tcp"
 	_ "github.com/fluentbit-go/fluentbit-go/inputs/thermal"
+	_ "github.com/fluentbit-go/fluentbit-go/inputs/udp"
 
 	// Filters.
 	_ "github.com/fluentbit-go/fluentbit-go/filters/expect"
@@ -38,8 +41,10 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/forward"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/http"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/influxdb"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/loki"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/mqtt"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/null"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/opentelemetry"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/prometheus_exporter"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/prometheus_remote_write"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/stdout"

@@ -1,0 +1,5 @@
+import json
+def load(s):
+    return json.loads(s)
+
+load("{bad")

@@ -1,0 +1,39 @@
+package loki_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
+)
+
+// BenchmarkFlush pushes a chunk of 10 000 dummy records to a receiver that only reads.
+func BenchmarkFlush(b *testing.B) {
+	for _, format := range []string{"protobuf", "json"} {
+		b.Run(format, func(b *testing.B) {
+			r := newSink(b)
+			o, err := configure("port", r, "labels", "job=bench, $level", "format", format)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := o.Init(context.Background(), pipelineEnv()); err != nil {
+				b.Fatal(err)
+			}
+			evs := make([]event.Event, 10000)
+			for i := range evs {
+				evs[i] = event.Event{Time: time.Unix(1, int64(i)), Record: event.Map{{"message", "dummy"}, {"level", "info"}, {"temp", 21.5}, {"Mem.used", int64(1024)}}}
+			}
+			c := pipelinetest.MakeChunk("bench", evs...)
+			b.SetBytes(int64(len(c.Data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := o.Flush(context.Background(), c); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
