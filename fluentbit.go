@@ -330,6 +330,22 @@ type Agent struct {
 	totalsMu sync.Mutex
 	draining map[*pipeline.Engine]struct{} // replaced, still delivering
 	retired  RunTotals                     // counts of the pipelines done
+
+	exitC chan int // the first exit code an input asked for (ExitRequested)
+}
+
+// ExitRequested delivers the exit code an input asked the program to exit with (the exec
+// input's exit_after_oneshot), once. The daemon then stops the agent as on SIGTERM and
+// exits with the code; a program embedding the agent decides for itself.
+func (a *Agent) ExitRequested() <-chan int { return a.exitC }
+
+// requestExit is the engines' Options.Exit: the first request is kept, later ones are
+// dropped.
+func (a *Agent) requestExit(code int) {
+	select {
+	case a.exitC <- code:
+	default:
+	}
 }
 
 // RunTotals are record counts over an agent's whole run: every pipeline it has had,
@@ -375,7 +391,8 @@ func (a *Agent) isDraining(e *pipeline.Engine) bool {
 // New builds an agent from cfg: it checks every section and key (errors name the file,
 // line and key) but starts nothing.
 func New(cfg *config.Config, opts ...Option) (*Agent, error) {
-	a := &Agent{opts: options{logger: slog.Default(), libTag: "lib"}, draining: map[*pipeline.Engine]struct{}{}}
+	a := &Agent{opts: options{logger: slog.Default(), libTag: "lib"}, draining: map[*pipeline.Engine]struct{}{},
+		exitC: make(chan int, 1)}
 	for _, o := range opts {
 		o(&a.opts)
 	}
@@ -413,6 +430,7 @@ func (a *Agent) build(cfg *config.Config) (*pipeline.Engine, Service, *libInput,
 		SchedulerBase: svc.SchedulerBase, SchedulerCap: svc.SchedulerCap,
 		Storage: svc.storageOptions(),
 		Logger:  a.opts.logger,
+		Exit:    a.requestExit,
 	})
 	// Parsers first, so a broken parser definition is reported even when no plugin names
 	// it. Plugins that take `parser` build their own set from cfg (they are ConfigAware):

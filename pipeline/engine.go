@@ -137,7 +137,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	for _, in := range e.inputs {
 		if i, ok := in.in.(Initializer); ok {
-			if err := i.Init(ctx, Env{Name: in.name, Tag: in.tag, Logger: in.log}); err != nil {
+			if err := i.Init(ctx, Env{Name: in.name, Tag: in.tag, Logger: in.log, Exit: e.opts.Exit}); err != nil {
 				return fail("input", in.name, in.sec, err)
 			}
 		}

@@ -60,6 +60,8 @@ type Options struct {
 	SchedulerCap  time.Duration // no retry waits longer than this
 	Storage       StorageOptions
 	Logger        *slog.Logger
+	// Exit is handed to inputs in Env.Exit: how one asks the program to exit with a code.
+	Exit func(code int)
 }
 
 func (o *Options) setDefaults() {

@@ -142,6 +142,10 @@ type Env struct {
 	// Emitter is set for filters that implement Reemitter: records emitted there enter
 	// the pipeline again, through the filters that match their (new) tag.
 	Emitter Emitter
+	// Exit, set for inputs when the engine's Options have one, asks the program running
+	// the agent to shut down (flushing what is buffered, as on SIGTERM) and exit with
+	// code: the exec input's exit_after_oneshot. Nil when nobody listens.
+	Exit func(code int)
 }
 
 // The optional interfaces of the plugin lifecycle, in the order the engine calls them

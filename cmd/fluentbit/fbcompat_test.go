@@ -30,6 +30,7 @@ var fbConfigs = []struct {
 	}},
 	{"processors.yaml", []string{"hot_reload.timeout", "threaded"}},
 	{"log-inputs.conf", nil}, // syslog, tcp, udp, tail's multiline parsers
+	{"sys-inputs.conf", nil}, // systemd, kmsg, exec
 }
 
 // runDryRun runs `binary --dry-run -c file` (or the peer's) in testdata/fluentbit with

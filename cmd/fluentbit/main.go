@@ -358,12 +358,16 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	for {
 		s := pending
 		pending = nil
+		exitCode := -1
 		if s == nil {
 			select {
 			case s = <-sig:
 			case done := <-reloadReq:
 				done <- reload("monitoring API")
 				continue
+			case exitCode = <-agent.ExitRequested():
+				log.Info("an input asked the agent to exit", "code", exitCode)
+				s = syscall.SIGTERM
 			}
 		}
 		if s == nil {
@@ -393,7 +397,11 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 			}
 			continue
 		}
-		log.Info("shutting down", "signal", s.String(), "grace", agent.Service().Grace)
+		if exitCode >= 0 {
+			log.Info("shutting down", "exit_code", exitCode, "grace", agent.Service().Grace)
+		} else {
+			log.Info("shutting down", "signal", s.String(), "grace", agent.Service().Grace)
+		}
 		done := make(chan error, 1)
 		go func() { done <- agent.Stop(ctx) }()
 		select {
@@ -401,9 +409,11 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 			logTotals(log, agent.Totals())
 			if err != nil {
 				log.Error("shutdown", "err", err)
-				return 1
+				if exitCode < 0 {
+					return 1
+				}
 			}
-			return 0
+			return max(exitCode, 0)
 		case s2 := <-sig:
 			log.Error("second signal: exiting without waiting for the flush", "signal", s2.String())
 			return 1

@@ -19,6 +19,7 @@ import (
 // Every other plugin must accept an empty section.
 var required = map[string][]string{
 	"input/modbus":       {"host", "127.0.0.1", "point", "name=v table=holding_register address=0 type=uint16"},
+	"input/exec":         {"command", "true"},
 	"input/mqtt":         {"topics", "sensors/#"},
 	"input/netif":        {"interface", "lo"},
 	"input/proc":         {"proc_name", "crond"},
@@ -49,12 +50,15 @@ var badValues = map[string][2]string{
 	"input/udp":                      {"Format", "xml"},
 	"input/disk":                     {"Dev_Name", "a/b"},
 	"input/dummy":                    {"Dummy", "{not json"},
+	"input/exec":                     {"Buf_Size", "1"},
 	"input/forward":                  {"Port", "70000"},
 	"input/http":                     {"Port", "70000"},
+	"input/kmsg":                     {"Prio_Level", "9"},
 	"input/mem":                      {"PID", "-3"},
 	"input/mqtt":                     {"QoS", "3"},
 	"input/netif":                    {"Interval_Sec", "-1"},
 	"input/serial":                   {"Parity", "yes"},
+	"input/systemd":                  {"Systemd_Filter_Type", "xor"},
 	"filter/expect":                  {"Action", "explode"},
 	"filter/grep":                    {"Regex", "log ([a-z"},
 	"filter/lua":                     {"Call_Timeout", "-1s"},
@@ -282,6 +286,7 @@ var emitting = map[string][]string{
 	"mem":   {"interval_sec", "0", "interval_nsec", "10000000"},
 	"disk":  {"interval_sec", "0", "interval_nsec", "10000000"},
 	"dummy": {"rate", "1000"},
+	"exec":  {"command", "echo x", "interval_sec", "0", "interval_nsec", "10000000"},
 	"netif": {"interface", "lo", "interval_sec", "0", "interval_nsec", "10000000"},
 }
 
