@@ -36,6 +36,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/http"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/influxdb"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/mqtt"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/nats"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/null"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/prometheus_exporter"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/prometheus_remote_write"

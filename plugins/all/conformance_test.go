@@ -61,6 +61,7 @@ var badValues = map[string][2]string{
 	"output/forward":                 {"Compress", "zip"},
 	"output/http":                    {"Format", "yaml"},
 	"output/mqtt":                    {"QoS", "3"},
+	"output/nats":                    {"Port", "70000"},
 	"output/influxdb":                {"Precision", "h"},
 	"output/prometheus_remote_write": {"Add_Label", "bad-name v"},
 	"output/prometheus_exporter":     {"Stale_After", "0s"},
