@@ -85,9 +85,9 @@ type Output struct {
 	perRecord bool
 	urls      []string
 
-	log    *slog.Logger
-	nc     *natsgo.Conn
-	js     jetstream.JetStream
+	log      *slog.Logger
+	nc       *natsgo.Conn
+	js       jetstream.JetStream
 	failMu   sync.Mutex
 	failText string    // the last connection failure logged
 	failAt   time.Time // when
