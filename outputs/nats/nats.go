@@ -49,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
@@ -88,6 +89,7 @@ type Output struct {
 	log      *slog.Logger
 	nc       *natsgo.Conn
 	js       jetstream.JetStream
+	dups     atomic.Uint64 // messages JetStream acknowledged as already stored (retries)
 	failMu   sync.Mutex
 	failText string    // the last connection failure logged
 	failAt   time.Time // when
@@ -564,6 +566,7 @@ func (p *publisher) finish() error {
 			return err
 		}
 		if p.dups > 0 {
+			p.o.dups.Add(uint64(p.dups))
 			p.o.log.Debug("nats: messages already in the stream were not stored again", "messages", p.dups)
 		}
 		return nil
