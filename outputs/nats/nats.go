@@ -90,6 +90,7 @@ type Output struct {
 	nc       *natsgo.Conn
 	js       jetstream.JetStream
 	dups     atomic.Uint64 // messages JetStream acknowledged as already stored (retries)
+	bufs     sync.Pool     // message buffers (*[]byte), lent to one flush at a time
 	failMu   sync.Mutex
 	failText string    // the last connection failure logged
 	failAt   time.Time // when
@@ -406,7 +407,22 @@ func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 	defer cancel()
 
 	pub := &publisher{o: o, ctx: ctx, id: chunkID(c), lastErr: o.nc.LastError()}
-	b := batcher{limit: limit, publish: pub.publish, tag: c.Tag, reuse: !o.JetStream}
+	b := batcher{limit: limit, publish: pub.publish, tag: c.Tag, reuse: !o.JetStream, pool: &o.bufs}
+	// About the chunk as JSON: msgpack grows by half or so, and each record gets its time
+	// and tag. With record-key subjects a chunk is spread over several buffers.
+	b.hint = min(limit, len(c.Data)*3/2+c.Records*(len(c.Tag)+32)+64)
+	if o.perRecord {
+		b.hint = min(b.hint, 64<<10)
+	}
+	// The buffers go back to the pool once no publish holds them: core NATS copied each
+	// message as it was published; JetStream holds a message until its acknowledgement
+	// (or error) came, which after a failed flush may still be pending.
+	acked := false
+	defer func() {
+		if acked || !o.JetStream {
+			b.release()
+		}
+	}()
 	var (
 		subj    []byte
 		fixed   string
@@ -451,6 +467,7 @@ func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 	if err := pub.finish(); err != nil {
 		return pipeline.Retry(err)
 	}
+	acked = true
 	if skipped > 0 {
 		o.log.Warn("nats: records without the subject's record key were not published", "tag", c.Tag, "records", skipped, "subject", o.Subject)
 	}
