@@ -505,3 +505,25 @@ func TestJetStreamMissingStream(t *testing.T) {
 	}
 	exactlyOnce(t, readStream(t, js, "NOPE"), 1)
 }
+
+// A server down when the agent starts does not stop it: flushes are retried, and the
+// seeds in servers are tried too.
+func TestDownAtStartAndSeedServers(t *testing.T) {
+	dead := natstest.Start(t)
+	dead.Kill()
+	o, logs := newOutput(t, dead.Host(), dead.Port())
+	if err := o.Flush(context.Background(), records("seed", 1, 0)); !pipeline.IsRetry(err) {
+		t.Fatalf("no server: %v, want a retry", err)
+	}
+	logged(t, logs, "cannot connect")
+
+	live := natstest.Start(t)
+	sub := natstest.Connect(t, live.URL())
+	col := subscribe(t, sub, "seed")
+	o2, _ := newOutput(t, dead.Host(), dead.Port(), "servers", fmt.Sprintf("127.0.0.1:1, %s", live.URL()))
+	connected(t, o2)
+	if err := o2.Flush(context.Background(), records("seed", 2, 0)); err != nil {
+		t.Fatal(err)
+	}
+	col.waitRecords(t, 2)
+}
