@@ -235,13 +235,18 @@ func parseSubject(s string) (*template.Template, error) {
 	return t, nil
 }
 
+// maxSubject bounds a subject: the server refuses a protocol line over its
+// max_control_line (4 KB by default) and closes the connection, which would fail the
+// chunk again at every retry.
+const maxSubject = 2048
+
 // subject renders the subject of one record; ok is false when a record key is missing
-// or the subject is empty. White space, '*', '>' and NUL from the tag or a value become
+// or the subject is empty or longer than maxSubject. White space, '*', '>' and NUL from the tag or a value become
 // '_' (a subject to publish to cannot hold them).
 func (o *Output) subject(dst []byte, tag string, rec event.Map) ([]byte, bool) {
 	start := len(dst)
 	dst, missing := o.tmpl.Append(dst, &template.Vars{Tag: tag, Record: rec})
-	if missing || len(dst) == start {
+	if missing || len(dst) == start || len(dst)-start > maxSubject {
 		return dst[:start], false
 	}
 	for i := start; i < len(dst); i++ {
@@ -433,7 +438,7 @@ func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 	if !o.perRecord {
 		s, ok := o.subject(nil, c.Tag, nil)
 		if !ok {
-			return fmt.Errorf("nats: tag %q makes an empty subject", c.Tag)
+			return fmt.Errorf("nats: tag %q makes an empty subject, or one over %d bytes", c.Tag, maxSubject)
 		}
 		fixed = string(s)
 	}
@@ -469,7 +474,7 @@ func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 	}
 	acked = true
 	if skipped > 0 {
-		o.log.Warn("nats: records without the subject's record key were not published", "tag", c.Tag, "records", skipped, "subject", o.Subject)
+		o.log.Warn("nats: records without the subject's record key (or whose subject would be empty or over 2048 bytes) were not published", "tag", c.Tag, "records", skipped, "subject", o.Subject)
 	}
 	if tooBig > 0 {
 		o.log.Error("nats: records larger than a message may be were not published", "tag", c.Tag, "records", tooBig, "max_bytes", limit)

@@ -247,7 +247,8 @@ func TestSubjectTemplate(t *testing.T) {
 		event.Event{Time: time.Unix(1, 0), Record: event.Map{{"device", "pi 7"}, {"v", int64(1)}}},
 		event.Event{Time: time.Unix(2, 0), Record: event.Map{{"device", "pi8"}, {"v", int64(2)}}},
 		event.Event{Time: time.Unix(3, 0), Record: event.Map{{"v", int64(3)}}},
-		event.Event{Time: time.Unix(4, 0), Record: event.Map{{"device", "pi 7"}, {"v", int64(4)}}})
+		event.Event{Time: time.Unix(4, 0), Record: event.Map{{"device", "pi 7"}, {"v", int64(4)}}},
+		event.Event{Time: time.Unix(5, 0), Record: event.Map{{"device", strings.Repeat("d", 3000)}, {"v", int64(5)}}})
 	if err := o.Flush(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
