@@ -43,6 +43,7 @@ import (
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/influxdb"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/loki"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/mqtt"
+	_ "github.com/fluentbit-go/fluentbit-go/outputs/nats"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/null"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/opentelemetry"
 	_ "github.com/fluentbit-go/fluentbit-go/outputs/prometheus_exporter"

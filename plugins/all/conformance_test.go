@@ -69,6 +69,7 @@ var badValues = map[string][2]string{
 	"output/forward":                 {"Compress", "zip"},
 	"output/http":                    {"Format", "yaml"},
 	"output/mqtt":                    {"QoS", "3"},
+	"output/nats":                    {"Port", "70000"},
 	"output/influxdb":                {"Precision", "h"},
 	"output/loki":                    {"Line_Format", "xml"},
 	"output/opentelemetry":           {"Compress", "zstd"},

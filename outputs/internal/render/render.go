@@ -194,6 +194,21 @@ func AppendMapJSON(dst []byte, m event.Map, keys *[]string) []byte {
 	return append(dst, '}')
 }
 
+// AppendMembers writes m's key/value pairs as the inside of a JSON object, without the
+// braces (keys in order, as AppendMapJSON writes them), for outputs that put keys of their
+// own before the record's.
+func AppendMembers(dst []byte, m event.Map) []byte {
+	for i, kv := range m {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONKey(dst, kv.Key)
+		dst = append(dst, ':')
+		dst = event.AppendJSON(dst, kv.Value)
+	}
+	return dst
+}
+
 // appendJSONKey writes s as a JSON string. Plain keys are copied without the boxing into
 // an interface that event.AppendJSON would cost (an allocation per key); the others go
 // through it.
