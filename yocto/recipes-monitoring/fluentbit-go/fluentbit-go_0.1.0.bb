@@ -18,7 +18,7 @@ GO_INSTALL = "${GO_IMPORT}/cmd/fluentbit"
 # repository: go run ./packaging/yoctomods -bump (CI checks they agree). To follow main
 # instead, see the layer's README.md ("Following main"): AUTOREV is an opt-in in local.conf.
 SRC_URI = "git://github.com/fluentbit-go/fluentbit-go.git;protocol=https;branch=main;destsuffix=${GO_SRCURI_DESTSUFFIX}"
-SRCREV = "783a8ef46b17441b554ba8ed416c761fc4a4cae9"
+SRCREV = "374f0f94669e2e0fcc62d5f43bdf112ccb1ec751"
 PV = "0.1.0+git"
 
 # The Go modules, fetched by the gomod:// fetcher, and their licenses.
