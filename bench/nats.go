@@ -200,9 +200,14 @@ func runDummyNats(env *Env, js bool) (Result, error) {
 	} else {
 		// Core NATS: the output's count says the server had them; the subscriber gets
 		// them a moment later.
-		select {
-		case <-count.reached:
-		case <-time.After(30 * time.Second):
+		count.mu.Lock()
+		reached := count.reached // nil once add closed it
+		count.mu.Unlock()
+		if reached != nil {
+			select {
+			case <-reached:
+			case <-time.After(30 * time.Second):
+			}
 		}
 		count.mu.Lock()
 		got, err = count.records, count.bad

@@ -338,6 +338,10 @@ func TestServerDownAndBack(t *testing.T) {
 	}
 	emit(0, 50)
 	r.waitFor(t, 10*time.Second, func(ps []push) bool { return count(ps) == 50 })
+	// Down only once the output has its answers (an unanswered request is rightly resent).
+	if !pipelinetest.Eventually(10*time.Second, func() bool { return e.Metrics().Outputs[0].ProcRecords >= 50 }) {
+		t.Fatal("the first 50 records were not reported delivered")
+	}
 	r.Close() // down: connections refused
 	emit(50, 100)
 	// Let the engine fail at least once before the server is back.

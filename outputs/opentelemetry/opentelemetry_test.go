@@ -297,6 +297,11 @@ func TestServerDownAndBack(t *testing.T) {
 	}
 	emit(0, 50)
 	collect(chk, 50)
+	// Stop the collector only once the output has its answers: a request received but not
+	// yet answered when the collector dies is rightly sent again (at least once).
+	if !pipelinetest.Eventually(10*time.Second, func() bool { return e.Metrics().Outputs[0].ProcRecords >= 50 }) {
+		t.Fatal("the first 50 records were not reported delivered")
+	}
 	chk.Stop()
 	emit(50, 100)
 	if !pipelinetest.Eventually(10*time.Second, func() bool { return e.Metrics().Outputs[0].Retries > 0 }) {
