@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/internal/membudget"
 )
 
 // This file holds the engine's settings: its defaults, Options (the service section) and
@@ -61,6 +62,10 @@ type Options struct {
 	SchedulerCap  time.Duration // no retry waits longer than this
 	Storage       StorageOptions
 	Logger        *slog.Logger
+	// Budget is the process's memory budget (service.memory_limit), shared by every
+	// engine of a process across reloads; nil is off (unlimited). Input chunk buffers are
+	// reserved from it (chunk.go) and plugins get it in Env.
+	Budget *membudget.Budget
 }
 
 func (o *Options) setDefaults() {

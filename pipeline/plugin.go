@@ -55,6 +55,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/internal/membudget"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/storage"
 )
 
@@ -142,6 +143,10 @@ type Env struct {
 	// Emitter is set for filters that implement Reemitter: records emitted there enter
 	// the pipeline again, through the filters that match their (new) tag.
 	Emitter Emitter
+	// Budget is the process's memory budget (service.memory_limit; nil when off, which
+	// every method takes as unlimited). A plugin reserves from it before allocating a
+	// large buffer of its own (a decompressed body) and releases what it reserved.
+	Budget *membudget.Budget
 }
 
 // The optional interfaces of the plugin lifecycle, in the order the engine calls them

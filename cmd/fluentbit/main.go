@@ -224,6 +224,11 @@ func loadConfig(c *cli) (*config.Config, error) {
 	for _, p := range c.service {
 		cfg.Service.Set(p.Key, p.Value)
 	}
+	// The daemon runs on small devices: its memory is bounded unless the configuration
+	// says otherwise (memory_limit off).
+	if _, ok := cfg.Service.Get("memory_limit"); !ok {
+		cfg.Service.Set("memory_limit", fluentbit.DaemonMemoryLimit)
+	}
 	switch {
 	case c.quiet:
 		cfg.Service.Set("log_level", "error")
