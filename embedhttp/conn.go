@@ -418,6 +418,10 @@ func (c *conn) charge(n int) bool {
 		s.bufBytes.Add(-int64(n))
 		return false
 	}
+	if s.Memory != nil && !s.Memory.TryReserve(int64(n)) {
+		s.bufBytes.Add(-int64(n))
+		return false
+	}
 	c.charged += n
 	return true
 }
@@ -427,6 +431,9 @@ func (c *conn) refund(n int) {
 	n = min(n, c.charged)
 	c.charged -= n
 	c.srv.bufBytes.Add(-int64(n))
+	if c.srv.Memory != nil {
+		c.srv.Memory.Release(int64(n))
+	}
 }
 
 func (c *conn) shrink() {
