@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/internal/membudget"
+	"github.com/fluentbit-go/fluentbit-go/internal/poll"
 )
 
 // Chunk buffers come out of the process's memory budget: with a slow output, inputs wait
@@ -108,11 +109,8 @@ func TestMemoryBudgetWaitEndsAtStop(t *testing.T) {
 			}
 		}
 	}()
-	for i := 0; !opts.Budget.Full(); i++ {
-		if i > 5000 {
-			t.Fatal("the budget never filled")
-		}
-		time.Sleep(time.Millisecond)
+	if !poll.Until(10*time.Second, opts.Budget.Full) {
+		t.Fatal("the budget never filled")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()

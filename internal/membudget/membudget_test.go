@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/internal/poll"
 )
 
 func TestOffIsUnlimited(t *testing.T) {
@@ -33,11 +35,8 @@ func TestReserveWaitsForRelease(t *testing.T) {
 	got := make(chan error, 1)
 	go func() { got <- b.Reserve(context.Background(), 30) }()
 	// The waiter is queued once Full says so (the budget is not spent: 80 < 100).
-	for i := 0; !b.Full(); i++ {
-		if i > 10000 {
-			t.Fatal("Reserve never queued")
-		}
-		time.Sleep(time.Millisecond)
+	if !poll.Until(10*time.Second, b.Full) {
+		t.Fatal("Reserve never queued")
 	}
 	if b.TryReserve(10) {
 		t.Fatal("TryReserve overtook a waiter")
