@@ -303,7 +303,10 @@ func (in *inputInst) appendEntries(tag string, n, size int, enc func([]byte) ([]
 		}
 		// The memory budget is spent: seal this input's chunks so they go out (their
 		// delivery frees it) and wait for room without the lock, then look again.
-		want := int64(chunkCap(0, need, in.e.opts.ChunkLimit))
+		// Enough for this chunk's growth, or for a fresh chunk's first buffer once it is
+		// sealed below: grow can then succeed with the credit alone.
+		limit := in.e.opts.ChunkLimit
+		want := max(int64(chunkCap(cap(c.Data), need, limit))-c.reserved, int64(chunkCap(0, max(size, 512), limit)))
 		sealed := in.sealAllLocked()
 		in.mu.Unlock()
 		in.dispatchAll(sealed)

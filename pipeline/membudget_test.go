@@ -122,3 +122,52 @@ func TestMemoryBudgetWaitEndsAtStop(t *testing.T) {
 		t.Fatalf("%d bytes still reserved after Stop", u)
 	}
 }
+
+// An emitter whose chunk cannot grow within the budget waits (its open chunk is sealed
+// and goes out) and goes on once room is given back.
+func TestMemoryBudgetWaitResumesAfterRelease(t *testing.T) {
+	opts := fastOpts()
+	opts.Flush = time.Hour // the chunk stays open: its growth is what is asked for
+	opts.ChunkLimit = 64 << 10
+	opts.Budget = membudget.New(100 << 10)
+	e := NewEngine(opts)
+	em := e.AddInput(InputSpec{Plugin: "a", Input: idleInput{}})
+	e.AddOutput(OutputSpec{Plugin: "null", Match: "*", Output: OutputFunc(func(context.Context, *Chunk) error { return nil })})
+	startEngine(t, e)
+	defer e.Stop(context.Background())
+	// Fill the chunk to just under 16 KiB (a quarter of the limit): its buffer is 16 KiB.
+	i := 0
+	for ; opts.Budget.Used() < 16<<10; i++ {
+		if err := em.Emit("app", rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for em.(*inputInst).bufferedNow() < 15<<10 {
+		if err := em.Emit("app", rec(i)); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	}
+	// Leave 30 KiB free: a fresh chunk's 4 KiB fits, the jump to 72 KiB does not.
+	held := opts.Budget.Limit() - opts.Budget.Used() - 30<<10
+	if !opts.Budget.TryReserve(held) {
+		t.Fatal("could not hold the budget")
+	}
+	done := make(chan error, 1)
+	go func() {
+		for j := 0; j < 200; j++ {
+			if err := em.Emit("app", rec(i+j)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	if !poll.Until(10*time.Second, func() bool { return opts.Budget.Waits() > 0 }) {
+		t.Fatal("the emitter never waited for the budget")
+	}
+	opts.Budget.Release(held)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
