@@ -13,8 +13,8 @@
 //   - listen (default 0.0.0.0), port (default 24224; 0 picks a free port).
 //   - unix_path: listen on this Unix socket instead of TCP; unix_perm: its permissions,
 //     octal (e.g. 0660). A stale socket file left at unix_path is replaced.
-//   - buffer_chunk_size (default 1024000): the connection buffer grows by this much at a
-//     time; buffer_max_size (default 6144000): the largest message accepted, as it comes
+//   - buffer_chunk_size (default 1024000): the most the connection buffer grows by at a
+//     time (it starts at 64 KiB and doubles); buffer_max_size (default 6144000): the largest message accepted, as it comes
 //     on the wire. A larger message, or one that declares a larger length, closes the
 //     connection (logged) before it is read.
 //   - tag_prefix: prepended to every incoming tag. Otherwise the common key tag, when
