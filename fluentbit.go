@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +25,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/internal/handoff"
+	"github.com/fluentbit-go/fluentbit-go/internal/membudget"
 	"github.com/fluentbit-go/fluentbit-go/parser"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -68,7 +71,43 @@ type Service struct {
 	StorageBacklogFlushOnSh bool        `conf:"storage.backlog.flush_on_shutdown"`
 	StorageKeepRejected     bool        `conf:"storage.keep.rejected"`
 	StorageRejectedPath     string      `conf:"storage.rejected.path"`
+
+	// MemoryLimit is the whole process's memory budget (memory_limit, a size or off;
+	// the daemon's default is DaemonMemoryLimit, the library's off). See docs/memory.md.
+	MemoryLimit MemoryLimit `conf:"memory_limit"`
 }
+
+// MemoryLimit is a memory_limit value in bytes; 0 is off (no limit).
+type MemoryLimit int64
+
+// DaemonMemoryLimit is the daemon's memory_limit when the configuration gives none.
+const DaemonMemoryLimit = "48M"
+
+// minMemoryLimit is the smallest memory_limit accepted: the runtime and a few chunks.
+const minMemoryLimit = 8_000_000
+
+// UnmarshalConf reads a size ("48M") or off.
+func (m *MemoryLimit) UnmarshalConf(s string) error {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "off", "false", "no", "0", "unlimited":
+		*m = 0
+		return nil
+	}
+	n, err := config.ParseSize(s)
+	if err != nil {
+		return fmt.Errorf("want a size (48M) or off: %w", err)
+	}
+	if n < minMemoryLimit {
+		return fmt.Errorf("want at least 8M (or off)")
+	}
+	*m = MemoryLimit(n)
+	return nil
+}
+
+// BufferBudget is the part of the memory limit the buffers may reserve (three quarters:
+// the rest is the runtime, goroutines, small per-record values and the garbage the
+// collector has not yet freed).
+func (m MemoryLimit) BufferBudget() int64 { return int64(m) / 4 * 3 }
 
 // DefaultService returns the service settings used when a key is not given.
 func DefaultService() Service {
@@ -324,6 +363,10 @@ type Agent struct {
 	started bool
 	ctx     context.Context
 
+	budgetMu    sync.Mutex
+	budget      *membudget.Budget // memory_limit's buffer budget, kept across reloads
+	memLimitSet bool              // debug.SetMemoryLimit was called (under mu)
+
 	// Pipelines replaced by a Reload deliver what they hold in the background (up to
 	// grace) and hand the rest to the current one.
 	drains   sync.WaitGroup
@@ -431,6 +474,7 @@ func (a *Agent) build(cfg *config.Config) (*pipeline.Engine, Service, *libInput,
 		Storage: svc.storageOptions(),
 		Logger:  a.opts.logger,
 		Exit:    a.requestExit,
+		Budget:  a.budgetFor(svc.MemoryLimit),
 	})
 	// Parsers first, so a broken parser definition is reported even when no plugin names
 	// it. Plugins that take `parser` build their own set from cfg (they are ConfigAware):
@@ -452,6 +496,40 @@ func (a *Agent) build(cfg *config.Config) (*pipeline.Engine, Service, *libInput,
 	lib.emit = eng.AddInput(pipeline.InputSpec{Plugin: "lib", Tag: a.opts.libTag, MemBufLimit: a.opts.libMemLimit, Input: lib})
 	return eng, svc, lib, nil
 }
+
+// budgetFor returns the process's memory budget for limit: the agent's one, its limit
+// changed (a reload), so that chunks of a pipeline still delivering and those of the
+// next one count against the same bytes; nil when limit is off.
+func (a *Agent) budgetFor(limit MemoryLimit) *membudget.Budget {
+	if limit <= 0 {
+		return nil
+	}
+	a.budgetMu.Lock()
+	defer a.budgetMu.Unlock()
+	if a.budget == nil {
+		a.budget = membudget.New(limit.BufferBudget())
+	} else {
+		a.budget.SetLimit(limit.BufferBudget())
+	}
+	return a.budget
+}
+
+// applyMemoryLimit sets Go's soft memory limit from memory_limit, so that the garbage
+// collector runs harder as the heap nears it rather than letting it reach twice what is
+// live; off gives back the runtime's default (no limit), if the agent had set one.
+func (a *Agent) applyMemoryLimit(limit MemoryLimit) {
+	switch {
+	case limit > 0:
+		debug.SetMemoryLimit(int64(limit))
+		a.memLimitSet = true
+	case a.memLimitSet:
+		debug.SetMemoryLimit(math.MaxInt64)
+		a.memLimitSet = false
+	}
+}
+
+// MemoryBudget returns the process's memory budget (nil when memory_limit is off).
+func (a *Agent) MemoryBudget() *membudget.Budget { return a.current.Load().Budget() }
 
 // Service returns the service settings in force.
 func (a *Agent) Service() Service {
@@ -478,6 +556,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.eng.Start(ctx); err != nil {
 		return err
 	}
+	a.applyMemoryLimit(a.service.MemoryLimit)
 	a.started = true
 	a.ctx = context.WithoutCancel(ctx)
 	return nil
@@ -602,6 +681,7 @@ func (a *Agent) Reload(cfg *config.Config) error {
 		return fmt.Errorf("fluentbit: reload: %w (the previous configuration was started again)", err)
 	}
 	a.handOver(old, eng)
+	a.applyMemoryLimit(svc.MemoryLimit)
 	a.cfg, a.service, a.eng, a.lib = cfg, svc, eng, lib
 	a.current.Store(a.eng)
 	a.reloads.Add(1)

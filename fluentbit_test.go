@@ -255,6 +255,8 @@ func TestServiceValuesOutOfRangeAreErrors(t *testing.T) {
 		{"scheduler.cap", "0", "want more than 0"},
 		{"http_port", "70000", "want 0 to 65535"},
 		{"hc_period", "0", "want 1 or more"},
+		{"memory_limit", "lots", "want a size (48M) or off"},
+		{"memory_limit", "1M", "want at least 8M"},
 	} {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
 			cfg := parse(t, "service:\n  log_level: info\n  "+tc.key+": "+tc.value+"\n")
@@ -272,6 +274,30 @@ func TestServiceValuesOutOfRangeAreErrors(t *testing.T) {
 	cfg = parse(t, "service:\n  flush: 0.5\n  grace: 1\n  scheduler.base: 1\n  scheduler.cap: 1\n")
 	if err := fluentbit.Check(cfg); err != nil {
 		t.Errorf("sensible values refused: %v", err)
+	}
+}
+
+func TestMemoryLimitValues(t *testing.T) {
+	for _, tc := range []struct {
+		value  string
+		want   fluentbit.MemoryLimit
+		budget int64
+	}{{"off", 0, 0}, {"48M", 48_000_000, 36_000_000}, {"64MB", 64_000_000, 48_000_000}} {
+		cfg := parse(t, "service:\n  memory_limit: "+tc.value+"\n")
+		svc, err := fluentbit.ParseService(cfg)
+		if err != nil {
+			t.Fatalf("memory_limit %s: %v", tc.value, err)
+		}
+		if svc.MemoryLimit != tc.want || svc.MemoryLimit.BufferBudget() != tc.budget {
+			t.Errorf("memory_limit %s: %d bytes, buffer budget %d; want %d, %d", tc.value, svc.MemoryLimit, svc.MemoryLimit.BufferBudget(), tc.want, tc.budget)
+		}
+		a, err := fluentbit.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.MemoryBudget().Limit(); got != tc.budget {
+			t.Errorf("memory_limit %s: the agent's budget is %d, want %d", tc.value, got, tc.budget)
+		}
 	}
 }
 

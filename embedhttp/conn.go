@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -418,6 +419,10 @@ func (c *conn) charge(n int) bool {
 		s.bufBytes.Add(-int64(n))
 		return false
 	}
+	if s.Memory != nil && !s.Memory.TryReserve(int64(n)) {
+		s.bufBytes.Add(-int64(n))
+		return false
+	}
 	c.charged += n
 	return true
 }
@@ -427,6 +432,9 @@ func (c *conn) refund(n int) {
 	n = min(n, c.charged)
 	c.charged -= n
 	c.srv.bufBytes.Add(-int64(n))
+	if c.srv.Memory != nil {
+		c.srv.Memory.Release(int64(n))
+	}
 }
 
 func (c *conn) shrink() {
@@ -573,6 +581,25 @@ func (c *conn) gunzip(body []byte) ([]byte, int) {
 	}
 	limit := c.srv.MaxDecompressedBytes
 	out := c.zbuf[:0]
+	// A gzip stream ends with its (last member's) inflated size, mod 2^32: one past the
+	// limit is refused before anything is inflated, and one within it sizes the buffer
+	// once, so a large body leaves no trail of outgrown buffers behind (garbage the
+	// collector has yet to free is memory too). A size that lies only costs the growth.
+	if len(body) >= 18 {
+		isize := int64(binary.LittleEndian.Uint32(body[len(body)-4:]))
+		if isize > limit {
+			return nil, 413
+		}
+		if want := int(isize) + 1; cap(out) < want { // +1: the read that sees the end
+			if want > c.zBooked {
+				if !c.charge(want - c.zBooked) { // before allocating
+					return nil, 503
+				}
+				c.zBooked = want
+			}
+			out = make([]byte, 0, want)
+		}
+	}
 	if cap(out) == 0 {
 		out = make([]byte, 0, 4*len(body)+512)
 	}

@@ -705,3 +705,60 @@ func TestPanickingHooksAreContained(t *testing.T) {
 		t.Errorf("panics = %d", s.Stats().Panics)
 	}
 }
+
+// testBudget is a MemoryBudget of limit bytes.
+type testBudget struct {
+	mu          sync.Mutex
+	used, limit int64
+}
+
+func (b *testBudget) TryReserve(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.limit {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *testBudget) Release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+}
+
+func (b *testBudget) Used() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// A gzip body the process's memory budget has no room for once inflated is answered 503
+// with Retry-After; one that fits is served, and every byte is given back.
+func TestMemoryBudgetBoundsInflatedBodies(t *testing.T) {
+	mem := &testBudget{limit: 128 << 10}
+	closed := make(chan struct{}, 2)
+	s := start(t, &Server{Memory: mem, MaxBodyBytes: 1 << 20, MaxDecompressedBytes: 4 << 20,
+		Hooks:   Hooks{ConnClosed: func(netip.AddrPort, int) { closed <- struct{}{} }},
+		Handler: HandlerFunc(func(w *Response, r *Request) { w.Write(appendInt(nil, len(r.Body()))) })})
+	big := gz(t, bytes.Repeat([]byte("z"), 1<<20)) // 1 KiB on the wire, 1 MiB inflated
+	c := dial(t, s)
+	c.send(fmt.Sprintf("POST /z HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s", len(big), big))
+	if resp, _ := c.read("POST"); resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("inflating past the memory budget: %d %v", resp.StatusCode, resp.Header)
+	}
+	<-closed // the refused request's connection is closed, its buffers given back
+	small := gz(t, bytes.Repeat([]byte("s"), 32<<10))
+	d := dial(t, s)
+	d.send(fmt.Sprintf("POST /z HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s", len(small), small))
+	if resp, got := d.read("POST"); resp.StatusCode != 200 || got != "32768" {
+		t.Fatalf("a body within the budget: %d %q", resp.StatusCode, got)
+	}
+	c.nc.Close()
+	d.nc.Close()
+	<-closed
+	if u := mem.Used(); u != 0 {
+		t.Fatalf("%d bytes still reserved after every connection closed", u)
+	}
+}

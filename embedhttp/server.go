@@ -93,6 +93,10 @@ type Server struct {
 	// pass it gets 503 with Retry-After and its connection closes. Default:
 	// 4 × (MaxBodyBytes + MaxDecompressedBytes).
 	MaxBufferBytes int64
+	// Memory, when set, is a budget shared with the rest of the process (the agent's
+	// memory_limit): every byte booked against MaxBufferBytes is reserved from it too,
+	// and a request it has no room for gets 503 with Retry-After, as over MaxBufferBytes.
+	Memory MemoryBudget
 
 	ReadTimeout time.Duration // from a request's first byte to its last; slowloris defence
 	IdleTimeout time.Duration // keep-alive wait for the next request
@@ -140,6 +144,12 @@ type Server struct {
 
 type statCounters struct {
 	accepted, denied, overLimit, active, requests, badRequests, timeouts, panics atomic.Int64
+}
+
+// MemoryBudget is a byte budget shared with the rest of the process.
+type MemoryBudget interface {
+	TryReserve(n int64) bool
+	Release(n int64)
 }
 
 // Stats is a snapshot of the server's counters.

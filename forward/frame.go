@@ -228,8 +228,9 @@ func header(b []byte) (hdr int, payload, items uint64, err error) {
 
 // Limits bound what a Decoder holds for one connection.
 type Limits struct {
-	// ChunkSize is how much the read buffer grows by at a time (Fluent Bit's
-	// buffer_chunk_size). Default DefaultChunkSize.
+	// ChunkSize is the most the read buffer grows by at a time (Fluent Bit's
+	// buffer_chunk_size); it starts at BaseSize and doubles up to that step. Default
+	// DefaultChunkSize.
 	ChunkSize int
 	// MaxSize is the largest message accepted, as it is on the wire (buffer_max_size).
 	// Default DefaultMaxSize.
@@ -240,7 +241,23 @@ type Limits struct {
 	// BatchBytes, when above 0, makes Next split a message's entries into Batches of at
 	// most this many bytes (an entry larger than that is a batch of its own).
 	BatchBytes int
+	// Stream leaves a CompressedPackedForward message compressed: Next returns it with
+	// no Entries and the caller inflates it piece by piece with Message.Inflate, so it is
+	// never whole in memory.
+	Stream bool
+	// Reserve, when set, is asked for n more bytes before the decoder grows a buffer past
+	// BaseSize (the read buffer for a large message, the inflate window for a large
+	// entry), held being what that buffer holds already; an error refuses the message.
+	// Release gives the bytes back when the buffer shrinks again. Both go together (a
+	// memory budget: membudget.Budget).
+	Reserve func(n, held int) error
+	Release func(n int)
 }
+
+// BaseSize is what a decoder's buffers hold without asking Limits.Reserve: the read
+// buffer starts at it (or ChunkSize, if smaller), and shrinks back to it once a larger
+// message is done.
+const BaseSize = 64 << 10
 
 // Fluent Bit's in_forward defaults.
 const (
@@ -266,14 +283,15 @@ func (l Limits) withDefaults() Limits {
 // by ChunkSize as a message needs it and never past MaxSize. It is not safe for
 // concurrent use.
 type Decoder struct {
-	r     io.Reader
-	lim   Limits
-	buf   []byte
-	start int // first byte of the current (unread) message
-	end   int // end of the bytes read
-	f     framer
-	msg   Message
-	dec   decodeState
+	r        io.Reader
+	lim      Limits
+	buf      []byte
+	reserved int // bytes of buf above BaseSize, reserved through lim.Reserve
+	start    int // first byte of the current (unread) message
+	end      int // end of the bytes read
+	f        framer
+	msg      Message
+	dec      decodeState
 }
 
 // NewDecoder returns a Decoder reading from r with lim (zero fields take their defaults).
@@ -292,6 +310,12 @@ func (d *Decoder) Buffered() int { return d.end - d.start }
 // io.EOF when no byte of a next value was read, io.ErrUnexpectedEOF otherwise.
 func (d *Decoder) ReadRaw() ([]byte, error) {
 	d.f.reset()
+	if d.start == d.end && d.reserved > 0 {
+		// A large message is done: let its buffer go.
+		d.buf, d.start, d.end = nil, 0, 0
+		d.lim.Release(d.reserved)
+		d.reserved = 0
+	}
 	for {
 		n, err := d.f.scan(d.buf[d.start:d.end], d.lim.MaxSize)
 		if err != nil {
@@ -319,9 +343,16 @@ func (d *Decoder) fill() error {
 		d.start, d.end = 0, n
 	}
 	if d.end == len(d.buf) {
-		size := min(len(d.buf)+d.lim.ChunkSize, d.lim.MaxSize)
+		// Most messages are small: start at BaseSize and double, by ChunkSize at most.
+		size := min(max(2*len(d.buf), BaseSize), len(d.buf)+d.lim.ChunkSize, d.lim.MaxSize)
 		if size <= len(d.buf) {
 			return ErrTooLarge
+		}
+		if more := size - BaseSize - d.reserved; more > 0 && d.lim.Reserve != nil {
+			if err := d.lim.Reserve(more, d.reserved); err != nil {
+				return fmt.Errorf("%w: %d bytes of read buffer: %w", ErrNoMemory, size, err)
+			}
+			d.reserved += more
 		}
 		nb := make([]byte, size)
 		copy(nb, d.buf[d.start:d.end])
@@ -340,6 +371,20 @@ func (d *Decoder) fill() error {
 		}
 	}
 	return io.ErrNoProgress
+}
+
+// ErrNoMemory means a message could not be read or inflated within the memory budget
+// (Limits.Reserve refused a buffer).
+var ErrNoMemory = errors.New("forward: no memory for the message")
+
+// Close gives back what the decoder reserved (Limits.Release) and drops its buffers.
+func (d *Decoder) Close() {
+	d.buf, d.start, d.end = nil, 0, 0
+	if d.reserved > 0 {
+		d.lim.Release(d.reserved)
+		d.reserved = 0
+	}
+	d.dec.zbuf = nil
 }
 
 // Next reads and decodes the next event message, passing over heartbeats (a msgpack nil).

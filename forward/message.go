@@ -70,6 +70,12 @@ type Message struct {
 	DropErr error
 	// Batches splits Entries when the decoder's Limits.BatchBytes is set.
 	Batches []Batch
+
+	// A CompressedPackedForward message decoded with Limits.Stream: the gzip payload
+	// Inflate reads (valid until the next Next).
+	gz  []byte
+	st  *decodeState
+	lim Limits
 }
 
 // decodeState holds the buffers a decoder reuses from message to message.
@@ -180,6 +186,10 @@ func (st *decodeState) decode(raw []byte, m *Message, lim Limits) error {
 		if m.Mode != ModePackedForward {
 			return fmt.Errorf("forward: compressed %q in %s mode", m.Options.Compressed, m.Mode)
 		}
+		if lim.Stream {
+			m.Mode, m.gz, m.st, m.lim = ModeCompressedPackedForward, entries, st, lim
+			return nil
+		}
 		if entries, err = st.gunzip(entries, lim.MaxDecompressed); err != nil {
 			return err
 		}
@@ -212,6 +222,8 @@ func (st *decodeState) decode(raw []byte, m *Message, lim Limits) error {
 	return nil
 }
 
+var errNotAnEntry = errors.New("an entry is an array [time, record]")
+
 // validate walks the entries (limit of them, or all when limit < 0), leaving out (and
 // counting) the invalid ones by moving the valid ones after them down over them, and cuts
 // batches. It returns the bytes after the last entry walked.
@@ -222,7 +234,15 @@ func validate(entries []byte, limit int, m *Message, batchBytes int) ([]byte, er
 	in := entries
 	seen := 0
 	for len(in) > 0 && seen != limit {
-		rest, err := event.SkipEntry(in)
+		var rest []byte
+		var err error
+		if c := in[0]; c != 0x92 && c != 0xdc && c != 0xdd {
+			// Not an array: not an entry, told without building an error per value (a
+			// payload of zeros is a million of them).
+			err = errNotAnEntry
+		} else {
+			rest, err = event.SkipEntry(in)
+		}
 		seen++
 		if err != nil {
 			// Whole msgpack? Then leave the entry out and go on.

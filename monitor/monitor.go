@@ -307,7 +307,15 @@ func (m *Monitor) metricsJSON(w http.ResponseWriter, _ *http.Request) {
 			"retried_records", o.RetriedRecords)
 		b = append(b, '}')
 	}
-	b = append(b, "}}"...)
+	b = append(b, '}')
+	if mm := met.Memory; mm.Limit > 0 {
+		// Ours (memory_limit): Fluent Bit has no memory budget.
+		b = append(b, `,"memory":{`...)
+		b = jsonFields(b, "budget_bytes", uint64(mm.Limit), "used_bytes", uint64(max(mm.Used, 0)),
+			"wait_seconds_total", mm.Waited.Seconds(), "waits", uint64(mm.Waits))
+		b = append(b, '}')
+	}
+	b = append(b, '}')
 	writeJSON(w, 200, b)
 }
 
@@ -420,6 +428,8 @@ func jsonFields(b []byte, kv ...any) []byte {
 			b = strconv.AppendUint(b, v, 10)
 		case int:
 			b = strconv.AppendInt(b, int64(v), 10)
+		case float64:
+			b = strconv.AppendFloat(b, v, 'f', -1, 64)
 		}
 	}
 	return b

@@ -19,6 +19,7 @@ type family struct {
 type sample struct {
 	labels []string // name, value, name, value...
 	value  uint64
+	float  *float64            // a non-integer value, instead of value
 	hist   *pipeline.Histogram // for a histogram family, instead of value
 }
 
@@ -84,7 +85,7 @@ func (m *Monitor) v1Families(met pipeline.Metrics) []family {
 	for _, f := range fams {
 		sort.SliceStable(f.samples, func(i, j int) bool { return f.samples[i].labels[1] < f.samples[j].labels[1] })
 	}
-	return append(fams,
+	fams = append(fams,
 		family{"fluentbit_uptime", "Number of seconds that Fluent Bit has been running.", counter,
 			[]sample{{value: uint64(m.uptimeSeconds())}}},
 		family{"process_start_time_seconds", "Start time of the process since unix epoch in seconds.", gauge,
@@ -92,6 +93,7 @@ func (m *Monitor) v1Families(met pipeline.Metrics) []family {
 		family{"fluentbit_build_info", "Build version information.", gauge,
 			[]sample{{labels: []string{"version", m.o.Version, "edition", m.o.Edition}, value: 1}}},
 	)
+	return append(fams, memoryFamilies(met, nil)...)
 }
 
 // v2Families is the v2 set, in Fluent Bit's order. Families that mean nothing here (the
@@ -200,7 +202,8 @@ func (m *Monitor) v2Families(met pipeline.Metrics) []family {
 			lat.samples = append(lat.samples, sample{labels: []string{"input", r.Input, "output", o.Name}, hist: &r.Latency})
 		}
 	}
-	return append(fams, lat)
+	fams = append(fams, lat)
+	return append(fams, memoryFamilies(met, host)...)
 }
 
 // capacityPercent is Fluent Bit's calculate_chunk_capacity_percent: the share of
@@ -263,7 +266,7 @@ func appendProm(b []byte, fams []family, ts int64) []byte {
 			}
 			b = appendSeries(b, f.name, s.labels)
 			b = append(b, ' ')
-			b = strconv.AppendUint(b, s.value, 10)
+			b = appendValue(b, s)
 			if ts != 0 && len(s.labels) > 0 && s.labels[0] == "name" {
 				b = append(b, ' ')
 				b = strconv.AppendInt(b, ts, 10)
@@ -358,11 +361,36 @@ func appendV2Text(b []byte, fams []family, now time.Time) []byte {
 				b = append(b, " }\n"...)
 				continue
 			}
-			b = strconv.AppendUint(b, s.value, 10)
+			b = appendValue(b, s)
 			b = append(b, '\n')
 		}
 	}
 	return b
+}
+
+func appendValue(b []byte, s sample) []byte {
+	if s.float != nil {
+		return strconv.AppendFloat(b, *s.float, 'g', -1, 64)
+	}
+	return strconv.AppendUint(b, s.value, 10)
+}
+
+// memoryFamilies are the process's memory budget (service memory_limit), served only
+// when it is on: ours, Fluent Bit has no such budget.
+func memoryFamilies(met pipeline.Metrics, labels []string) []family {
+	mm := met.Memory
+	if mm.Limit <= 0 {
+		return nil
+	}
+	waited := mm.Waited.Seconds()
+	return []family{
+		{"fluentbit_memory_budget_bytes", "Bytes of the process's memory budget (memory_limit) buffers may reserve.", gauge,
+			[]sample{{labels: labels, value: uint64(mm.Limit)}}},
+		{"fluentbit_memory_budget_used_bytes", "Bytes reserved from the memory budget now.", gauge,
+			[]sample{{labels: labels, value: uint64(max(mm.Used, 0))}}},
+		{"fluentbit_memory_budget_wait_seconds_total", "Seconds spent waiting for room in the memory budget, summed over waiters.", counter,
+			[]sample{{labels: labels, float: &waited}}},
+	}
 }
 
 const promContentType = "text/plain; version=0.0.4"

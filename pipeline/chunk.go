@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fluentbit-go/fluentbit-go/internal/membudget"
 
 	"github.com/fluentbit-go/fluentbit-go/pipeline/storage"
 )
@@ -15,10 +18,13 @@ type chunk struct {
 	Chunk
 	in      *inputInst // nil for adopted and backlog chunks
 	pending atomic.Int32
-	seq     uint64       // dispatch order
-	mem     int64        // bytes counted in in.buffered, given back at release
-	created time.Time    // when the first record went in (latency metric); zero if unknown
-	busy    atomic.Int32 // flushes in progress (busy chunks metric)
+	seq     uint64 // dispatch order
+	mem     int64  // bytes counted in in.buffered, given back at release
+	// reserved is cap(Data) as reserved from the memory budget (engine's bufPool): the
+	// buffer goes back to the pool at release.
+	reserved int64
+	created  time.Time    // when the first record went in (latency metric); zero if unknown
+	busy     atomic.Int32 // flushes in progress (busy chunks metric)
 
 	// Filesystem chunks only.
 	file *storage.File
@@ -31,6 +37,9 @@ func (c *chunk) release() {
 	if c.in != nil && c.mem != 0 {
 		c.in.release(c.mem)
 	}
+	if c.file == nil && c.reserved != 0 {
+		c.in.e.bufs.put(c)
+	}
 	if c.file != nil {
 		if c.up {
 			c.e.upChunks.Add(-1)
@@ -41,21 +50,115 @@ func (c *chunk) release() {
 	}
 }
 
-// growChunk makes room for size more bytes (at least a small record's worth) in a chunk
-// that is sealed at limit bytes. It doubles from 4 KiB, and once a chunk is a quarter of
-// the way to its limit it goes straight to the limit (plus an eighth, or the batch): append's
-// own growth (×1.25 past 256 KiB) would copy a 2 MB chunk about eight times over, which was
-// a third of the agent's CPU in forward pass-through.
-func growChunk(b []byte, size, limit int) []byte {
-	need := len(b) + max(size, 512)
-	if need <= cap(b) {
-		return b
-	}
-	newCap := max(2*cap(b), need, 4096)
+// chunkCap is the capacity a chunk's buffer grows to when it needs need bytes and has
+// oldCap, for a chunk sealed at limit bytes. It doubles from 4 KiB, and once a chunk is a
+// quarter of the way to its limit it goes straight to the limit (plus an eighth, or the
+// batch): append's own growth (×1.25 past 256 KiB) would copy a 2 MB chunk about eight
+// times over, which was a third of the agent's CPU in forward pass-through.
+func chunkCap(oldCap, need, limit int) int {
+	newCap := max(2*oldCap, need, 4096)
 	if newCap > limit/4 {
 		newCap = max(need, limit+limit/8)
 	}
-	nb := make([]byte, len(b), newCap)
-	copy(nb, b)
-	return nb
+	return newCap
+}
+
+// minPooled is the smallest buffer worth keeping for reuse.
+const minPooled = 64 << 10
+
+// bufPool is the engine's chunk buffers: each buffer is reserved from the memory budget
+// before it is allocated (chunk.reserved is its capacity), and a released chunk's buffer
+// is kept for the next chunk that needs that much, so a busy input does not allocate (and
+// zero) a fresh 2 MB buffer per chunk. A pooled buffer keeps its reservation; the pool is
+// small (two chunks' worth) and is drained whenever someone waits for the budget.
+type bufPool struct {
+	budget   *membudget.Budget
+	maxBytes int
+
+	mu    sync.Mutex
+	free  [][]byte
+	bytes int
+}
+
+// grow gives c's buffer room for need bytes, reusing a pooled buffer or allocating one
+// reserved from the budget (credit first: bytes the caller reserved already). It returns
+// false, changing nothing, when the budget has no room.
+func (p *bufPool) grow(c *chunk, need, limit int, credit *int64) bool {
+	newCap := chunkCap(cap(c.Data), need, limit)
+	if nb := p.get(need); nb != nil {
+		nb = append(nb[:0], c.Data...)
+		p.budget.Release(c.reserved)
+		c.Data, c.reserved = nb, int64(cap(nb))
+		return true
+	}
+	delta := int64(newCap) - c.reserved
+	use := min(*credit, max(delta, 0))
+	if delta-use > 0 && !p.budget.TryReserve(delta-use) {
+		return false
+	}
+	*credit -= use
+	nb := make([]byte, len(c.Data), newCap)
+	copy(nb, c.Data)
+	c.Data, c.reserved = nb, int64(newCap)
+	if delta < 0 {
+		p.budget.Release(-delta)
+	}
+	return true
+}
+
+// regrown counts a buffer append grew (beyond what grow gave it) against the budget,
+// without waiting: the bytes are allocated already.
+func (p *bufPool) regrown(c *chunk, oldCap, newCap int) {
+	p.budget.Overdraw(int64(newCap) - c.reserved)
+	c.reserved = int64(newCap)
+	_ = oldCap
+}
+
+// get takes the smallest pooled buffer that holds need bytes, with its reservation.
+func (p *bufPool) get(need int) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	best := -1
+	for i, b := range p.free {
+		if cap(b) >= need && (best < 0 || cap(b) < cap(p.free[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	b := p.free[best]
+	p.free = append(p.free[:best], p.free[best+1:]...)
+	p.bytes -= cap(b)
+	return b
+}
+
+// put takes back a chunk's buffer: into the pool when it is worth keeping and fits,
+// otherwise its reservation is given back (the garbage collector frees the memory).
+func (p *bufPool) put(c *chunk) {
+	b, r := c.Data, c.reserved
+	c.Data, c.reserved = nil, 0
+	if r == 0 {
+		return
+	}
+	if int64(cap(b)) == r && cap(b) >= minPooled {
+		p.mu.Lock()
+		if p.bytes+cap(b) <= p.maxBytes {
+			p.free = append(p.free, b[:0])
+			p.bytes += cap(b)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+	}
+	p.budget.Release(r)
+}
+
+// drain empties the pool, giving its reservations back.
+func (p *bufPool) drain() {
+	p.mu.Lock()
+	n := p.bytes
+	p.free, p.bytes = nil, 0
+	p.mu.Unlock()
+	p.budget.Release(int64(n))
 }

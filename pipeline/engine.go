@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/internal/membudget"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/storage"
 )
 
@@ -49,6 +50,10 @@ type Engine struct {
 	noRouteMu   sync.Mutex
 	noRouteTags map[string]struct{}
 
+	bufs         bufPool            // chunk buffers, reserved from opts.Budget
+	budgetCtx    context.Context    // waits for the budget end with it (StopInputs)
+	budgetCancel context.CancelFunc // ends budgetCtx
+
 	store    *storage.Store // nil without storage.path
 	upChunks atomic.Int64   // sealed filesystem chunks held in memory
 	seq      atomic.Uint64  // dispatch order: lower is older
@@ -73,14 +78,20 @@ const (
 // NewEngine returns an engine with no plugins.
 func NewEngine(opts Options) *Engine {
 	opts.setDefaults()
-	return &Engine{
+	e := &Engine{
 		opts:        opts,
 		log:         opts.Logger,
 		live:        map[*chunk]struct{}{},
 		progress:    make(chan struct{}, 1),
 		noRouteTags: map[string]struct{}{},
+		bufs:        bufPool{budget: opts.Budget, maxBytes: 2 * chunkCap(0, opts.ChunkLimit, opts.ChunkLimit)},
 	}
+	e.budgetCtx, e.budgetCancel = context.WithCancel(context.Background())
+	return e
 }
+
+// Budget returns the memory budget the engine reserves from (nil: off).
+func (e *Engine) Budget() *membudget.Budget { return e.opts.Budget }
 
 // Options returns the engine's settings with defaults applied.
 func (e *Engine) Options() Options { return e.opts }
@@ -121,7 +132,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	for _, o := range e.outputs {
 		if i, ok := o.out.(Initializer); ok {
-			if err := i.Init(ctx, Env{Name: o.name, Logger: o.log}); err != nil {
+			if err := i.Init(ctx, Env{Name: o.name, Logger: o.log, Budget: e.opts.Budget}); err != nil {
 				return fail("output", o.name, o.sec, err)
 			}
 		}
@@ -129,7 +140,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	for _, f := range slices.Concat(e.filters, e.procs) {
 		if i, ok := f.f.(Initializer); ok {
-			if err := i.Init(ctx, Env{Name: f.name, Logger: f.log, Emitter: f.emitter}); err != nil {
+			if err := i.Init(ctx, Env{Name: f.name, Logger: f.log, Emitter: f.emitter, Budget: e.opts.Budget}); err != nil {
 				return fail("filter", f.name, f.sec, err)
 			}
 		}
@@ -137,7 +148,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	for _, in := range e.inputs {
 		if i, ok := in.in.(Initializer); ok {
-			if err := i.Init(ctx, Env{Name: in.name, Tag: in.tag, Logger: in.log, Exit: e.opts.Exit}); err != nil {
+			if err := i.Init(ctx, Env{Name: in.name, Tag: in.tag, Logger: in.log, Exit: e.opts.Exit, Budget: e.opts.Budget}); err != nil {
 				return fail("input", in.name, in.sec, err)
 			}
 		}
@@ -280,8 +291,13 @@ wait:
 			keptRecords += c.Records
 			continue
 		}
+		// The next engine (or nobody) takes the data: it is no longer the pool's.
+		e.opts.Budget.Release(c.reserved)
+		c.reserved = 0
 		left = append(left, &Chunk{Tag: c.Tag, Data: c.Data, Records: c.Records})
 	}
+	e.bufs.drain()
+	e.budgetCancel()
 	e.live = map[*chunk]struct{}{}
 	if kept > 0 {
 		e.log.Info("undelivered chunks kept in storage for the next start", "chunks", kept, "records", keptRecords, "path", e.store.Dir())

@@ -26,6 +26,7 @@ func (e *Engine) StopInputs() bool {
 		in.mu.Unlock()
 	}
 	e.inCancel()
+	e.budgetCancel() // emitters waiting for memory return ErrStopped
 	e.inWG.Wait()
 	close(e.tickStop)
 	e.tickWG.Wait()

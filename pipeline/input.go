@@ -103,7 +103,8 @@ func (in *inputInst) run(ctx context.Context) {
 }
 
 // Paused reports whether the input is over its mem_buf_limit or, with filesystem
-// storage, whether a chunk write failed (disk full) in the last second.
+// storage, whether a chunk write failed (disk full) in the last second, or whether the
+// process's memory budget is spent.
 func (in *inputInst) Paused() bool {
 	in.mu.Lock()
 	p := in.pausedLocked()
@@ -116,7 +117,9 @@ func (in *inputInst) Paused() bool {
 	}
 	in.mu.Unlock()
 	in.dispatchAll(sealed)
-	return p
+	// The process's memory budget spent (or someone waiting for it) holds back every
+	// input that asks, so what it would take in is not allocated.
+	return p || in.e.opts.Budget.Full()
 }
 
 // storagePause is how long a filesystem input reports Paused after a failed write.
@@ -256,40 +259,74 @@ func (in *inputInst) EmitRaw(tag string, entries []byte, n int) error {
 }
 
 // appendEntries waits while the input is over its limit, then appends under the lock.
-// size is how many bytes enc will add, when known (0: a single record, small).
+// size is how many bytes enc will add, when known (0: a single record, small). A chunk's
+// buffer is reserved from the memory budget before it is allocated; while the budget is
+// spent, appendEntries waits for room (backpressure), with the lock released.
 func (in *inputInst) appendEntries(tag string, n, size int, enc func([]byte) ([]byte, error)) error {
 	if in.fs {
 		return in.appendFile(tag, n, enc)
 	}
+	var credit int64 // reserved from the budget while waiting, for grow to use
+	defer func() { in.e.bufs.budget.Release(credit) }()
 	in.mu.Lock()
-	if in.e.sealed.Load() {
-		// The inputs have stopped and the open chunks are sealed for the last time: a
-		// record taken now would sit in a chunk nobody flushes.
-		in.mu.Unlock()
-		return ErrStopped
-	}
-	for in.overLimitLocked() {
-		if in.e.state.Load() >= stateStopping {
+	var c *chunk
+	for {
+		if in.e.sealed.Load() {
+			// The inputs have stopped and the open chunks are sealed for the last time: a
+			// record taken now would sit in a chunk nobody flushes.
 			in.mu.Unlock()
 			return ErrStopped
 		}
-		if sealed := in.setPausedLocked(true); len(sealed) > 0 {
-			in.mu.Unlock()
-			in.dispatchAll(sealed)
-			in.mu.Lock()
+		if in.overLimitLocked() {
+			if in.e.state.Load() >= stateStopping {
+				in.mu.Unlock()
+				return ErrStopped
+			}
+			if sealed := in.setPausedLocked(true); len(sealed) > 0 {
+				in.mu.Unlock()
+				in.dispatchAll(sealed)
+				in.mu.Lock()
+				continue
+			}
+			in.cond.Wait()
 			continue
 		}
-		in.cond.Wait()
+		in.setPausedLocked(false)
+		c = in.open[tag]
+		if c == nil {
+			c = &chunk{Chunk: Chunk{Tag: tag}, in: in, created: time.Now()}
+			in.open[tag] = c
+		}
+		need := len(c.Data) + max(size, 512)
+		if need <= cap(c.Data) || in.e.bufs.grow(c, need, in.e.opts.ChunkLimit, &credit) {
+			break
+		}
+		// The memory budget is spent: seal this input's chunks so they go out (their
+		// delivery frees it) and wait for room without the lock, then look again.
+		// Enough for this chunk's growth, or for a fresh chunk's first buffer once it is
+		// sealed below: grow can then succeed with the credit alone.
+		limit := in.e.opts.ChunkLimit
+		want := max(int64(chunkCap(cap(c.Data), need, limit))-c.reserved, int64(chunkCap(0, max(size, 512), limit)))
+		sealed := in.sealAllLocked()
+		in.mu.Unlock()
+		in.dispatchAll(sealed)
+		in.e.bufs.drain() // pooled buffers hold reservations: give them back first
+		if err := in.e.bufs.budget.Reserve(in.e.budgetCtx, want-credit); err != nil {
+			if in.e.budgetCtx.Err() != nil {
+				return ErrStopped
+			}
+			return fmt.Errorf("pipeline: buffer for %q: %w", tag, err)
+		}
+		credit = want
+		in.mu.Lock()
 	}
-	in.setPausedLocked(false)
-	c := in.open[tag]
-	if c == nil {
-		c = &chunk{Chunk: Chunk{Tag: tag}, in: in, created: time.Now()}
-		in.open[tag] = c
-	}
-	c.Data = growChunk(c.Data, size, in.e.opts.ChunkLimit)
 	before := len(c.Data)
+	oldCap := cap(c.Data)
 	data, err := enc(c.Data)
+	if cap(data) != oldCap {
+		// enc outgrew the buffer (a record larger than guessed): count what append took.
+		in.e.bufs.regrown(c, oldCap, cap(data))
+	}
 	if err != nil {
 		c.Data = data[:before]
 		in.mu.Unlock()
@@ -323,6 +360,8 @@ func (in *inputInst) sealAllLocked() []*chunk {
 			out = append(out, c)
 		} else if c.file != nil {
 			_ = c.file.Remove()
+		} else {
+			in.e.bufs.put(c) // an empty chunk: its buffer goes back
 		}
 	}
 	return out

@@ -1,5 +1,7 @@
 package pipeline
 
+import "time"
+
 // InputMetrics are one input instance's counters. Field names follow Fluent Bit's
 // /api/v1/metrics JSON.
 type InputMetrics struct {
@@ -59,6 +61,17 @@ type Metrics struct {
 	Filters []FilterMetrics
 	Outputs []OutputMetrics
 	Chunks  ChunkCounts // every chunk open or owed, memory and filesystem
+	// Memory is the process's memory budget (service memory_limit); zero when off.
+	Memory MemoryMetrics
+}
+
+// MemoryMetrics are the process's memory budget: its size, what is reserved from it now
+// and the time spent waiting for room in it (every waiter's time summed).
+type MemoryMetrics struct {
+	Limit  int64 // bytes; 0: no budget (memory_limit off)
+	Used   int64 // bytes reserved now
+	Waited time.Duration
+	Waits  int64 // reservations that had to wait
 }
 
 // Metrics returns a snapshot of the counters. It is cheap and safe to call at any time.
@@ -109,5 +122,8 @@ func (e *Engine) Metrics() Metrics {
 		m.Outputs = append(m.Outputs, om)
 	}
 	m.Chunks = e.chunkCounts(&m)
+	if b := e.opts.Budget; b != nil {
+		m.Memory = MemoryMetrics{Limit: b.Limit(), Used: b.Used(), Waited: b.Waited(), Waits: b.Waits()}
+	}
 	return m
 }

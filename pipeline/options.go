@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
+	"github.com/fluentbit-go/fluentbit-go/internal/membudget"
 )
 
 // This file holds the engine's settings: its defaults, Options (the service section) and
@@ -62,6 +63,10 @@ type Options struct {
 	Logger        *slog.Logger
 	// Exit is handed to inputs in Env.Exit: how one asks the program to exit with a code.
 	Exit func(code int)
+	// Budget is the process's memory budget (service.memory_limit), shared by every
+	// engine of a process across reloads; nil is off (unlimited). Input chunk buffers are
+	// reserved from it (chunk.go) and plugins get it in Env.
+	Budget *membudget.Budget
 }
 
 func (o *Options) setDefaults() {

@@ -55,6 +55,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/event"
+	"github.com/fluentbit-go/fluentbit-go/internal/membudget"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/storage"
 )
 
@@ -146,6 +147,10 @@ type Env struct {
 	// the agent to shut down (flushing what is buffered, as on SIGTERM) and exit with
 	// code: the exec input's exit_after_oneshot. Nil when nobody listens.
 	Exit func(code int)
+	// Budget is the process's memory budget (service.memory_limit; nil when off, which
+	// every method takes as unlimited). A plugin reserves from it before allocating a
+	// large buffer of its own (a decompressed body) and releases what it reserved.
+	Budget *membudget.Budget
 }
 
 // The optional interfaces of the plugin lifecycle, in the order the engine calls them

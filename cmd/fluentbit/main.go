@@ -58,7 +58,47 @@ func main() {
 			}
 		}
 	}
+	// FLUENTBIT_MEMPROFILE=file writes the allocations profile at exit (go tool pprof
+	// -sample_index=alloc_space): where the run's memory was allocated.
+	if path := os.Getenv("FLUENTBIT_MEMPROFILE"); path != "" {
+		runtime.MemProfileRate = 64 << 10
+		stop := make(chan struct{})
+		go peakHeapProfile(path+".peak", stop)
+		code := run(os.Args[1:], os.Stdout, os.Stderr, sig)
+		close(stop)
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sig))
+}
+
+// peakHeapProfile writes a heap profile to path each time the live heap (after a
+// collection) reaches a new high, looking every 50 ms until stop: what was live at the
+// run's peak (go tool pprof -sample_index=inuse_space).
+func peakHeapProfile(path string, stop <-chan struct{}) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	var peak uint64
+	var ms runtime.MemStats
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		runtime.ReadMemStats(&ms)
+		if ms.HeapAlloc <= peak+peak/20 {
+			continue
+		}
+		peak = ms.HeapAlloc
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 }
 
 // cli is what the flags say, in order.
@@ -223,6 +263,11 @@ func loadConfig(c *cli) (*config.Config, error) {
 	}
 	for _, p := range c.service {
 		cfg.Service.Set(p.Key, p.Value)
+	}
+	// The daemon runs on small devices: its memory is bounded unless the configuration
+	// says otherwise (memory_limit off).
+	if _, ok := cfg.Service.Get("memory_limit"); !ok {
+		cfg.Service.Set("memory_limit", fluentbit.DaemonMemoryLimit)
 	}
 	switch {
 	case c.quiet:

@@ -13,8 +13,8 @@
 //   - listen (default 0.0.0.0), port (default 24224; 0 picks a free port).
 //   - unix_path: listen on this Unix socket instead of TCP; unix_perm: its permissions,
 //     octal (e.g. 0660). A stale socket file left at unix_path is replaced.
-//   - buffer_chunk_size (default 1024000): the connection buffer grows by this much at a
-//     time; buffer_max_size (default 6144000): the largest message accepted, as it comes
+//   - buffer_chunk_size (default 1024000): the most the connection buffer grows by at a
+//     time (it starts at 64 KiB and doubles); buffer_max_size (default 6144000): the largest message accepted, as it comes
 //     on the wire. A larger message, or one that declares a larger length, closes the
 //     connection (logged) before it is read.
 //   - tag_prefix: prepended to every incoming tag. Otherwise the common key tag, when
@@ -39,6 +39,12 @@
 // whole msgpack but not a valid entry is left out of its message (logged, counted) and
 // the rest is kept.
 //
+// Memory: a connection's read buffer starts at 64 KiB; growing it for a larger message,
+// like the window a gzip payload is inflated through, is reserved from the process's
+// memory budget (service memory_limit). A gzip payload is inflated piece by piece into
+// the buffer, never whole; a message that cannot fit is refused (logged, not acked, the
+// connection closed).
+//
 // Differences from Fluent Bit: metrics and traces (fluent_signal 1 and 2) and zstd
 // payloads are refused; a gzip payload is bounded to 8 × buffer_max_size decompressed.
 package forward
@@ -60,23 +66,25 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/config"
 	fwd "github.com/fluentbit-go/fluentbit-go/forward"
 	"github.com/fluentbit-go/fluentbit-go/internal/handoff"
+	"github.com/fluentbit-go/fluentbit-go/internal/membudget"
 	"github.com/fluentbit-go/fluentbit-go/internal/tlsconf"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
 // Input is the forward input.
 type Input struct {
-	Listen          string      `conf:"listen"`
-	Port            int         `conf:"port"`
-	UnixPath        string      `conf:"unix_path"`
-	UnixPerm        string      `conf:"unix_perm"`
-	BufferChunkSize config.Size `conf:"buffer_chunk_size"`
-	BufferMaxSize   config.Size `conf:"buffer_max_size"`
-	TagPrefix       string      `conf:"tag_prefix"`
-	SharedKey       string      `conf:"shared_key"`
-	EmptySharedKey  bool        `conf:"empty_shared_key"`
-	SelfHostname    string      `conf:"self_hostname"`
-	Users           []string    `conf:"security.users"`
+	Listen          string            `conf:"listen"`
+	Port            int               `conf:"port"`
+	UnixPath        string            `conf:"unix_path"`
+	UnixPerm        string            `conf:"unix_perm"`
+	BufferChunkSize config.Size       `conf:"buffer_chunk_size"`
+	BufferMaxSize   config.Size       `conf:"buffer_max_size"`
+	TagPrefix       string            `conf:"tag_prefix"`
+	SharedKey       string            `conf:"shared_key"`
+	EmptySharedKey  bool              `conf:"empty_shared_key"`
+	SelfHostname    string            `conf:"self_hostname"`
+	budget          *membudget.Budget // the process's memory budget (nil: off)
+	Users           []string          `conf:"security.users"`
 
 	tlsconf.ServerSettings // tls, tls.verify, tls.debug, tls.ca_file, tls.ca_path, tls.crt_file, tls.key_file, tls.vhost
 
@@ -172,6 +180,7 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
 	}
+	in.budget = env.Budget
 	// The engine's tag defaults to the instance name; one set in the config replaces the
 	// tags that come in, as in Fluent Bit.
 	if env.Tag != "" && env.Tag != env.Name {
@@ -349,11 +358,19 @@ func (in *Input) serve(ctx context.Context, c net.Conn, emit pipeline.Emitter) {
 		_ = c.SetDeadline(time.Time{})
 		c = tc
 	}
+	// A connection's buffers past the decoder's small base (a large message, the inflate
+	// window for a large entry) are reserved from the process's memory budget: while it
+	// is spent, the connection waits (and is not read); a message that could never fit
+	// is refused.
 	dec := fwd.NewDecoder(c, fwd.Limits{
 		ChunkSize:  int(in.BufferChunkSize),
 		MaxSize:    int(in.BufferMaxSize),
 		BatchBytes: BatchBytes,
+		Stream:     true,
+		Reserve:    func(n, held int) error { return in.reserve(ctx, n, held) },
+		Release:    func(n int) { in.budget.Release(int64(n)) },
 	})
+	defer dec.Close()
 	if in.secure() {
 		_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 		ping, err := fwd.ServerHandshake(c, dec, fwd.ServerAuth{
@@ -383,6 +400,8 @@ func (in *Input) serve(ctx context.Context, c net.Conn, emit pipeline.Emitter) {
 				log.Debug("connection closed")
 			case errors.Is(err, net.ErrClosed):
 				log.Debug("connection closed")
+			case errors.Is(err, fwd.ErrNoMemory):
+				log.Warn("closing connection: message refused: it does not fit the memory budget (memory_limit)", "err", err)
 			default:
 				log.Warn("closing connection: bad input", "err", err)
 			}
@@ -395,17 +414,40 @@ func (in *Input) serve(ctx context.Context, c net.Conn, emit pipeline.Emitter) {
 		} else if in.tagOver != "" {
 			tag = in.tagOver
 		}
-		if m.Dropped > 0 {
-			log.Warn("invalid entries left out of a message", "tag", tag, "dropped", m.Dropped, "kept", m.Count, "err", m.DropErr)
+		var emitErr error
+		put := func(entries []byte, n int) error {
+			if err := emit.EmitRaw(tag, entries, n); err != nil {
+				emitErr = err
+				return err
+			}
+			return nil
 		}
-		for _, b := range m.Batches {
-			if err := emit.EmitRaw(tag, b.Entries, b.Count); err != nil {
-				// Not in the buffer: no ack, so the client sends them again.
-				if !errors.Is(err, pipeline.ErrStopped) {
-					log.Error("closing connection: records not buffered", "tag", tag, "err", err)
-				}
+		if m.Streaming() {
+			// A compressed message is inflated piece by piece straight into the buffer,
+			// never whole. Refused part way (a bomb, a damaged payload, an entry past
+			// buffer_max_size, no memory), it is not acked: the client sends it again,
+			// and the records already buffered are delivered twice (at-least-once).
+			if err := m.Inflate(put); err != nil && emitErr == nil {
+				log.Warn("closing connection: compressed message refused, not acknowledged", "tag", tag,
+					"records_buffered_before", m.Count, "err", err)
 				return
 			}
+		} else {
+			for _, b := range m.Batches {
+				if put(b.Entries, b.Count) != nil {
+					break
+				}
+			}
+		}
+		if emitErr != nil {
+			// Not in the buffer: no ack, so the client sends them again.
+			if !errors.Is(emitErr, pipeline.ErrStopped) {
+				log.Error("closing connection: records not buffered", "tag", tag, "err", emitErr)
+			}
+			return
+		}
+		if m.Dropped > 0 {
+			log.Warn("invalid entries left out of a message", "tag", tag, "dropped", m.Dropped, "kept", m.Count, "err", m.DropErr)
 		}
 		if m.Options.Chunk != "" {
 			ack = fwd.AppendAck(ack[:0], m.Options.Chunk)
@@ -415,6 +457,23 @@ func (in *Input) serve(ctx context.Context, c net.Conn, emit pipeline.Emitter) {
 			}
 		}
 	}
+}
+
+// budgetWait bounds how long a connection waits for memory for its message: two
+// connections each holding part of what they need could otherwise wait for each other.
+// A message refused is not acked: its client sends it again.
+const budgetWait = 10 * time.Second
+
+// reserve reserves n more bytes for a connection's buffers, which hold held already. One
+// message may hold at most half the budget, so that it can never wait for room that
+// only its own release would make.
+func (in *Input) reserve(ctx context.Context, n, held int) error {
+	if lim := in.budget.Limit(); lim > 0 && int64(n+held) > lim/2 {
+		return fmt.Errorf("%d bytes for one message, more than half the budget (%d): %w", n+held, lim, membudget.ErrTooLarge)
+	}
+	ctx, cancel := context.WithTimeout(ctx, budgetWait)
+	defer cancel()
+	return in.budget.Reserve(ctx, int64(n))
 }
 
 // waitResumed returns once emit is not paused (true) or ctx is done (false).

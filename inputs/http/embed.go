@@ -24,10 +24,13 @@ func (in *Input) startEmbed(ctx context.Context) error {
 		MaxBodyBytes:         int64(in.BufferMaxSize),
 		MaxDecompressedBytes: int64(in.BufferMaxSize),
 		TLSConfig:            in.tlsConfig,
-		Logger:               in.log,
-		Workers:              in.Workers,
-		MaxConns:             in.MaxConnections,
-		IdleTimeout:          in.IdleTimeout,
+		// Bodies, inflated gzip bodies and large heads are reserved from the process's
+		// memory budget as they grow: a request it has no room for gets 503.
+		Memory:      in.budget,
+		Logger:      in.log,
+		Workers:     in.Workers,
+		MaxConns:    in.MaxConnections,
+		IdleTimeout: in.IdleTimeout,
 		// A reload hands the port to the new pipeline's input: no client is refused.
 		HandOff: true,
 		Hooks: embedhttp.Hooks{

@@ -76,9 +76,11 @@ func (in *Input) handle(method, path, contentType, contentEncoding, remote strin
 	case "", "identity":
 	case "gzip", "x-gzip":
 		var r reply
-		if body, r = in.gunzip(body); r.status != 0 {
+		var release func()
+		if body, release, r = in.gunzip(body); r.status != 0 {
 			return r
 		}
+		defer release()
 	default:
 		return replyEncode
 	}
@@ -121,19 +123,62 @@ func remoteAddr(forwardedFor, peer string) string {
 
 var transcoders = sync.Pool{New: func() any { return &transcoder{out: make([]byte, 0, 4096)} }}
 
-func (in *Input) gunzip(body []byte) ([]byte, reply) {
+func (in *Input) gunzip(body []byte) ([]byte, func(), reply) {
 	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
-		return nil, replyGzipBad
+		return nil, nil, replyGzipBad
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, int64(in.BufferMaxSize)+1))
-	if err != nil {
-		return nil, replyGzipBad
+	out, release, tooBig, noMem, err := in.readReserved(zr, nil)
+	switch {
+	case noMem:
+		return nil, nil, replyBusy
+	case tooBig:
+		return nil, nil, replyTooBig
+	case err != nil:
+		return nil, nil, replyGzipBad
 	}
-	if int64(len(out)) > int64(in.BufferMaxSize) {
-		return nil, replyTooBig
+	return out, release, reply{}
+}
+
+// readReserved reads r whole, up to buffer_max_size, into buf (or a new buffer), each
+// growth of the buffer reserved from the memory budget first; release gives the
+// reservation back (the caller calls it once done with the bytes). noMem: the budget
+// had no room (503); tooBig: past buffer_max_size (413).
+func (in *Input) readReserved(r io.Reader, buf []byte) (out []byte, release func(), tooBig, noMem bool, err error) {
+	limit := int(in.BufferMaxSize)
+	var held int64
+	release = func() { in.budget.Release(held) }
+	out = buf[:0]
+	for {
+		if len(out) == cap(out) {
+			if len(out) > limit {
+				release()
+				return nil, nil, true, false, nil
+			}
+			size := min(max(2*cap(out), 16<<10), limit+1)
+			if !in.budget.TryReserve(int64(size - cap(out))) {
+				release()
+				return nil, nil, false, true, nil
+			}
+			held += int64(size - cap(out))
+			nb := make([]byte, len(out), size)
+			copy(nb, out)
+			out = nb
+		}
+		n, rerr := r.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if len(out) > limit {
+			release()
+			return nil, nil, true, false, nil
+		}
+		if rerr == io.EOF {
+			return out, release, false, false, nil
+		}
+		if rerr != nil {
+			release()
+			return nil, nil, false, false, rerr
+		}
 	}
-	return out, reply{}
 }
 
 // emitEntries hands the transcoded entries to the engine: one EmitRaw per run of records
@@ -185,8 +230,10 @@ func (in *Input) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		rep = replyMethod
 	} else if box := in.emit.Load(); box == nil || box.Paused() {
 		rep = replyBusy
-	} else if body, tooBig, err := in.readBody(r.Body); tooBig {
+	} else if body, release, tooBig, noMem, err := in.readBody(r.Body); tooBig {
 		rep = replyTooBig
+	} else if noMem {
+		rep = replyBusy
 	} else if err != nil {
 		rep = reply{status: 400, msg: "error: reading the body: " + err.Error() + "\n"}
 	} else {
@@ -198,8 +245,8 @@ func (in *Input) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 			}
 			remote = remoteAddr(r.Header.Get("X-Forwarded-For"), host)
 		}
-		rep = in.handle(r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding"), remote, body.Bytes())
-		bodyPool.Put(body)
+		rep = in.handle(r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding"), remote, body)
+		release()
 	}
 	h := w.Header()
 	if rep.retryAfter {
@@ -222,24 +269,11 @@ func (in *Input) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 	}
 }
 
-var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func (in *Input) readBody(r io.Reader) (*bytes.Buffer, bool, error) {
-	b := bodyPool.Get().(*bytes.Buffer)
-	b.Reset()
-	if b.Cap() == 0 {
-		b.Grow(min(int(in.BufferChunkSize), 64<<10))
-	}
-	n, err := b.ReadFrom(io.LimitReader(r, int64(in.BufferMaxSize)+1))
-	if n > int64(in.BufferMaxSize) {
-		bodyPool.Put(b)
-		return nil, true, nil
-	}
-	if err != nil {
-		bodyPool.Put(b)
-		return nil, false, err
-	}
-	return b, false, nil
+// readBody reads a request body (net/http server), reserved from the memory budget as
+// it grows (readReserved).
+func (in *Input) readBody(r io.Reader) ([]byte, func(), bool, bool, error) {
+	body, release, tooBig, noMem, err := in.readReserved(r, nil)
+	return body, release, tooBig, noMem, err
 }
 
 func (in *Input) serveNetHTTP(ctx context.Context, ln net.Listener) error {

@@ -51,8 +51,9 @@
 // Answers: the configured success code once every record of the request is in the buffer;
 // 400 with a message naming the fault for a body that does not parse (and then no record
 // of that request is kept); 413 for a body over buffer_max_size; 405 for a method other
-// than POST; 503 with Retry-After while the input is paused by backpressure (mem_buf_limit)
-// or the agent is stopping: the client keeps the records and retries, nothing accepted is
+// than POST; 503 with Retry-After while the input is paused by backpressure (mem_buf_limit,
+// or the process's memory budget, service memory_limit, which bodies and inflated gzip
+// bodies are reserved from as they grow) or the agent is stopping: the client keeps the records and retries, nothing accepted is
 // ever dropped.
 //
 // Differences from Fluent Bit: a missing Content-Type is read as JSON rather than refused;
@@ -74,6 +75,7 @@ import (
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/embedhttp"
+	"github.com/fluentbit-go/fluentbit-go/internal/membudget"
 	"github.com/fluentbit-go/fluentbit-go/internal/tlsconf"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -101,6 +103,7 @@ type Input struct {
 	IdleTimeout    time.Duration `conf:"http_server.idle_timeout"`
 
 	log       *slog.Logger
+	budget    *membudget.Budget // the process's memory budget (nil: off)
 	tlsConfig *tls.Config
 	headers   [][2]string // parsed success_header
 
@@ -201,6 +204,7 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
 	}
+	in.budget = env.Budget
 	tc, err := in.ServerSettings.Config()
 	if err != nil {
 		return err
