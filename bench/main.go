@@ -20,6 +20,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -221,6 +222,7 @@ func main() {
 				r.peer = peer.label()
 			}
 			var runs []Result
+			var skipped error
 			for i := 0; i < *repeat; i++ {
 				env := &Env{Agent: bin, Records: sc.Records, Peer: peer,
 					Dir: filepath.Join(dir, fmt.Sprintf("%s-%s-%d", n, peerKind(peer), i))}
@@ -235,12 +237,24 @@ func main() {
 				}
 				res, err := sc.Run(env)
 				env.cleanup()
+				var absent *absentError
+				if errors.As(err, &absent) {
+					fmt.Fprintf(os.Stderr, "bench: %s skipped: %v\n", r.label(), err)
+					skipped = err
+					break
+				}
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "bench: %s run %d: %v\n", r.label(), i+1, err)
 					failed = true
 					break
 				}
 				runs = append(runs, res)
+			}
+			if skipped != nil {
+				r.failed = true // no bar in the chart
+				emit("| %s | skipped | | | | | %s |\n", r.label(), skipped)
+				rows = append(rows, r)
+				continue
 			}
 			if len(runs) == 0 {
 				r.failed = true

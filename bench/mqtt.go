@@ -132,13 +132,9 @@ pipeline:
 // its own (Debian's mosquitto 2.x listens on nothing and refuses anonymous clients unless
 // told otherwise). It runs as one of env's processes, so the run's cleanup kills it.
 func startMosquitto(env *Env) (*Agent, int, error) {
-	bin := "/usr/sbin/mosquitto"
-	if _, err := os.Stat(bin); err != nil {
-		p, lerr := exec.LookPath("mosquitto")
-		if lerr != nil {
-			return nil, 0, errors.New("mosquitto is not installed (not in /usr/sbin nor on PATH): apt-get install mosquitto")
-		}
-		bin = p
+	bin, err := serverBinary("/usr/sbin/mosquitto", "mosquitto")
+	if err != nil {
+		return nil, 0, err
 	}
 	port, err := FreePort()
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -46,13 +45,9 @@ func init() {
 const natsMaxPayload = 8 << 20
 
 func startNatsServer(env *Env, js bool) (*Agent, int, error) {
-	bin := "/usr/sbin/nats-server"
-	if _, err := os.Stat(bin); err != nil {
-		p, lerr := exec.LookPath("nats-server")
-		if lerr != nil {
-			return nil, 0, errors.New("nats-server is not installed (not in /usr/sbin nor on PATH): apt-get install nats-server")
-		}
-		bin = p
+	bin, err := serverBinary("/usr/sbin/nats-server", "nats-server")
+	if err != nil {
+		return nil, 0, err
 	}
 	port, err := FreePort()
 	if err != nil {
