@@ -1,5 +1,5 @@
 // Package httppost is the request side shared by the outputs that POST a chunk to a
-// database's HTTP API (influxdb, prometheus_remote_write): a client built from the
+// server's HTTP API (influxdb, prometheus_remote_write, loki, opentelemetry): a client built from the
 // connection and TLS keys, and one reading of the server's answer into the engine's
 // outcomes. It does not build bodies; each output knows its server's format.
 //
@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fluentbit-go/fluentbit-go/internal/tlsconf"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
 
@@ -49,6 +50,15 @@ func New(url string, header http.Header, tc *tls.Config, connectTimeout, ioTimeo
 		// A redirect is an answer of its own: not followed, the chunk is not delivered.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+}
+
+// TLSConfig is the TLS configuration of an output's tls.* keys for host (the files are
+// read now), or nil when tls is off.
+func TLSConfig(cs *tlsconf.ClientSettings, host string) (*tls.Config, error) {
+	if !cs.TLS {
+		return nil, nil
+	}
+	return cs.Config(host)
 }
 
 // Post sends body and reads the answer into nil, pipeline.Retry/RetryAfter or an error.

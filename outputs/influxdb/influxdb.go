@@ -26,7 +26,6 @@ package influxdb
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -199,13 +198,9 @@ func (o *Output) Init(_ context.Context, env pipeline.Env) error {
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	var tc *tls.Config
-	if o.TLS {
-		c, err := o.ClientSettings.Config(o.Host)
-		if err != nil {
-			return err
-		}
-		tc = c
+	tc, err := httppost.TLSConfig(&o.ClientSettings, o.Host)
+	if err != nil {
+		return err
 	}
 	o.client = httppost.New(o.url, o.header, tc, o.ConnectTimeout, o.IOTimeout)
 	o.client.Host = o.TLSVhost

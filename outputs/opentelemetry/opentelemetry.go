@@ -30,7 +30,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -250,13 +249,9 @@ func (o *Output) Init(_ context.Context, env pipeline.Env) error {
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	var tc *tls.Config
-	if o.TLS {
-		c, err := o.ClientSettings.Config(o.Host)
-		if err != nil {
-			return err
-		}
-		tc = c
+	tc, err := httppost.TLSConfig(&o.ClientSettings, o.Host)
+	if err != nil {
+		return err
 	}
 	scheme := "http"
 	if o.TLS {

@@ -12,7 +12,6 @@ package prometheus_remote_write
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -127,13 +126,9 @@ func (o *Output) Init(_ context.Context, env pipeline.Env) error {
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	var tc *tls.Config
-	if o.TLS {
-		c, err := o.ClientSettings.Config(o.Host)
-		if err != nil {
-			return err
-		}
-		tc = c
+	tc, err := httppost.TLSConfig(&o.ClientSettings, o.Host)
+	if err != nil {
+		return err
 	}
 	o.client = httppost.New(o.url, o.header, tc, o.ConnectTimeout, o.IOTimeout)
 	o.client.Host = o.TLSVhost
