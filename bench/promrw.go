@@ -32,9 +32,10 @@ func init() {
 	})
 }
 
-// startPrometheus starts prometheus with the remote-write receiver on, no scrape job and
-// its TSDB in the run's directory, and returns it with its port.
-func startPrometheus(env *Env) (*Agent, int, error) {
+// startPrometheus starts prometheus with the remote-write receiver on and its TSDB in the
+// run's directory, and returns it with its port. With scrape (a prometheus.yml scrape_configs
+// section) it scrapes what that names; without, nothing.
+func startPrometheus(env *Env, scrape string) (*Agent, int, error) {
 	bin, err := serverBinary("/usr/bin/prometheus", "prometheus")
 	if err != nil {
 		return nil, 0, err
@@ -44,7 +45,7 @@ func startPrometheus(env *Env) (*Agent, int, error) {
 		return nil, 0, err
 	}
 	path := filepath.Join(env.Dir, "prometheus.yml")
-	if err := os.WriteFile(path, []byte("global:\n  scrape_interval: 1m\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("global:\n  scrape_interval: 1m\n"+scrape), 0o644); err != nil {
 		return nil, 0, err
 	}
 	cmd := exec.Command(bin, "--config.file="+path, "--storage.tsdb.path="+filepath.Join(env.Dir, "prometheus"),
@@ -90,7 +91,7 @@ func promQuery(port int, q string) ([]float64, error) {
 
 func runDummyPromRW(env *Env) (Result, error) {
 	records := max(dummyCopies, env.Records/dummyCopies*dummyCopies)
-	srv, port, err := startPrometheus(env)
+	srv, port, err := startPrometheus(env, "")
 	if err != nil {
 		return Result{}, err
 	}
