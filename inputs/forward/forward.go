@@ -276,62 +276,14 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 	ln := in.takeListener()
 	in.log.Info("listening", "addr", ln.Addr().String(), "tls", in.tlsConfig != nil, "secure", in.secure())
 
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var connsMu sync.Mutex
-	conns := map[net.Conn]struct{}{}
-	wg.Add(1)
 	// A TCP listener is handed to the next pipeline when this one stops for a reload
 	// (internal/handoff): Accept is woken by a deadline, and the socket stays open.
-	handOff := in.UnixPath == ""
-	go func() { // the owner of shutdown: unblocks Accept and every Read
-		defer wg.Done()
-		<-ctx.Done()
-		if !handOff || !handoff.StopAccepting(ln) {
-			handOff = false
-			ln.Close()
-		}
-		connsMu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		connsMu.Unlock()
-	}()
-	var err error
-	for {
-		c, aerr := ln.Accept()
-		if aerr != nil {
-			if ctx.Err() == nil {
-				var ne net.Error
-				if errors.As(aerr, &ne) && ne.Timeout() {
-					continue
-				}
-				err = fmt.Errorf("forward: accept: %w", aerr)
-			}
-			break
-		}
-		connsMu.Lock()
-		if ctx.Err() != nil {
-			connsMu.Unlock()
-			c.Close()
-			break
-		}
-		conns[c] = struct{}{}
-		connsMu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				connsMu.Lock()
-				delete(conns, c)
-				connsMu.Unlock()
-				c.Close()
-			}()
-			in.serve(ctx, c, emit)
-		}()
+	handOff, err := handoff.Serve(ctx, ln, in.UnixPath == "", func(ctx context.Context, c net.Conn) {
+		in.serve(ctx, c, emit)
+	})
+	if err != nil {
+		err = fmt.Errorf("forward: accept: %w", err)
 	}
-	cancel()
-	wg.Wait()
 	if handOff {
 		handoff.Release(in.Addr(), []net.Listener{ln})
 	}

@@ -23,7 +23,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
@@ -61,9 +60,7 @@ type Input struct {
 	tag     string
 	now     func() time.Time
 
-	mu   sync.Mutex
-	srv  *netserver.Server
-	addr string
+	slot netserver.Slot // the socket from Init to Run
 }
 
 // New returns a syslog input with Fluent Bit's defaults.
@@ -186,9 +183,7 @@ func (in *Input) Init(ctx context.Context, env pipeline.Env) error {
 }
 
 func (in *Input) open(ctx context.Context) error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.srv != nil {
+	if in.slot.Held() {
 		return nil
 	}
 	cfg := netserver.Config{
@@ -209,33 +204,15 @@ func (in *Input) open(ctx context.Context) error {
 		return err
 	}
 	cfg.TLS = tc
-	srv, err := netserver.Listen(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("syslog: %w", err)
-	}
-	in.srv, in.addr = srv, srv.Addr()
-	return nil
+	return in.slot.Open(ctx, "syslog", cfg)
 }
 
 // ListenAddr is where the input listens once Init has run (the real port when port is
 // 0, or the socket path), or "".
-func (in *Input) ListenAddr() string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.addr
-}
+func (in *Input) ListenAddr() string { return in.slot.ListenAddr() }
 
 // Close closes the socket if Run never took it.
-func (in *Input) Close(context.Context) error {
-	in.mu.Lock()
-	srv := in.srv
-	in.srv = nil
-	in.mu.Unlock()
-	if srv != nil {
-		return srv.Close()
-	}
-	return nil
-}
+func (in *Input) Close(ctx context.Context) error { return in.slot.Close(ctx) }
 
 // Run receives messages until ctx is done.
 func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
@@ -247,10 +224,7 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 	if err := in.open(ctx); err != nil {
 		return err
 	}
-	in.mu.Lock()
-	srv := in.srv
-	in.srv = nil
-	in.mu.Unlock()
+	srv := in.slot.Take()
 	in.log.Info("listening", "mode", in.Mode, "addr", srv.Addr(), "parser", in.parser.Name(), "tls", in.TLS)
 	err := srv.Serve(ctx, emit.Paused, func(m netserver.Message) error {
 		return in.message(m, emit)

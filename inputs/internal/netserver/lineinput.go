@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/internal/tlsconf"
@@ -38,9 +37,7 @@ type LineInput struct {
 	log     *slog.Logger
 	tag     string
 
-	mu   sync.Mutex
-	srv  *Server
-	addr string // where srv listens, kept once Run has it
+	Slot // the socket from Init to Run; ListenAddr, Close
 }
 
 // NewLineInput returns Fluent Bit's defaults: listen 0.0.0.0, port 5170, format json,
@@ -126,9 +123,7 @@ func (in *LineInput) Init(ctx context.Context, env pipeline.Env) error {
 }
 
 func (in *LineInput) open(ctx context.Context) error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.srv != nil {
+	if in.Held() {
 		return nil
 	}
 	cfg := Config{Network: in.network, Address: in.Addr(), ChunkSize: in.chunk, MaxSize: in.max, Logger: in.log}
@@ -144,32 +139,7 @@ func (in *LineInput) open(ctx context.Context) error {
 	} else {
 		cfg.Split = SplitSeparator([]byte(Unescape(in.Separator)))
 	}
-	srv, err := Listen(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("%s: %w", in.name, err)
-	}
-	in.srv, in.addr = srv, srv.Addr()
-	return nil
-}
-
-// ListenAddr is where the input listens once Init has run (the real port when port is
-// 0), or "".
-func (in *LineInput) ListenAddr() string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.addr
-}
-
-// Close closes the socket if Run never took it.
-func (in *LineInput) Close(context.Context) error {
-	in.mu.Lock()
-	srv := in.srv
-	in.srv = nil
-	in.mu.Unlock()
-	if srv != nil {
-		return srv.Close()
-	}
-	return nil
+	return in.Slot.Open(ctx, in.name, cfg)
 }
 
 // Run receives until ctx is done.
@@ -182,10 +152,7 @@ func (in *LineInput) Run(ctx context.Context, emit pipeline.Emitter) error {
 	if err := in.open(ctx); err != nil { // restarted after a failure
 		return err
 	}
-	in.mu.Lock()
-	srv := in.srv
-	in.srv = nil
-	in.mu.Unlock()
+	srv := in.Take()
 	in.log.Info("listening", "addr", srv.Addr(), "network", string(in.network), "tls", in.tls != nil && in.tls.TLS)
 	r := &Records{
 		Format: in.format, Separator: []byte(Unescape(in.Separator)),

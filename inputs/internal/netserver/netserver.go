@@ -287,61 +287,12 @@ func (s *Server) Serve(ctx context.Context, paused func() bool, h Handler) error
 }
 
 func (s *Server) serveStream(ctx context.Context, ln net.Listener, paused func() bool, h Handler) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var connsMu sync.Mutex
-	conns := map[net.Conn]struct{}{}
-	handOff := s.cfg.Network == TCP
-	wg.Add(1)
-	go func() { // owns shutdown: wakes Accept and every Read
-		defer wg.Done()
-		<-ctx.Done()
-		if !handOff || !handoff.StopAccepting(ln) {
-			handOff = false
-			ln.Close()
-		}
-		connsMu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		connsMu.Unlock()
-	}()
-	var err error
-	for {
-		c, aerr := ln.Accept()
-		if aerr != nil {
-			if ctx.Err() == nil {
-				var ne net.Error
-				if errors.As(aerr, &ne) && ne.Timeout() {
-					continue
-				}
-				err = fmt.Errorf("accept: %w", aerr)
-			}
-			break
-		}
-		connsMu.Lock()
-		if ctx.Err() != nil {
-			connsMu.Unlock()
-			c.Close()
-			break
-		}
-		conns[c] = struct{}{}
-		connsMu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				connsMu.Lock()
-				delete(conns, c)
-				connsMu.Unlock()
-				c.Close()
-			}()
-			s.serveConn(ctx, c, paused, h)
-		}()
+	handOff, err := handoff.Serve(ctx, ln, s.cfg.Network == TCP, func(ctx context.Context, c net.Conn) {
+		s.serveConn(ctx, c, paused, h)
+	})
+	if err != nil {
+		err = fmt.Errorf("accept: %w", err)
 	}
-	cancel()
-	wg.Wait()
 	s.mu.Lock()
 	s.ln = nil
 	s.mu.Unlock()
