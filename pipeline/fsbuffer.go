@@ -170,6 +170,7 @@ func (in *inputInst) appendFile(tag string, n int, enc func([]byte) ([]byte, err
 	}
 	c.Data = data
 	c.Records += n
+	in.records.Add(uint64(n)) // with the append, as appendEntries does
 	added := int64(len(data) - before)
 	in.buffered += added
 	in.bytes.Add(uint64(added))

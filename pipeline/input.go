@@ -228,11 +228,7 @@ func (in *inputInst) appendEvent(tag string, r *route, ev *event.Event) error {
 		in.e.noRoute(tag)
 		return nil
 	}
-	err := in.appendEntries(tag, 1, 0, func(dst []byte) ([]byte, error) { return event.AppendEntry(dst, ev) })
-	if err == nil {
-		in.records.Add(1)
-	}
-	return err
+	return in.appendEntries(tag, 1, 0, func(dst []byte) ([]byte, error) { return event.AppendEntry(dst, ev) })
 }
 
 // EmitRaw appends n encoded entries. When a filter applies to tag they are decoded,
@@ -251,11 +247,7 @@ func (in *inputInst) EmitRaw(tag string, entries []byte, n int) error {
 		in.e.noRoute(tag)
 		return nil
 	}
-	err := in.appendEntries(tag, n, len(entries), func(dst []byte) ([]byte, error) { return append(dst, entries...), nil })
-	if err == nil {
-		in.records.Add(uint64(n))
-	}
-	return err
+	return in.appendEntries(tag, n, len(entries), func(dst []byte) ([]byte, error) { return append(dst, entries...), nil })
 }
 
 // appendEntries waits while the input is over its limit, then appends under the lock.
@@ -334,6 +326,9 @@ func (in *inputInst) appendEntries(tag string, n, size int, enc func([]byte) ([]
 	}
 	c.Data = data
 	c.Records += n
+	// Counted with the append, under the lock: a stop that folds this engine's counters
+	// into the agent's totals after the chunk is delivered sees the records too.
+	in.records.Add(uint64(n))
 	added := int64(len(data) - before)
 	in.buffered += added
 	in.bytes.Add(uint64(added))
