@@ -52,13 +52,19 @@ func New(url string, header http.Header, tc *tls.Config, connectTimeout, ioTimeo
 	}}
 }
 
-// TLSConfig is the TLS configuration of an output's tls.* keys for host (the files are
-// read now), or nil when tls is off.
-func TLSConfig(cs *tlsconf.ClientSettings, host string) (*tls.Config, error) {
-	if !cs.TLS {
-		return nil, nil
+// ForOutput is New for an output's keys: TLS from its tls.* settings for host when tls
+// is on (the files are read now), tls.vhost as the Host header.
+func ForOutput(url string, header http.Header, cs *tlsconf.ClientSettings, host string, connectTimeout, ioTimeout time.Duration) (*Client, error) {
+	var tc *tls.Config
+	if cs.TLS {
+		var err error
+		if tc, err = cs.Config(host); err != nil {
+			return nil, err
+		}
 	}
-	return cs.Config(host)
+	c := New(url, header, tc, connectTimeout, ioTimeout)
+	c.Host = cs.TLSVhost
+	return c, nil
 }
 
 // Post sends body and reads the answer into nil, pipeline.Retry/RetryAfter or an error.

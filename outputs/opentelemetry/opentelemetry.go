@@ -249,20 +249,17 @@ func (o *Output) Init(_ context.Context, env pipeline.Env) error {
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	tc, err := httppost.TLSConfig(&o.ClientSettings, o.Host)
-	if err != nil {
-		return err
-	}
 	scheme := "http"
 	if o.TLS {
 		scheme = "https"
 	}
 	base := scheme + "://" + net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
-	o.logs = httppost.New(base+o.LogsURI, o.header(), tc, o.ConnectTimeout, o.IOTimeout)
-	o.logs.Host = o.TLSVhost
-	o.metrics = httppost.New(base+o.MetricsURI, o.header(), tc, o.ConnectTimeout, o.IOTimeout)
-	o.metrics.Host = o.TLSVhost
-	return nil
+	var err error
+	if o.logs, err = httppost.ForOutput(base+o.LogsURI, o.header(), &o.ClientSettings, o.Host, o.ConnectTimeout, o.IOTimeout); err != nil {
+		return err
+	}
+	o.metrics, err = httppost.ForOutput(base+o.MetricsURI, o.header(), &o.ClientSettings, o.Host, o.ConnectTimeout, o.IOTimeout)
+	return err
 }
 
 // Close lets idle connections go.

@@ -126,12 +126,11 @@ func (o *Output) Init(_ context.Context, env pipeline.Env) error {
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	tc, err := httppost.TLSConfig(&o.ClientSettings, o.Host)
+	c, err := httppost.ForOutput(o.url, o.header, &o.ClientSettings, o.Host, o.ConnectTimeout, o.IOTimeout)
 	if err != nil {
 		return err
 	}
-	o.client = httppost.New(o.url, o.header, tc, o.ConnectTimeout, o.IOTimeout)
-	o.client.Host = o.TLSVhost
+	o.client = c
 	return nil
 }
 
