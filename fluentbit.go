@@ -14,9 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +24,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/internal/handoff"
 	"github.com/fluentbit-go/fluentbit-go/internal/membudget"
+	"github.com/fluentbit-go/fluentbit-go/internal/offheap"
 	"github.com/fluentbit-go/fluentbit-go/parser"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 )
@@ -516,14 +515,16 @@ func (a *Agent) budgetFor(limit MemoryLimit) *membudget.Budget {
 
 // applyMemoryLimit sets Go's soft memory limit from memory_limit, so that the garbage
 // collector runs harder as the heap nears it rather than letting it reach twice what is
-// live; off gives back the runtime's default (no limit), if the agent had set one.
+// live: the limit less what the chunk buffers hold off the Go heap (package offheap
+// keeps it so as they come and go); off gives back the runtime's default (no limit), if
+// the agent had set one.
 func (a *Agent) applyMemoryLimit(limit MemoryLimit) {
 	switch {
 	case limit > 0:
-		debug.SetMemoryLimit(int64(limit))
+		offheap.SetLimit(int64(limit))
 		a.memLimitSet = true
 	case a.memLimitSet:
-		debug.SetMemoryLimit(math.MaxInt64)
+		offheap.SetLimit(0)
 		a.memLimitSet = false
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fluentbit-go/fluentbit-go/internal/membudget"
+	"github.com/fluentbit-go/fluentbit-go/internal/offheap"
 
 	"github.com/fluentbit-go/fluentbit-go/pipeline/storage"
 )
@@ -23,8 +24,11 @@ type chunk struct {
 	// reserved is cap(Data) as reserved from the memory budget (engine's bufPool): the
 	// buffer goes back to the pool at release.
 	reserved int64
-	created  time.Time    // when the first record went in (latency metric); zero if unknown
-	busy     atomic.Int32 // flushes in progress (busy chunks metric)
+	// region is the buffer bufPool allocated off the heap for this chunk (Data is a prefix
+	// of it), nil when Data is heap memory; freed (or pooled) once, at release.
+	region  []byte
+	created time.Time    // when the first record went in (latency metric); zero if unknown
+	busy    atomic.Int32 // flushes in progress (busy chunks metric)
 
 	// Filesystem chunks only.
 	file *storage.File
@@ -67,10 +71,17 @@ func chunkCap(oldCap, need, limit int) int {
 const minPooled = 64 << 10
 
 // bufPool is the engine's chunk buffers: each buffer is reserved from the memory budget
-// before it is allocated (chunk.reserved is its capacity), and a released chunk's buffer
-// is kept for the next chunk that needs that much, so a busy input does not allocate (and
-// zero) a fresh 2 MB buffer per chunk. A pooled buffer keeps its reservation; the pool is
-// small (two chunks' worth) and is drained whenever someone waits for the budget.
+// before it is allocated (chunk.reserved is its capacity), and allocated off the Go heap
+// (package offheap: its pages are given back to the kernel when the chunk is released,
+// instead of waiting for a collection, and they do not swell the heap the collector paces
+// itself by). A released chunk's buffer is kept for the next chunk that needs that much,
+// so a busy input does not map (and fault in) a fresh 2 MB buffer per chunk. A pooled
+// buffer keeps its reservation; the pool is small (two chunks' worth) and is drained
+// whenever someone waits for the budget.
+//
+// A chunk's buffer is its own: Data shares it (Data = region[:len]) until an append
+// outgrows it (a record larger than guessed), when Data moves to the heap and the region
+// is freed at once.
 type bufPool struct {
 	budget   *membudget.Budget
 	maxBytes int
@@ -84,11 +95,12 @@ type bufPool struct {
 // reserved from the budget (credit first: bytes the caller reserved already). It returns
 // false, changing nothing, when the budget has no room.
 func (p *bufPool) grow(c *chunk, need, limit int, credit *int64) bool {
-	newCap := chunkCap(cap(c.Data), need, limit)
+	newCap := offheap.Size(chunkCap(cap(c.Data), need, limit))
 	if nb := p.get(need); nb != nil {
 		nb = append(nb[:0], c.Data...)
+		p.freeRegion(c)
 		p.budget.Release(c.reserved)
-		c.Data, c.reserved = nb, int64(cap(nb))
+		c.Data, c.region, c.reserved = nb, nb, int64(cap(nb))
 		return true
 	}
 	delta := int64(newCap) - c.reserved
@@ -97,18 +109,29 @@ func (p *bufPool) grow(c *chunk, need, limit int, credit *int64) bool {
 		return false
 	}
 	*credit -= use
-	nb := make([]byte, len(c.Data), newCap)
-	copy(nb, c.Data)
-	c.Data, c.reserved = nb, int64(newCap)
+	nb := offheap.Alloc(newCap)
+	nb = append(nb, c.Data...)
+	p.freeRegion(c)
+	c.Data, c.region, c.reserved = nb, nb, int64(newCap)
 	if delta < 0 {
 		p.budget.Release(-delta)
 	}
 	return true
 }
 
+// freeRegion unmaps c's own buffer, if it has one; its reservation is the caller's.
+func (p *bufPool) freeRegion(c *chunk) {
+	if c.region != nil {
+		offheap.Free(c.region)
+		c.region = nil
+	}
+}
+
 // regrown counts a buffer append grew (beyond what grow gave it) against the budget,
-// without waiting: the bytes are allocated already.
+// without waiting: the bytes are allocated already, on the heap. The chunk's own buffer,
+// copied from by append, is freed.
 func (p *bufPool) regrown(c *chunk, oldCap, newCap int) {
+	p.freeRegion(c)
 	p.budget.Overdraw(int64(newCap) - c.reserved)
 	c.reserved = int64(newCap)
 	_ = oldCap
@@ -134,14 +157,14 @@ func (p *bufPool) get(need int) []byte {
 }
 
 // put takes back a chunk's buffer: into the pool when it is worth keeping and fits,
-// otherwise its reservation is given back (the garbage collector frees the memory).
+// otherwise it is freed and its reservation given back.
 func (p *bufPool) put(c *chunk) {
-	b, r := c.Data, c.reserved
-	c.Data, c.reserved = nil, 0
+	b, r := c.region, c.reserved
+	c.Data, c.region, c.reserved = nil, nil, 0
 	if r == 0 {
 		return
 	}
-	if int64(cap(b)) == r && cap(b) >= minPooled {
+	if b != nil && cap(b) >= minPooled {
 		p.mu.Lock()
 		if p.bytes+cap(b) <= p.maxBytes {
 			p.free = append(p.free, b[:0])
@@ -151,14 +174,21 @@ func (p *bufPool) put(c *chunk) {
 		}
 		p.mu.Unlock()
 	}
+	if b != nil {
+		offheap.Free(b)
+	}
 	p.budget.Release(r)
 }
 
-// drain empties the pool, giving its reservations back.
+// drain empties the pool, freeing its buffers and giving their reservations back.
 func (p *bufPool) drain() {
 	p.mu.Lock()
+	free := p.free
 	n := p.bytes
 	p.free, p.bytes = nil, 0
 	p.mu.Unlock()
+	for _, b := range free {
+		offheap.Free(b)
+	}
 	p.budget.Release(int64(n))
 }

@@ -291,10 +291,17 @@ wait:
 			keptRecords += c.Records
 			continue
 		}
-		// The next engine (or nobody) takes the data: it is no longer the pool's.
+		// The next engine (or nobody) takes the data: it is no longer the pool's, and a
+		// buffer off the heap is freed (the data moves to the heap, which the garbage
+		// collector frees whoever ends up with it).
+		data := c.Data
+		if c.region != nil {
+			data = append([]byte(nil), c.Data...)
+			e.bufs.freeRegion(c)
+		}
 		e.opts.Budget.Release(c.reserved)
 		c.reserved = 0
-		left = append(left, &Chunk{Tag: c.Tag, Data: c.Data, Records: c.Records})
+		left = append(left, &Chunk{Tag: c.Tag, Data: data, Records: c.Records})
 	}
 	e.bufs.drain()
 	e.budgetCancel()

@@ -29,6 +29,7 @@ import (
 	fluentbit "github.com/fluentbit-go/fluentbit-go"
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/embedhttp"
+	"github.com/fluentbit-go/fluentbit-go/internal/textpages"
 	"github.com/fluentbit-go/fluentbit-go/monitor"
 	"github.com/fluentbit-go/fluentbit-go/parser"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
@@ -378,6 +379,9 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		}
 		defer stop()
 	}
+	// Start-up code (configuration, every plugin's registration, Init) is not needed again:
+	// its pages go back (see internal/textpages), as after each reload.
+	textpages.Release()
 	reload := func(why string) error {
 		log.Info(why + ": reloading configuration")
 		next, err := loadConfig(c)
@@ -396,6 +400,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		if nsvc := agent.Service(); nsvc.HTTPServer != svc.HTTPServer || nsvc.HTTPListen != svc.HTTPListen || nsvc.HTTPPort != svc.HTTPPort {
 			log.Warn("reload: http_server, http_listen and http_port changes take effect at the next start")
 		}
+		textpages.Release()
 		return nil
 	}
 	log.Info("fluentbit-go started", "version", fluentbit.Version, "pid", os.Getpid())

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package textpages
+
+import "errors"
+
+func dontneed(addr, n uintptr) error { return errors.ErrUnsupported }
