@@ -41,8 +41,12 @@ func (c *chunk) release() {
 	if c.in != nil && c.mem != 0 {
 		c.in.release(c.mem)
 	}
-	if c.file == nil && c.reserved != 0 {
-		c.in.e.bufs.put(c)
+	if c.reserved != 0 {
+		e := c.e
+		if c.in != nil {
+			e = c.in.e
+		}
+		e.bufs.put(c)
 	}
 	if c.file != nil {
 		if c.up {

@@ -280,6 +280,7 @@ wait:
 	kept, keptRecords := 0, 0
 	for c := range e.live {
 		if c.file != nil {
+			e.bufs.put(c) // the records are in the file
 			if lent {
 				// The next engine took this storage (a reload): it adopts the chunk.
 				left = append(left, c.handOverDisk())

@@ -113,7 +113,7 @@ func (e *Engine) sealFile(c *chunk) {
 		e.upChunks.Add(-1)
 	}
 	c.down = true
-	c.Data = nil
+	e.bufs.put(c) // the data is read back from the file when an output's turn comes
 	if c.in != nil {
 		c.in.putDown(c)
 	}
@@ -129,7 +129,11 @@ func (in *inputInst) bufferedNow() int64 {
 // chunk in memory and, as one frame, into its file. It never waits for memory: over
 // mem_buf_limit, open chunks are sealed and put down to disk instead. With sync full it
 // returns once the frame is fsynced.
-func (in *inputInst) appendFile(tag string, n int, enc func([]byte) ([]byte, error)) error {
+//
+// The open chunk's buffer comes from the engine's pool, reserved from the memory budget
+// like a memory chunk's (off the Go heap); when the budget has no room it grows on the
+// heap, counted over the budget, rather than wait: the chunk goes down to disk soon.
+func (in *inputInst) appendFile(tag string, n, size int, enc func([]byte) ([]byte, error)) error {
 	e := in.e
 	in.mu.Lock()
 	if e.state.Load() >= stateStopping {
@@ -146,8 +150,16 @@ func (in *inputInst) appendFile(tag string, n int, enc func([]byte) ([]byte, err
 		c = &chunk{Chunk: Chunk{Tag: tag}, in: in, file: f, e: e, created: time.Now()}
 		in.open[tag] = c
 	}
+	if need := len(c.Data) + max(size, 512); need > cap(c.Data) {
+		var none int64
+		e.bufs.grow(c, need, e.opts.ChunkLimit, &none)
+	}
 	before := len(c.Data)
+	oldCap := cap(c.Data)
 	data, err := enc(c.Data)
+	if cap(data) != oldCap {
+		e.bufs.regrown(c, oldCap, cap(data))
+	}
 	if err != nil {
 		c.Data = data[:before]
 		in.mu.Unlock()
@@ -162,6 +174,7 @@ func (in *inputInst) appendFile(tag string, n int, enc func([]byte) ([]byte, err
 				sealed = append(sealed, c)
 			} else {
 				_ = c.file.Remove()
+				e.bufs.put(c)
 			}
 		}
 		in.mu.Unlock()

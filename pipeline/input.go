@@ -256,7 +256,7 @@ func (in *inputInst) EmitRaw(tag string, entries []byte, n int) error {
 // spent, appendEntries waits for room (backpressure), with the lock released.
 func (in *inputInst) appendEntries(tag string, n, size int, enc func([]byte) ([]byte, error)) error {
 	if in.fs {
-		return in.appendFile(tag, n, enc)
+		return in.appendFile(tag, n, size, enc)
 	}
 	var credit int64 // reserved from the budget while waiting, for grow to use
 	defer func() { in.e.bufs.budget.Release(credit) }()
@@ -355,6 +355,7 @@ func (in *inputInst) sealAllLocked() []*chunk {
 			out = append(out, c)
 		} else if c.file != nil {
 			_ = c.file.Remove()
+			in.e.bufs.put(c)
 		} else {
 			in.e.bufs.put(c) // an empty chunk: its buffer goes back
 		}
