@@ -15,6 +15,7 @@ import (
 	"github.com/fluentbit-go/fluentbit-go/event"
 	"github.com/fluentbit-go/fluentbit-go/pipeline"
 	"github.com/fluentbit-go/fluentbit-go/pipeline/pipelinetest"
+	"github.com/fluentbit-go/fluentbit-go/pipeline/storage"
 )
 
 // lineSink is an output counting the lines it delivers; it refuses while down.
@@ -47,9 +48,9 @@ func (s *lineSink) counts() (distinct, dups int) {
 }
 
 // agent runs a tail input with db and storage.type filesystem in an engine.
-func agent(t *testing.T, store, log, db string, out *lineSink) *pipeline.Engine {
+func agent(t *testing.T, store, log, db string, out *lineSink, kv ...string) *pipeline.Engine {
 	t.Helper()
-	in, err := pipelinetest.NewInput("tail", "path", log, "db", db, "read_from_head", "on", "refresh_interval", "1")
+	in, err := pipelinetest.NewInput("tail", append([]string{"path", log, "db", db, "read_from_head", "on", "refresh_interval", "1"}, kv...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,5 +140,34 @@ func TestCheckpointWinsOverAnOlderDB(t *testing.T) {
 	e.Stop(context.Background())
 	if d, dups := out.counts(); d != 220 || dups != 0 {
 		t.Fatalf("%d distinct lines, %d duplicates: want 220 once each", d, dups)
+	}
+}
+
+// TestCheckpointDeletedWithTheFile: a file deleted and closed (rotate_wait over) has its
+// checkpoint deleted too, so an inode reused later is read from its beginning.
+func TestCheckpointDeletedWithTheFile(t *testing.T) {
+	dir := t.TempDir()
+	store, log, db := filepath.Join(dir, "storage"), filepath.Join(dir, "app.log"), filepath.Join(dir, "tail.db")
+	appendLines(t, log, 0, 10)
+	out := &lineSink{seen: map[string]int{}}
+	e := agent(t, store, log, db, out, "rotate_wait", "0.05")
+	if !pipelinetest.Eventually(10*time.Second, func() bool { d, _ := out.counts(); return d == 10 }) {
+		t.Fatal("lines not delivered")
+	}
+	os.Remove(log)
+	if !pipelinetest.Eventually(10*time.Second, func() bool { return dbOffset(db) == -1 }) {
+		t.Fatal("the deleted file is still in the db")
+	}
+	e.Stop(context.Background())
+	st, err := storage.Open(storage.Options{Dir: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Checkpoints("tail.0"); len(got) != 0 {
+		t.Fatalf("checkpoints left after the file was forgotten: %q", got)
 	}
 }

@@ -485,7 +485,9 @@ func (in *Input) open(p string, id fileID, size int64, first bool) {
 	var off int64
 	fromDB := false
 	if v, ok := in.ckpts[ckptKey(id)]; ok {
-		// Written with the lines it follows, so never older than the db's.
+		// Written with the lines it follows, so never older than the db's. Used once: from
+		// here the db follows the file (an inode reused later is a new file).
+		delete(in.ckpts, ckptKey(id))
 		if o, ok := ckptOffset(v); ok && o <= st.Size() {
 			off, fromDB = o, true
 		}
