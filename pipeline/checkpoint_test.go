@@ -192,3 +192,43 @@ func TestCheckpointsAcrossReload(t *testing.T) {
 	next.Stop(context.Background())
 	out2.checkOnce(t, 3)
 }
+
+// BenchmarkEmitRawCheckpoint: a tail-like input emitting batches of 100 records into a
+// filesystem chunk, with and without a checkpoint in the frame (sync normal); chunks are
+// delivered to a null output, so each removed chunk also writes the checkpoints file.
+func BenchmarkEmitRawCheckpoint(b *testing.B) {
+	for _, withCP := range []bool{false, true} {
+		name := "plain"
+		if withCP {
+			name = "checkpoint"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := NewEngine(Options{Flush: 100 * time.Millisecond, Grace: 10 * time.Second,
+				Storage: StorageOptions{Path: b.TempDir(), Sync: SyncNormal}})
+			em := e.AddInput(InputSpec{Plugin: "bench", Filesystem: true, Input: idleInput{}}).(CheckpointEmitter)
+			e.AddOutput(OutputSpec{Plugin: "null", Match: "*", Output: OutputFunc(func(context.Context, *Chunk) error { return nil })})
+			if err := e.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			batch := mustEntries(b, 100)
+			cp := ck("2049:131075", "123456789 \"/var/log/app.log\"")
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				var err error
+				if withCP {
+					err = em.EmitRawCheckpoint("app", batch, 100, cp)
+				} else {
+					err = em.(Emitter).EmitRaw("app", batch, 100)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			e.Stop(context.Background())
+			b.ReportMetric(float64(e.store.Fsyncs())/float64(b.N), "fsyncs/batch")
+		})
+	}
+}
