@@ -171,3 +171,42 @@ func TestCheckpointDeletedWithTheFile(t *testing.T) {
 		t.Fatalf("checkpoints left after the file was forgotten: %q", got)
 	}
 }
+
+// TestCheckpointKeepsAPendingMultilineMessage: with multiline.parser cri, a message whose
+// end is not written yet is not emitted, and the checkpoint stays at its first part: after
+// a restart with an older db, it is read again and joined once, and nothing before it
+// comes twice.
+func TestCheckpointKeepsAPendingMultilineMessage(t *testing.T) {
+	dir := t.TempDir()
+	store, log, db := filepath.Join(dir, "storage"), filepath.Join(dir, "app.log"), filepath.Join(dir, "tail.db")
+	write := func(s string) {
+		fh, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fh.WriteString(s)
+		fh.Close()
+	}
+	const ts = "2024-01-01T00:00:00.000000000Z"
+	write(ts + " stdout F one\n" + ts + " stdout F two\n" + ts + " stdout P three-a \n")
+	out := &lineSink{seen: map[string]int{}}
+	e := agent(t, store, log, db, out, "multiline.parser", "cri")
+	if !pipelinetest.Eventually(10*time.Second, func() bool { d, _ := out.counts(); return d == 2 }) {
+		t.Fatal("the complete messages were not delivered")
+	}
+	e.Stop(context.Background())
+	os.WriteFile(db, nil, 0o644) // the kill came before the db's save
+
+	write(ts + " stdout F three-b\n")
+	e = agent(t, store, log, db, out, "multiline.parser", "cri")
+	if !pipelinetest.Eventually(10*time.Second, func() bool { d, _ := out.counts(); return d == 3 }) {
+		d, _ := out.counts()
+		t.Fatalf("%d of 3 messages delivered", d)
+	}
+	e.Stop(context.Background())
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if out.seen["one"] != 1 || out.seen["two"] != 1 || out.seen["three-a three-b"] != 1 || len(out.seen) != 3 {
+		t.Fatalf("delivered %q", out.seen)
+	}
+}
