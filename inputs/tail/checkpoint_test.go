@@ -210,3 +210,37 @@ func TestCheckpointKeepsAPendingMultilineMessage(t *testing.T) {
 		t.Fatalf("delivered %q", out.seen)
 	}
 }
+
+// TestCheckpointAfterCopytruncate: a file truncated in place and written again is read
+// from its beginning; the checkpoints follow it there, so a restart with the db of before
+// the truncation reads none of the new lines twice.
+func TestCheckpointAfterCopytruncate(t *testing.T) {
+	dir := t.TempDir()
+	store, log, db := filepath.Join(dir, "storage"), filepath.Join(dir, "app.log"), filepath.Join(dir, "tail.db")
+	appendLines(t, log, 0, 20)
+	out := &lineSink{seen: map[string]int{}}
+	e := agent(t, store, log, db, out)
+	if !pipelinetest.Eventually(10*time.Second, func() bool { d, _ := out.counts(); return d == 20 }) {
+		t.Fatal("lines not delivered")
+	}
+	stale, _ := os.ReadFile(db)
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, log, 100, 103)
+	if !pipelinetest.Eventually(10*time.Second, func() bool { d, _ := out.counts(); return d == 23 }) {
+		d, _ := out.counts()
+		t.Fatalf("%d of 23 lines delivered", d)
+	}
+	e.Stop(context.Background())
+	os.WriteFile(db, stale, 0o644)
+	e = agent(t, store, log, db, out)
+	appendLines(t, log, 103, 105)
+	if !pipelinetest.Eventually(10*time.Second, func() bool { d, _ := out.counts(); return d == 25 }) {
+		t.Fatal("lines after the restart not delivered")
+	}
+	e.Stop(context.Background())
+	if d, dups := out.counts(); d != 25 || dups != 0 {
+		t.Fatalf("%d distinct lines, %d duplicates: want 25 once each", d, dups)
+	}
+}
