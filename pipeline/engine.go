@@ -146,9 +146,22 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		inited = append(inited, initedPlugin{f.f, f.log})
 	}
+	// The backlog is read before the inputs start: it holds their checkpoints. A shared
+	// store (ShareStorage) has them in memory already, with the lender's latest writes.
+	var backlog []*storage.Loaded
+	if e.store != nil && e.sharedFrom == nil {
+		var err error
+		if backlog, err = e.store.Load(); err != nil {
+			e.log.Error("storage: cannot load the backlog", "err", err)
+		}
+	}
 	for _, in := range e.inputs {
 		if i, ok := in.in.(Initializer); ok {
-			if err := i.Init(ctx, Env{Name: in.name, Tag: in.tag, Logger: in.log, Exit: e.opts.Exit, Budget: e.opts.Budget}); err != nil {
+			env := Env{Name: in.name, Tag: in.tag, Logger: in.log, Exit: e.opts.Exit, Budget: e.opts.Budget}
+			if in.fs && e.store != nil {
+				env.Checkpoints = e.store.Checkpoints(in.name)
+			}
+			if err := i.Init(ctx, env); err != nil {
 				return fail("input", in.name, in.sec, err)
 			}
 		}
@@ -165,8 +178,8 @@ func (e *Engine) Start(ctx context.Context) error {
 			go o.work(e.outCtx)
 		}
 	}
-	if e.store != nil && e.sharedFrom == nil {
-		e.loadBacklog() // a shared store's backlog comes from the engine that lent it
+	if len(backlog) > 0 {
+		e.loadBacklog(backlog) // a shared store's backlog comes from the engine that lent it
 	}
 	var inCtx context.Context
 	inCtx, e.inCancel = context.WithCancel(base)

@@ -43,14 +43,9 @@ func (e *Engine) openStore() error {
 	return nil
 }
 
-// loadBacklog hands the chunks an earlier run left on disk to the outputs that still owe
-// them, before any input starts, so they are first in every output's queue.
-func (e *Engine) loadBacklog() {
-	loaded, err := e.store.Load()
-	if err != nil {
-		e.log.Error("storage: cannot load the backlog", "err", err)
-		return
-	}
+// loadBacklog hands the chunks an earlier run left on disk (storage.Load) to the outputs
+// that still owe them, before any input starts, so they are first in every output's queue.
+func (e *Engine) loadBacklog(loaded []*storage.Loaded) {
 	budget := e.opts.Storage.BacklogMemLimit
 	chunks, records := 0, 0
 	for _, l := range loaded {
@@ -128,23 +123,41 @@ func (in *inputInst) bufferedNow() int64 {
 // appendFile is appendEntries for a filesystem input: the records go into the tag's open
 // chunk in memory and, as one frame, into its file. It never waits for memory: over
 // mem_buf_limit, open chunks are sealed and put down to disk instead. With sync full it
-// returns once the frame is fsynced.
+// returns once the frame is fsynced. With cp (not nil), the checkpoint goes into the
+// same frame (CheckpointEmitter), in a version 2 chunk.
 //
 // The open chunk's buffer comes from the engine's pool, reserved from the memory budget
 // like a memory chunk's (off the Go heap); when the budget has no room it grows on the
 // heap, counted over the budget, rather than wait: the chunk goes down to disk soon.
-func (in *inputInst) appendFile(tag string, n, size int, enc func([]byte) ([]byte, error)) error {
+func (in *inputInst) appendFile(tag string, n, size int, enc func([]byte) ([]byte, error), cp []Checkpoint) error {
 	e := in.e
 	in.mu.Lock()
 	if e.state.Load() >= stateStopping {
 		in.mu.Unlock()
 		return ErrStopped
 	}
+	var sealed []*chunk
 	c := in.open[tag]
+	if c != nil && cp != nil && !c.file.Checkpointed() {
+		// A version 1 chunk takes no checkpoint: it goes, a version 2 one follows.
+		delete(in.open, tag)
+		if c.Records > 0 {
+			sealed = append(sealed, c)
+		} else {
+			_ = c.file.Remove()
+			e.bufs.put(c)
+		}
+		c = nil
+	}
 	if c == nil {
-		f, err := e.store.Create(in.name, tag)
+		create := e.store.Create
+		if cp != nil {
+			create = e.store.CreateCheckpointed
+		}
+		f, err := create(in.name, tag)
 		if err != nil {
 			in.mu.Unlock()
+			in.dispatchAll(sealed)
 			return in.storageFailed(err)
 		}
 		c = &chunk{Chunk: Chunk{Tag: tag}, in: in, file: f, e: e, created: time.Now()}
@@ -163,10 +176,16 @@ func (in *inputInst) appendFile(tag string, n, size int, enc func([]byte) ([]byt
 	if err != nil {
 		c.Data = data[:before]
 		in.mu.Unlock()
+		in.dispatchAll(sealed)
 		return fmt.Errorf("pipeline: encode record for %q: %w", tag, err)
 	}
-	var sealed []*chunk
-	if werr := c.file.Append(data[before:], n); werr != nil {
+	var werr error
+	if cp != nil {
+		werr = c.file.AppendCheckpoint(data[before:], n, cp)
+	} else {
+		werr = c.file.Append(data[before:], n)
+	}
+	if werr != nil {
 		c.Data = data[:before]
 		if c.file.Broken() {
 			delete(in.open, tag)

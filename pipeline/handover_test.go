@@ -113,7 +113,7 @@ func TestStorageRefusedRecordsAreNotCounted(t *testing.T) {
 	}
 }
 
-func mustEntries(t *testing.T, n int) []byte {
+func mustEntries(t testing.TB, n int) []byte {
 	t.Helper()
 	var b []byte
 	for i := 0; i < n; i++ {

@@ -169,16 +169,75 @@ func (in *inputInst) Emit(tag string, ev event.Event) error {
 	if tag == "" {
 		tag = in.tag
 	}
+	return in.filterEvent(tag, ev, in.appendEvent)
+}
+
+// filterEvent runs ev through the input's processors, then the filters of tag's route,
+// and hands each record they let through (or split into) to sink.
+func (in *inputInst) filterEvent(tag string, ev event.Event, sink func(tag string, r *route, ev *event.Event) error) error {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now() // before the filters: they may read or copy the time
 	}
+	r := in.e.route(tag)
 	if len(in.procs) == 0 {
-		return in.emitFrom(tag, in.e.route(tag), 0, &ev)
+		return in.emitFrom(tag, r, 0, &ev, sink)
 	}
 	// Processors (the input's own filters) run first; each record they let through, or
 	// split into, then takes the route's filters.
+	return runChain(tag, in.procs, 0, &ev, in.dropped, func(ev *event.Event) error { return in.emitFrom(tag, r, 0, ev, sink) })
+}
+
+// EmitRawCheckpoint is EmitRaw with the input's checkpoint (CheckpointEmitter): with
+// filesystem storage, the entries the filters let through and cp go into one frame.
+func (in *inputInst) EmitRawCheckpoint(tag string, entries []byte, n int, cp []Checkpoint) error {
+	if !in.fs || in.e.store == nil || len(cp) == 0 {
+		if n == 0 {
+			return nil
+		}
+		return in.EmitRaw(tag, entries, n)
+	}
+	if tag == "" {
+		tag = in.tag
+	}
 	r := in.e.route(tag)
-	return runChain(tag, in.procs, 0, &ev, in.dropped, func(ev *event.Event) error { return in.emitFrom(tag, r, 0, ev) })
+	var ferr error
+	if len(r.filters) > 0 || len(in.procs) > 0 {
+		// The records the filters let through are gathered, so that they and cp are
+		// one append.
+		var out []byte
+		var encErr error
+		kept := 0
+		ferr = event.Entries(entries, func(ev event.Event) error {
+			return in.filterEvent(tag, ev, func(tag string, r *route, ev *event.Event) error {
+				if len(r.outputs) == 0 {
+					in.records.Add(1)
+					in.e.noRoute(tag)
+					return nil
+				}
+				b, err := event.AppendEntry(out, ev)
+				if err != nil {
+					encErr = fmt.Errorf("pipeline: encode record for %q: %w", tag, err)
+					return encErr
+				}
+				out, kept = b, kept+1
+				return nil
+			})
+		})
+		if encErr != nil {
+			return encErr // nothing taken
+		}
+		entries, n = out, kept
+	} else if len(r.outputs) == 0 {
+		in.records.Add(uint64(n))
+		in.e.noRoute(tag)
+		entries, n = nil, 0
+	}
+	// A damaged entry (event.Entries) is left out, the others and cp are taken, and the
+	// error is reported: the input must not read the batch again.
+	if err := in.appendFile(tag, n, len(entries), func(dst []byte) ([]byte, error) { return append(dst, entries...), nil }, cp); err != nil {
+		return err
+	}
+	return ferr
 }
 
 // runChain runs ev through filters from the one at index from, then hands it to next. A
@@ -214,11 +273,11 @@ func runChain(tag string, filters []*filterInst, from int, ev *event.Event, drop
 // dropped counts a record a filter dropped as taken in.
 func (in *inputInst) dropped() { in.records.Add(1) }
 
-// emitFrom runs ev through r's filters from the one at index from, then appends it.
-func (in *inputInst) emitFrom(tag string, r *route, from int, ev *event.Event) error {
+// emitFrom runs ev through r's filters from the one at index from, then hands it to sink.
+func (in *inputInst) emitFrom(tag string, r *route, from int, ev *event.Event, sink func(tag string, r *route, ev *event.Event) error) error {
 	// records counts what the input took in: filtered out and unrouted records too, but
 	// not records refused (stopped, storage full), which the sender keeps.
-	return runChain(tag, r.filters, from, ev, in.dropped, func(ev *event.Event) error { return in.appendEvent(tag, r, ev) })
+	return runChain(tag, r.filters, from, ev, in.dropped, func(ev *event.Event) error { return sink(tag, r, ev) })
 }
 
 // appendEvent appends one filtered record to the tag's open chunk, or counts it unrouted.
@@ -256,7 +315,7 @@ func (in *inputInst) EmitRaw(tag string, entries []byte, n int) error {
 // spent, appendEntries waits for room (backpressure), with the lock released.
 func (in *inputInst) appendEntries(tag string, n, size int, enc func([]byte) ([]byte, error)) error {
 	if in.fs {
-		return in.appendFile(tag, n, size, enc)
+		return in.appendFile(tag, n, size, enc, nil)
 	}
 	var credit int64 // reserved from the budget while waiting, for grow to use
 	defer func() { in.e.bufs.budget.Release(credit) }()

@@ -88,6 +88,24 @@ type Emitter interface {
 	Paused() bool
 }
 
+// Checkpoint is one key of an input's resume state (a file's offset, a journal cursor);
+// an empty Value deletes the key.
+type Checkpoint = storage.Checkpoint
+
+// CheckpointEmitter is implemented by the engine's Emitter, for inputs that resume where
+// they stopped (tail, systemd). EmitRawCheckpoint is EmitRaw with cp, the input's state
+// once these entries are taken. For an input with storage.type filesystem, the entries
+// that pass the filters and cp are written in one frame of one chunk file (one CRC):
+// after a crash, even a kill -9 between the write and the input's own db save, both are
+// there or neither is, and the input, given cp back in Env.Checkpoints at its next start,
+// reads again exactly what was not stored: no record twice, none lost. cp is written even
+// when no entry is left (all filtered out, or n == 0). Keys are the input's own; the
+// latest value of each key wins. With memory storage cp is ignored (Env.Checkpoints is
+// nil): the input keeps its own state.
+type CheckpointEmitter interface {
+	EmitRawCheckpoint(tag string, entries []byte, n int, cp []Checkpoint) error
+}
+
 // Verdict is a filter's decision on one record.
 type Verdict int
 
@@ -151,6 +169,12 @@ type Env struct {
 	// every method takes as unlimited). A plugin reserves from it before allocating a
 	// large buffer of its own (a decompressed body) and releases what it reserved.
 	Budget *membudget.Budget
+	// Checkpoints is set for inputs with storage.type filesystem: the checkpoints the
+	// instance wrote with its records (CheckpointEmitter), key by key, the latest of each,
+	// from chunks still on disk and from those already delivered; empty at a first start.
+	// Where it has a key, it is never older than what the input saved itself after the
+	// emit (its db), so it wins. Nil for a memory input.
+	Checkpoints map[string][]byte
 }
 
 // The optional interfaces of the plugin lifecycle, in the order the engine calls them

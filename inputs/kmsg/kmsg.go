@@ -53,6 +53,7 @@ type Input struct {
 	bootID string    // /proc/sys/kernel/random/boot_id
 	after  uint64    // messages up to this sequence number were emitted (with haveSeq)
 	have   bool
+	ckpts  bool // the position also goes into the chunks (db and storage.type filesystem)
 
 	// open opens the kernel log (tests: a pipe fed with fixtures); bootIDPath is read for
 	// the boot id.
@@ -102,19 +103,39 @@ func (in *Input) Init(_ context.Context, env pipeline.Env) error {
 	if err != nil {
 		return config.KeyErrorf("db", "%v", err)
 	}
-	if len(b) == 0 {
-		return nil
+	if len(b) > 0 {
+		id, n, ok := parsePosition(b)
+		if !ok {
+			return config.KeyErrorf("db", "%s: want \"<boot id> <sequence>\", found %q", in.DB, b)
+		}
+		if id == in.bootID && in.bootID != "" {
+			in.after, in.have = n, true
+		}
 	}
-	id, seq, ok := strings.Cut(strings.TrimSpace(string(b)), " ")
-	n, err := strconv.ParseUint(seq, 10, 64)
-	if !ok || err != nil {
-		return config.KeyErrorf("db", "%s: want \"<boot id> <sequence>\", found %q", in.DB, b)
+	if env.Checkpoints != nil {
+		// storage.type filesystem: the position also goes into the chunks, with each
+		// message. Written with the message, it is never older than the db's, unless
+		// messages under prio_level followed (they move only the db's): the later wins.
+		in.ckpts = true
+		id, n, ok := parsePosition(env.Checkpoints[ckptPosition])
+		if ok && id == in.bootID && in.bootID != "" && (!in.have || n > in.after) {
+			in.after, in.have = n, true
+		}
 	}
-	if id == in.bootID && in.bootID != "" {
-		in.after, in.have = n, true
-		in.log.Info("resuming after the saved sequence number", "sequence", n)
+	if in.have {
+		in.log.Info("resuming after the saved sequence number", "sequence", in.after)
 	}
 	return nil
+}
+
+// ckptPosition is the engine checkpoint's key: "<boot id> <sequence>", as in the db.
+const ckptPosition = "position"
+
+// parsePosition reads "<boot id> <sequence>".
+func parsePosition(b []byte) (id string, seq uint64, ok bool) {
+	id, s, ok := strings.Cut(strings.TrimSpace(string(b)), " ")
+	n, err := strconv.ParseUint(s, 10, 64)
+	return id, n, ok && err == nil
 }
 
 // bootTime is now minus the uptime, in whole seconds, as Fluent Bit computes it.
@@ -160,6 +181,11 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 	dl, _ := f.(interface{ SetReadDeadline(time.Time) error })
 	unsaved := 0
 	gapChecked := false
+	ce, _ := emit.(pipeline.CheckpointEmitter)
+	if !in.ckpts {
+		ce = nil
+	}
+	var entry []byte
 	for {
 		if dl != nil {
 			var at time.Time
@@ -208,7 +234,17 @@ func (in *Input) Run(ctx context.Context, emit pipeline.Emitter) error {
 		}
 		gapChecked = true
 		if m.prio <= in.PrioLevel {
-			if err := emit.Emit("", in.event(m)); err != nil {
+			var err error
+			if ce != nil {
+				// The message and its position in one chunk write: exactly once.
+				ev := in.event(m)
+				if entry, err = event.AppendEntry(entry[:0], &ev); err == nil {
+					err = ce.EmitRawCheckpoint("", entry, 1, []pipeline.Checkpoint{{Key: ckptPosition, Value: fmt.Appendf(nil, "%s %d", in.bootID, m.seq)}})
+				}
+			} else {
+				err = emit.Emit("", in.event(m))
+			}
+			if err != nil {
 				if errors.Is(err, pipeline.ErrStopped) {
 					return nil
 				}

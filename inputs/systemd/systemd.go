@@ -78,10 +78,13 @@ type Input struct {
 	tag      string
 	sync     statefile.Sync
 	prog     string
-	pathFlag string        // --directory=P or --file=P, or ""
-	cursor   string        // the last entry emitted; resumed after
-	minWait  time.Duration // first wait before journalctl is started again
-	maxWait  time.Duration
+	pathFlag string // --directory=P or --file=P, or ""
+	cursor   string // the last entry emitted; resumed after
+	// ckpts: the cursor also goes into the chunks with the entries (db and
+	// storage.type filesystem): batches are emitted with it (EmitRawCheckpoint).
+	ckpts   bool
+	minWait time.Duration // first wait before journalctl is started again
+	maxWait time.Duration
 }
 
 // New returns a systemd input with Fluent Bit's defaults.
@@ -189,12 +192,27 @@ func (in *Input) Init(_ context.Context, env pipeline.Env) error {
 			// journalctl would refuse it at every start: say so once, here.
 			return config.KeyErrorf("db", "%s does not hold a journal cursor (found %.60q): remove it to read the journal from the start (or its end, with read_from_tail)", in.DB, in.cursor)
 		}
+		if env.Checkpoints != nil {
+			// Written with the entries it follows, so never older than the db's.
+			in.ckpts = true
+			if c := string(env.Checkpoints[ckptCursor]); c != "" && validCursor(c) && c != in.cursor {
+				in.cursor = c
+				in.log.Info("resuming after the cursor kept with the entries in storage", "db", in.DB)
+			}
+		}
 		if in.cursor != "" {
 			in.log.Info("resuming after the saved cursor", "db", in.DB)
 		}
 	}
 	return nil
 }
+
+// ckptCursor is the engine checkpoint's key for the cursor.
+const ckptCursor = "cursor"
+
+// batchBytes bounds one EmitRawCheckpoint call (pipeline.Emitter asks for a few hundred
+// KiB).
+const batchBytes = 256 << 10
 
 // validCursor reports whether c looks like a journal cursor: semicolon-separated
 // key=value fields starting with the sequence number id, as sd_journal_get_cursor writes.
@@ -302,6 +320,33 @@ func (in *Input) follow(ctx context.Context, emit pipeline.Emitter) (err error) 
 	p := newExportParser(r)
 	unsaved := 0
 	saved := in.cursor
+	// With checkpoints the entries go in batches of one tag, each with the cursor of its
+	// last entry in the same chunk write (EmitRawCheckpoint); in.cursor moves once the
+	// engine holds the batch.
+	ce, _ := emit.(pipeline.CheckpointEmitter)
+	batching := in.ckpts && ce != nil
+	var batch []byte
+	var nb int
+	var btag string
+	bcursor := in.cursor
+	emitBatch := func() error {
+		if nb == 0 {
+			return nil
+		}
+		var err error
+		if bcursor != "" {
+			err = ce.EmitRawCheckpoint(btag, batch, nb, []pipeline.Checkpoint{{Key: ckptCursor, Value: []byte(bcursor)}})
+		} else {
+			err = emit.EmitRaw(btag, batch, nb)
+		}
+		batch, nb = batch[:0], 0
+		if err != nil {
+			bcursor = in.cursor
+			return err
+		}
+		in.cursor = bcursor
+		return nil
+	}
 	save := func() error {
 		unsaved = 0
 		if in.DB == "" || in.cursor == saved {
@@ -316,6 +361,9 @@ func (in *Input) follow(ctx context.Context, emit pipeline.Emitter) (err error) 
 	for {
 		e, err := p.next()
 		if err != nil {
+			if berr := emitBatch(); berr != nil {
+				err = berr
+			}
 			if serr := save(); serr != nil {
 				in.log.Error("saving the cursor", "err", serr)
 			}
@@ -325,6 +373,39 @@ func (in *Input) follow(ctx context.Context, emit pipeline.Emitter) (err error) 
 			in.log.Warn("journal fields over the size limit left out", "fields", e.skipped, "limit", maxFieldSize)
 		}
 		tag, ev := in.record(e)
+		if batching {
+			if nb > 0 && (tag != btag || len(batch) >= batchBytes) {
+				if err := emitBatch(); err != nil {
+					if serr := save(); serr != nil {
+						in.log.Error("saving the cursor", "err", serr)
+					}
+					return err
+				}
+			}
+			if ev.Time.IsZero() {
+				ev.Time = time.Now()
+			}
+			b, err := event.AppendEntry(batch, &ev)
+			if err != nil {
+				return fmt.Errorf("encode entry: %w", err) // strings only: does not happen
+			}
+			batch, btag = b, tag
+			nb++
+			if len(e.cursor) > 0 {
+				bcursor = string(e.cursor)
+			}
+			unsaved++
+			if unsaved >= in.MaxEntries || r.Buffered() == 0 {
+				err := emitBatch()
+				if serr := save(); serr != nil {
+					in.log.Error("saving the cursor", "err", serr)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		if err := emit.Emit(tag, ev); err != nil {
 			if serr := save(); serr != nil {
 				in.log.Error("saving the cursor", "err", serr)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tinylib/msgp/msgp"
@@ -35,6 +37,7 @@ type file struct {
 	skipping  bool   // inside a long line being skipped (skip_long_lines)
 	ml        *mlState
 	mls       *multiline.Stream // multiline.parser's regex parsers (nil: none)
+	ckptOff   int64             // the offset in the engine's last checkpoint (-1: none)
 }
 
 // readFile reads what f has gained, up to cycleBytes; more reports that it had more.
@@ -188,6 +191,19 @@ func (in *Input) addEntry(emit pipeline.Emitter, f *file, appendEntry func([]byt
 // its lines came from: an offset is saved only for lines already buffered. When the
 // engine refuses the batch, those files are read again from their committed offsets.
 func (in *Input) flush(emit pipeline.Emitter) error {
+	cp, ce := in.checkpoint(emit)
+	if in.nbatch == 0 && len(cp) > 0 {
+		// Offsets moved with no line to emit (skipped lines, a truncation, a file
+		// forgotten): the checkpoint goes alone.
+		tag := in.batchTag
+		if tag == "" {
+			tag = in.tag
+		}
+		if err := ce.EmitRawCheckpoint(tag, nil, 0, cp); err != nil {
+			return fmt.Errorf("tail: emit: %w", err)
+		}
+		in.checkpointed(cp)
+	}
 	if in.nbatch > 0 {
 		// With a db, the offsets after this batch are written (and fsynced) before the
 		// batch goes to the engine and renamed into place right after: a kill between
@@ -211,7 +227,13 @@ func (in *Input) flush(emit pipeline.Emitter) error {
 				prepared = true
 			}
 		}
-		if err := emit.EmitRaw(in.batchTag, in.batch, in.nbatch); err != nil {
+		var err error
+		if len(cp) > 0 {
+			err = ce.EmitRawCheckpoint(in.batchTag, in.batch, in.nbatch, cp)
+		} else {
+			err = emit.EmitRaw(in.batchTag, in.batch, in.nbatch)
+		}
+		if err != nil {
 			if in.db != nil {
 				if prepared {
 					in.db.discard()
@@ -227,6 +249,7 @@ func (in *Input) flush(emit pipeline.Emitter) error {
 			in.rewind()
 			return fmt.Errorf("tail: emit: %w", err)
 		}
+		in.checkpointed(cp)
 		if prepared {
 			if err := in.db.commit(); err != nil {
 				in.log.Error("tail: db", "err", err)
@@ -243,6 +266,59 @@ func (in *Input) flush(emit pipeline.Emitter) error {
 		delete(in.touched, f)
 	}
 	return nil
+}
+
+// checkpoint returns the engine checkpoint for the files' offsets after the batch (key
+// device:inode, value the offset and the quoted path), and the files forgotten since the
+// last one (empty value: deleted); nil when the engine keeps none (memory storage, no db,
+// or an emitter without checkpoints).
+func (in *Input) checkpoint(emit pipeline.Emitter) ([]pipeline.Checkpoint, pipeline.CheckpointEmitter) {
+	if in.ckpts == nil {
+		return nil, nil
+	}
+	ce, ok := emit.(pipeline.CheckpointEmitter)
+	if !ok {
+		in.forgotten = nil
+		return nil, nil
+	}
+	var cp []pipeline.Checkpoint
+	for f, off := range in.touched {
+		if off = max(off, 0); off != f.ckptOff {
+			cp = append(cp, pipeline.Checkpoint{Key: ckptKey(f.id), Value: ckptValue(off, f.path)})
+		}
+	}
+	for _, id := range in.forgotten {
+		if _, open := in.files[id]; !open { // not opened again since
+			cp = append(cp, pipeline.Checkpoint{Key: ckptKey(id)})
+		}
+	}
+	return cp, ce
+}
+
+// checkpointed notes that the engine holds cp.
+func (in *Input) checkpointed(cp []pipeline.Checkpoint) {
+	if len(cp) == 0 {
+		return
+	}
+	in.forgotten = in.forgotten[:0]
+	for f, off := range in.touched {
+		f.ckptOff = max(off, 0)
+	}
+}
+
+func ckptKey(id fileID) string {
+	return strconv.FormatUint(id.dev, 10) + ":" + strconv.FormatUint(id.ino, 10)
+}
+
+func ckptValue(off int64, path string) []byte {
+	return []byte(strconv.FormatInt(off, 10) + " " + strconv.Quote(path))
+}
+
+// ckptOffset reads the offset of a checkpoint's value.
+func ckptOffset(v []byte) (int64, bool) {
+	s, _, _ := strings.Cut(string(v), " ")
+	off, err := strconv.ParseInt(s, 10, 64)
+	return off, err == nil && off >= 0
 }
 
 // rewind forgets what was read past the committed offsets of the files in the batch.

@@ -112,6 +112,10 @@ type Input struct {
 	tag      string
 	syncMode int
 	db       *offsetDB
+	// ckpts are the offsets the engine kept with the records (storage.type filesystem and
+	// a db): they win over the db's. nil: none, the db alone.
+	ckpts     map[string][]byte
+	forgotten []fileID // closed files whose checkpoint is to be deleted
 
 	files    map[fileID]*file  // every open file
 	nOpen    atomic.Int64      // len(files), readable from other goroutines (tests)
@@ -279,6 +283,9 @@ func (in *Input) Init(_ context.Context, env pipeline.Env) error {
 			return fmt.Errorf("tail: db: %w", err)
 		}
 		in.db = db
+		// With filesystem storage the offsets also go into the chunks, with the lines
+		// (exactly once across a crash); the db stays, for memory storage and for tools.
+		in.ckpts = env.Checkpoints
 	}
 	return nil
 }
@@ -477,7 +484,15 @@ func (in *Input) open(p string, id fileID, size int64, first bool) {
 	}
 	var off int64
 	fromDB := false
-	if in.db != nil {
+	if v, ok := in.ckpts[ckptKey(id)]; ok {
+		// Written with the lines it follows, so never older than the db's. Used once: from
+		// here the db follows the file (an inode reused later is a new file).
+		delete(in.ckpts, ckptKey(id))
+		if o, ok := ckptOffset(v); ok && o <= st.Size() {
+			off, fromDB = o, true
+		}
+	}
+	if in.db != nil && !fromDB {
 		if o, ok := in.db.get(id); ok && o <= st.Size() {
 			off, fromDB = o, true
 		}
@@ -492,7 +507,10 @@ func (in *Input) open(p string, id fileID, size int64, first bool) {
 			return
 		}
 	}
-	f := &file{path: p, id: id, fh: fh, readPos: off, lineStart: off, committed: off, tag: in.tagFor(p)}
+	f := &file{path: p, id: id, fh: fh, readPos: off, lineStart: off, committed: off, tag: in.tagFor(p), ckptOff: -1}
+	if fromDB {
+		f.ckptOff = off
+	}
 	in.files[id] = f
 	in.nOpen.Store(int64(len(in.files)))
 	in.byPath[p] = f
@@ -596,6 +614,11 @@ func (in *Input) pass(ctx context.Context, emit pipeline.Emitter) error {
 		}
 		in.closeFile(f)
 	}
+	if len(in.forgotten) > 0 {
+		if err := in.flush(emit); err != nil { // their checkpoints' deletion
+			return err
+		}
+	}
 	if in.db != nil {
 		if err := in.db.save(); err != nil {
 			in.log.Error("tail: db", "err", err)
@@ -615,6 +638,9 @@ func (in *Input) closeFile(f *file) {
 	}
 	if in.db != nil {
 		in.db.remove(f.id)
+	}
+	if in.ckpts != nil {
+		in.forgotten = append(in.forgotten, f.id)
 	}
 	in.closed = true
 	in.log.Debug("tail: closed", "path", f.path)

@@ -25,6 +25,19 @@ func FuzzLoad(f *testing.F) {
 		f.Add(b)
 		f.Add(b[:len(b)-3])
 	}
+	{
+		dir := f.TempDir()
+		st, _ := Open(Options{Dir: dir})
+		defer st.Close()
+		c, _ := st.CreateCheckpointed("s", "app.log")
+		c.AppendCheckpoint(entry(f, 0), 1, []Checkpoint{{Key: "1:2", Value: []byte("10")}})
+		c.AppendCheckpoint(nil, 0, []Checkpoint{{Key: "1:2", Value: []byte("12")}})
+		c.AppendCheckpoint(entry(f, 1), 1, []Checkpoint{{Key: "1:2"}})
+		c.Seal(false)
+		b, _ := os.ReadFile(c.Path())
+		f.Add(b)
+		f.Add(b[:len(b)-5])
+	}
 	f.Add(valid)
 	f.Add([]byte("\x89FBC\x01\x00\x00\x01"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -16,6 +16,31 @@
 // (uint32), entry count (uint32), CRC32C of the count and the payload (uint32), then the
 // payload (msgpack entries). Integers are big-endian.
 //
+// # Checkpoints (version 2)
+//
+// An input may write where it will resume (a file offset, a journal cursor) in the same
+// frame as the records it read up to there (File.AppendCheckpoint): the frame's entry
+// count then has its high bit set (0x80000000; the count is the low 31 bits, and may be
+// 0), and its payload ends with a checkpoint trailer:
+//
+//	payload  = entries, trailer, trailer length (uint32)
+//	trailer  = seq (uvarint), pairs (uvarint), then per pair:
+//	           key length (uvarint), key, value length (uvarint), value
+//
+// seq is the stream's checkpoint sequence number, one more at every frame with a trailer;
+// an empty value deletes the key. One CRC covers records and checkpoint: a torn frame
+// loses both, so after a crash the input reads again exactly what was not stored. A chunk
+// that holds such frames has version 2 in its header (version 1 otherwise); this version
+// reads both, earlier versions read only 1.
+//
+// Before a chunk with checkpoints is removed (delivered), its checkpoints are merged into
+// the stream's checkpoints file, <dir>/<stream>/checkpoints (written to a temporary file,
+// fsynced, renamed, directory fsynced): magic "\x89FBK", version 1, the stream's highest
+// seq (uvarint), the number of keys (uvarint), then per key: seq (uvarint), key length
+// (uvarint), key, value length (uvarint), value (empty: deleted), and a CRC32C of all that
+// (uint32). Checkpoints returns, per key, the value of the highest seq found in that file
+// and in the chunks still on disk.
+//
 // The store does not decide when to sync, seal or deliver: the engine (package pipeline)
 // does. It never imports the engine.
 package storage
@@ -43,6 +68,8 @@ import (
 const (
 	magic        = "\x89FBC"
 	version      = 1
+	versionCkpt  = 2 // holds frames with a checkpoint trailer
+	ckptFlag     = 1 << 31
 	fixedHeader  = 4 + 1 + 1 + 2 + 8 // before the tag
 	frameHeader  = 12
 	maxFrame     = 64 << 20 // a longer length field is damage, not data
@@ -78,6 +105,9 @@ type Store struct {
 	lock *os.File
 
 	fsyncs atomic.Uint64
+
+	ckMu    sync.Mutex
+	streams map[string]*ckStream // checkpoints, by stream directory name
 }
 
 // Open makes the directory if needed, locks it (one agent per directory; Close unlocks)
@@ -96,7 +126,7 @@ func Open(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{opts: opts, log: opts.Logger, lock: lock}, nil
+	return &Store{opts: opts, log: opts.Logger, lock: lock, streams: map[string]*ckStream{}}, nil
 }
 
 // Close releases the store's directory for another Open (the next engine of a reload).
@@ -135,7 +165,14 @@ func streamDir(stream string) string {
 }
 
 // Create starts a new chunk file for tag in stream's directory and writes its header.
-func (s *Store) Create(stream, tag string) (*File, error) {
+func (s *Store) Create(stream, tag string) (*File, error) { return s.create(stream, tag, false) }
+
+// CreateCheckpointed is Create for a chunk that takes AppendCheckpoint (version 2).
+func (s *Store) CreateCheckpointed(stream, tag string) (*File, error) {
+	return s.create(stream, tag, true)
+}
+
+func (s *Store) create(stream, tag string, ckpt bool) (*File, error) {
 	if len(tag) > maxTag {
 		return nil, fmt.Errorf("storage: tag of %d bytes is too long", len(tag))
 	}
@@ -157,21 +194,29 @@ func (s *Store) Create(stream, tag string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: create chunk: %w", err)
 	}
-	hdr := appendHeader(nil, tag, now)
+	v := byte(version)
+	if ckpt {
+		v = versionCkpt
+	}
+	hdr := appendHeaderV(nil, tag, now, v)
 	if _, err := fd.Write(hdr); err != nil {
 		fd.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("storage: write chunk header %s: %w", path, err)
 	}
-	f := &File{s: s, path: path, Tag: tag, fd: fd, Created: now}
+	f := &File{s: s, path: path, Tag: tag, fd: fd, Created: now, stream: streamDir(stream), ckpt: ckpt}
 	f.size.Store(int64(len(hdr)))
 	return f, nil
 }
 
 func appendHeader(dst []byte, tag string, created time.Time) []byte {
+	return appendHeaderV(dst, tag, created, version)
+}
+
+func appendHeaderV(dst []byte, tag string, created time.Time, v byte) []byte {
 	start := len(dst)
 	dst = append(dst, magic...)
-	dst = append(dst, version, 0)
+	dst = append(dst, v, 0)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(tag)))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(created.UnixNano()))
 	dst = append(dst, tag...)
@@ -198,6 +243,12 @@ type File struct {
 	dirSynced bool // the directory entry is durable too
 
 	ackMu sync.Mutex
+
+	stream string // its stream directory's name
+	ckpt   bool   // version 2: takes AppendCheckpoint
+	// marks are the checkpoints in the file's frames, the highest seq per key (under the
+	// store's ckMu); nil when it holds none.
+	marks map[string]ckVal
 }
 
 // Path returns the chunk file's path.
@@ -210,18 +261,34 @@ func (f *File) Size() int64 { return f.size.Load() }
 // off again, so the file ends with whole frames; if even that fails, the file takes no more
 // appends (Broken) and the caller starts another.
 func (f *File) Append(payload []byte, n int) error {
+	return f.appendFrame(payload, uint32(n), nil)
+}
+
+// appendFrame writes one frame of payload and, when trailer is not nil, the checkpoint
+// trailer after it (count then has ckptFlag).
+func (f *File) appendFrame(payload []byte, count uint32, trailer []byte) error {
 	if f.fd == nil || f.broken {
 		return errors.New("storage: append to a sealed chunk")
 	}
-	if len(payload) > maxFrame {
-		return fmt.Errorf("storage: a batch of %d bytes is over the %d byte frame limit", len(payload), maxFrame)
+	plen := len(payload)
+	if trailer != nil {
+		plen += len(trailer) + 4
+		count |= ckptFlag
+	}
+	if plen > maxFrame {
+		return fmt.Errorf("storage: a batch of %d bytes is over the %d byte frame limit", plen, maxFrame)
 	}
 	fr := f.frame[:0]
-	fr = binary.BigEndian.AppendUint32(fr, uint32(len(payload)))
-	fr = binary.BigEndian.AppendUint32(fr, uint32(n))
-	crc := crc32.Update(crc32.Checksum(fr[4:8], castagnoli), castagnoli, payload)
-	fr = binary.BigEndian.AppendUint32(fr, crc)
+	fr = binary.BigEndian.AppendUint32(fr, uint32(plen))
+	fr = binary.BigEndian.AppendUint32(fr, count)
+	fr = binary.BigEndian.AppendUint32(fr, 0) // CRC, below
 	fr = append(fr, payload...)
+	if trailer != nil {
+		fr = append(fr, trailer...)
+		fr = binary.BigEndian.AppendUint32(fr, uint32(len(trailer)))
+	}
+	crc := crc32.Update(crc32.Checksum(fr[4:8], castagnoli), castagnoli, fr[frameHeader:])
+	binary.BigEndian.PutUint32(fr[8:12], crc)
 	f.frame = fr
 	if cap(f.frame) > 1<<20 {
 		f.frame = nil
@@ -348,9 +415,14 @@ func (f *File) Acked() map[string]bool {
 	return readAcks(f.path)
 }
 
-// Remove deletes the chunk file and its acks file.
+// Remove deletes the chunk file and its acks file. When the file holds checkpoints, they
+// are first merged into the stream's checkpoints file; if that fails, the chunk file stays
+// (the next start merges them) and the error is returned.
 func (f *File) Remove() error {
 	_ = f.Seal(false)
+	if err := f.s.retire(f); err != nil {
+		return err
+	}
 	err := os.Remove(f.path)
 	if aerr := os.Remove(strings.TrimSuffix(f.path, chunkSuffix) + acksSuffix); aerr != nil && !errors.Is(aerr, fs.ErrNotExist) && err == nil {
 		err = aerr
@@ -387,35 +459,35 @@ func (f *File) ReadAll() (data []byte, records int, dmg Damage, err error) {
 		return nil, 0, dmg, fmt.Errorf("storage: read chunk: %w", err)
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
-	if _, _, err := readHeader(br); err != nil {
+	if _, _, _, err := readHeader(br); err != nil {
 		return nil, 0, dmg, fmt.Errorf("storage: %s: %w", f.path, err)
 	}
 	data = make([]byte, 0, max(st.Size()-int64(fixedHeader+len(f.Tag)+4), 0))
 	var res scanResult
-	data, res = scanFrames(br, data, f.s.opts.Checksum)
+	data, res = scanFrames(br, data, f.s.opts.Checksum, nil)
 	return data, res.records, res.dmg, nil
 }
 
 var errBadHeader = errors.New("damaged chunk header")
 
-func readHeader(r io.Reader) (tag string, created time.Time, err error) {
+func readHeader(r io.Reader) (tag string, created time.Time, v byte, err error) {
 	var fixed [fixedHeader]byte
 	if _, err := io.ReadFull(r, fixed[:]); err != nil {
-		return "", time.Time{}, fmt.Errorf("%w: %v", errBadHeader, err)
+		return "", time.Time{}, 0, fmt.Errorf("%w: %v", errBadHeader, err)
 	}
-	if string(fixed[:4]) != magic || fixed[4] != version {
-		return "", time.Time{}, fmt.Errorf("%w: bad magic or version", errBadHeader)
+	if string(fixed[:4]) != magic || (fixed[4] != version && fixed[4] != versionCkpt) {
+		return "", time.Time{}, 0, fmt.Errorf("%w: bad magic or version", errBadHeader)
 	}
 	tl := int(binary.BigEndian.Uint16(fixed[6:8]))
 	rest := make([]byte, tl+4)
 	if _, err := io.ReadFull(r, rest); err != nil {
-		return "", time.Time{}, fmt.Errorf("%w: %v", errBadHeader, err)
+		return "", time.Time{}, 0, fmt.Errorf("%w: %v", errBadHeader, err)
 	}
 	crc := crc32.Update(crc32.Checksum(fixed[:], castagnoli), castagnoli, rest[:tl])
 	if crc != binary.BigEndian.Uint32(rest[tl:]) {
-		return "", time.Time{}, fmt.Errorf("%w: CRC mismatch", errBadHeader)
+		return "", time.Time{}, 0, fmt.Errorf("%w: CRC mismatch", errBadHeader)
 	}
-	return string(rest[:tl]), time.Unix(0, int64(binary.BigEndian.Uint64(fixed[8:16]))), nil
+	return string(rest[:tl]), time.Unix(0, int64(binary.BigEndian.Uint64(fixed[8:16]))), fixed[4], nil
 }
 
 type scanResult struct {
@@ -425,10 +497,11 @@ type scanResult struct {
 }
 
 // scanFrames appends the good frames' payloads to dst (when dst is not nil; with nil it
-// only counts). A frame whose CRC fails is skipped when its length is plausible; the scan
-// ends at a truncated frame or an impossible length. Damage.CutBytes is what follows the
-// last good frame.
-func scanFrames(r io.Reader, dst []byte, verify bool) ([]byte, scanResult) {
+// only counts), without their checkpoint trailers, and passes each trailer's checkpoint
+// to mark (when not nil). A frame whose CRC fails, or whose trailer does not parse, is
+// skipped when its length is plausible; the scan ends at a truncated frame or an
+// impossible length. Damage.CutBytes is what follows the last good frame.
+func scanFrames(r io.Reader, dst []byte, verify bool, mark func(Mark)) ([]byte, scanResult) {
 	var res scanResult
 	var off int64
 	var hdr [frameHeader]byte
@@ -464,10 +537,23 @@ func scanFrames(r io.Reader, dst []byte, verify bool) ([]byte, scanResult) {
 				continue
 			}
 		}
+		count := binary.BigEndian.Uint32(hdr[4:8])
+		if count&ckptFlag != 0 {
+			count &^= ckptFlag
+			entries, m, err := splitTrailer(p)
+			if err != nil {
+				skipped++
+				continue
+			}
+			p = entries
+			if mark != nil {
+				mark(m)
+			}
+		}
 		// Frames skipped before a good one are damage in the middle.
 		res.dmg.SkippedFrames += skipped
 		skipped = 0
-		res.records += int(binary.BigEndian.Uint32(hdr[4:8]))
+		res.records += int(count)
 		res.goodEnd = off
 		if dst != nil {
 			dst = append(dst, p...)
@@ -484,24 +570,29 @@ type Loaded struct {
 	Records int
 	Acked   map[string]bool // outputs done with it
 	Damage  Damage          // what recovery cut from it (already cut from the file)
+	// Checkpoints are the checkpoints of its frames, in their order (see Checkpoints for
+	// the merged view the inputs resume from).
+	Checkpoints []Mark
 }
 
 // Load scans every stream directory for chunks left by an earlier run, oldest first. It
 // repairs what a crash left: a chunk whose tail was torn is truncated after its last
 // whole frame (damage in the middle is skipped), and logged; a chunk whose header is
 // damaged is renamed *.corrupt (or removed with DeleteIrrecoverable); an empty chunk and
-// an acks file without a chunk are removed.
+// an acks file without a chunk are removed. It also reads each stream's checkpoints file
+// and the chunks' checkpoints: Checkpoints returns the result.
 func (s *Store) Load() ([]*Loaded, error) {
 	streams, err := os.ReadDir(s.opts.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	var out []*Loaded
+	var out, empty []*Loaded
 	for _, st := range streams {
 		if !st.IsDir() {
 			continue // .lock
 		}
 		dir := filepath.Join(s.opts.Dir, st.Name())
+		s.loadCheckpoints(st.Name())
 		ents, err := os.ReadDir(dir)
 		if err != nil {
 			s.log.Error("storage: cannot read stream directory", "dir", dir, "err", err)
@@ -522,9 +613,20 @@ func (s *Store) Load() ([]*Loaded, error) {
 				}
 			case strings.HasSuffix(name, chunkSuffix):
 				if l := s.loadOne(filepath.Join(dir, name), st.Name()); l != nil {
-					out = append(out, l)
+					if l.Records == 0 {
+						empty = append(empty, l)
+					} else {
+						out = append(out, l)
+					}
 				}
 			}
+		}
+	}
+	// Chunks with no record but checkpoints go once every chunk's checkpoints are known.
+	for _, l := range empty {
+		s.log.Info("storage: removing a chunk with no records", "file", l.File.path)
+		if err := l.File.Remove(); err != nil {
+			s.log.Error("storage: cannot remove a chunk with no records", "file", l.File.path, "err", err)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -546,7 +648,7 @@ func (s *Store) loadOne(path, stream string) *Loaded {
 		return nil
 	}
 	br := bufio.NewReaderSize(fd, 64<<10)
-	tag, created, err := readHeader(br)
+	tag, created, v, err := readHeader(br)
 	if err != nil {
 		if st.Size() < fixedHeader+4 {
 			// Created and never written to: it held no record anyone was told was kept.
@@ -564,7 +666,8 @@ func (s *Store) loadOne(path, stream string) *Loaded {
 		return nil
 	}
 	hdrLen := int64(fixedHeader + len(tag) + 4)
-	_, res := scanFrames(br, nil, true)
+	var marks []Mark
+	_, res := scanFrames(br, nil, true, func(m Mark) { marks = append(marks, m) })
 	if res.dmg.CutBytes > 0 {
 		if err := fd.Truncate(hdrLen + res.goodEnd); err != nil {
 			s.log.Error("storage: cannot truncate damaged chunk", "file", path, "err", err)
@@ -575,16 +678,19 @@ func (s *Store) loadOne(path, stream string) *Loaded {
 			"file", path, "tag", tag, "records_kept", res.records,
 			"bytes_cut", res.dmg.CutBytes, "frames_skipped", res.dmg.SkippedFrames)
 	}
-	if res.records == 0 {
+	if res.records == 0 && len(marks) == 0 {
 		s.log.Info("storage: removing a chunk with no records", "file", path)
 		s.removePair(path)
 		return nil
 	}
-	f := &File{s: s, path: path, Tag: tag, Created: created}
+	f := &File{s: s, path: path, Tag: tag, Created: created, stream: stream, ckpt: v == versionCkpt}
 	f.size.Store(hdrLen + res.goodEnd)
 	f.synced = f.size.Load()
 	f.dirSynced = true
-	return &Loaded{File: f, Stream: stream, Records: res.records, Acked: readAcks(path), Damage: res.dmg}
+	for _, m := range marks {
+		s.noteMark(f, m)
+	}
+	return &Loaded{File: f, Stream: stream, Records: res.records, Acked: readAcks(path), Damage: res.dmg, Checkpoints: marks}
 }
 
 func (s *Store) removePair(path string) {
