@@ -406,7 +406,14 @@ func readValue(b []byte, depth int) (any, []byte, error) {
 		if uint64(n)*2 > uint64(len(rest)) {
 			return nil, b, ErrShort
 		}
-		m := make(Map, n)
+		// A record (the top level) gets room for two more keys: the filters that add a
+		// key (record_modifier, modify, nest, lua) then do not copy the record to grow it.
+		spare := uint32(0)
+		if depth == 1 && n > 0 { // not an empty metadata map
+
+			spare = 2
+		}
+		m := make(Map, n, n+spare)
 		for i := uint32(0); i < n; i++ {
 			var k string
 			switch nextType(rest) {

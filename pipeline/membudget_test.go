@@ -194,3 +194,55 @@ func TestMemoryBudgetWaitResumesAfterRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// sizedOutput is an output that says how large its encoding of a chunk is, and records the
+// budget in use while it flushes.
+type sizedOutput struct {
+	budget *membudget.Budget
+	mu     sync.Mutex
+	during []int64
+	sizes  []int
+}
+
+func (s *sizedOutput) EncodedSize(c *Chunk) int { return 3 * len(c.Data) }
+
+func (s *sizedOutput) Flush(_ context.Context, c *Chunk) error {
+	s.mu.Lock()
+	s.during = append(s.during, s.budget.Used())
+	s.sizes = append(s.sizes, len(c.Data))
+	s.mu.Unlock()
+	return nil
+}
+
+// An output's encoding is counted against the budget while it flushes, and given back.
+func TestOutputEncodingCountsAgainstTheBudget(t *testing.T) {
+	opts := fastOpts()
+	opts.ChunkLimit = 64 << 10
+	opts.Budget = membudget.New(16 << 20)
+	e := NewEngine(opts)
+	em := e.AddInput(InputSpec{Plugin: "a", Input: idleInput{}})
+	out := &sizedOutput{budget: opts.Budget}
+	e.AddOutput(OutputSpec{Plugin: "sized", Match: "*", Output: out})
+	startEngine(t, e)
+	for i := 0; i < 100; i++ {
+		if err := em.Emit("app", rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.FlushAll()
+	e.waitIdle(t)
+	out.mu.Lock()
+	during, sizes := append([]int64(nil), out.during...), append([]int(nil), out.sizes...)
+	out.mu.Unlock()
+	if len(during) == 0 {
+		t.Fatal("nothing flushed")
+	}
+	// The chunk's own buffer (at least its data) plus three times its data.
+	if want := 4 * int64(sizes[0]); during[0] < want {
+		t.Errorf("budget in use during Flush: %d bytes, want at least %d: the encoding was not counted", during[0], want)
+	}
+	e.Stop(context.Background())
+	if u := opts.Budget.Used(); u != 0 {
+		t.Fatalf("%d bytes reserved after Stop: the encoding was not given back", u)
+	}
+}

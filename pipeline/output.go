@@ -156,6 +156,11 @@ func (o *outputInst) flush(ctx context.Context, t *task) {
 			return
 		}
 	}
+	if sz, ok := o.out.(EncodingSizer); ok && o.e.opts.Budget != nil {
+		n := int64(sz.EncodedSize(ch))
+		o.e.opts.Budget.Overdraw(n)
+		defer o.e.opts.Budget.Release(n)
+	}
 	err := o.out.Flush(ctx, ch)
 	if err == nil {
 		o.procRecords.Add(uint64(ch.Records))

@@ -135,9 +135,20 @@ type Splitter interface {
 
 // Output delivers one chunk. nil means delivered; an error made with Retry means try again
 // later; any other error means the chunk can never be delivered by this output (it is
-// dropped for this output and counted). Flush must not keep c.Data after returning.
+// dropped for this output and counted). Flush must not keep c.Data after returning: the
+// engine frees the chunk's buffer (off the Go heap) or reuses it for another chunk.
 type Output interface {
 	Flush(ctx context.Context, c *Chunk) error
+}
+
+// EncodingSizer is implemented by outputs that build an encoding of a whole chunk (a JSON
+// body, a protobuf request, a compressed copy) before they send it. While Flush runs,
+// the engine counts EncodedSize(c) bytes against the process's memory budget (without
+// waiting: an output never waits for inputs), so that inputs leave room for the encoding
+// instead of filling the budget with chunks. An estimate is fine; too low is worse than
+// too high.
+type EncodingSizer interface {
+	EncodedSize(c *Chunk) int
 }
 
 // Chunk is a batch of encoded entries of one tag.

@@ -406,6 +406,19 @@ func (o *Output) Close(context.Context) error {
 	return nil
 }
 
+// EncodedSize estimates the copy Flush makes of c (pipeline.EncodingSizer): none when the
+// chunk goes out as it is; its entries rewritten with time_as_integer; its gzip copy.
+func (o *Output) EncodedSize(c *pipeline.Chunk) int {
+	n := 0
+	if o.TimeAsInteger {
+		n += len(c.Data)
+	}
+	if o.gzip {
+		n += len(c.Data) / 2
+	}
+	return n
+}
+
 // Flush sends c to a node (or, hashing, each record to its node) and returns once it is
 // written (or, with require_ack_response, acknowledged). When no node takes it, the error
 // asks the engine to retry.
@@ -478,3 +491,6 @@ var (
 
 	_ pipeline.ConnectionReporter = (*Output)(nil)
 )
+
+// The engine counts its encoding against the memory budget.
+var _ pipeline.EncodingSizer = (*Output)(nil)

@@ -354,6 +354,20 @@ func (o *Output) Close(context.Context) error {
 	return nil
 }
 
+// EncodedSize estimates the body Flush builds for c (pipeline.EncodingSizer): JSON is
+// about twice the msgpack it comes from, with the body buffer's growth; gzip adds its
+// output beside it.
+func (o *Output) EncodedSize(c *pipeline.Chunk) int {
+	n := 2 * len(c.Data)
+	if strings.EqualFold(o.Format, "msgpack") {
+		n = len(c.Data)
+	}
+	if strings.EqualFold(o.Compress, "gzip") {
+		n += n / 2
+	}
+	return n
+}
+
 // Flush sends the chunk: one request (POST, or http_method), or with body_key one request
 // per record.
 func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
@@ -730,3 +744,6 @@ var (
 	_ pipeline.Initializer = (*Output)(nil)
 	_ pipeline.Closer      = (*Output)(nil)
 )
+
+// The engine counts its encoding against the memory budget.
+var _ pipeline.EncodingSizer = (*Output)(nil)

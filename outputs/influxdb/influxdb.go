@@ -213,6 +213,10 @@ func (o *Output) Close(context.Context) error {
 	return nil
 }
 
+// EncodedSize estimates the line protocol body Flush builds for c
+// (pipeline.EncodingSizer).
+func (o *Output) EncodedSize(c *pipeline.Chunk) int { return 2 * len(c.Data) }
+
 // Flush writes the chunk's records as one line protocol body.
 func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 	body, skipped, decodeErr := o.Body(nil, c)
@@ -366,3 +370,6 @@ var (
 	_ pipeline.Initializer = (*Output)(nil)
 	_ pipeline.Closer      = (*Output)(nil)
 )
+
+// The engine counts its encoding against the memory budget.
+var _ pipeline.EncodingSizer = (*Output)(nil)

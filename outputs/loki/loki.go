@@ -398,6 +398,10 @@ func (o *Output) Close(context.Context) error {
 	return nil
 }
 
+// EncodedSize estimates what Flush builds for c (pipeline.EncodingSizer): the decoded
+// streams, their protobuf (or JSON) request and its compressed copy.
+func (o *Output) EncodedSize(c *pipeline.Chunk) int { return 3 * len(c.Data) }
+
 // Flush pushes the chunk's records as one request.
 func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 	req, decodeErr := o.Request(c)
@@ -644,3 +648,6 @@ var (
 	_ pipeline.Initializer = (*Output)(nil)
 	_ pipeline.Closer      = (*Output)(nil)
 )
+
+// The engine counts its encoding against the memory budget.
+var _ pipeline.EncodingSizer = (*Output)(nil)

@@ -386,6 +386,9 @@ func chunkID(c *pipeline.Chunk) string {
 
 var crcTable = crc64.MakeTable(crc64.ECMA)
 
+// EncodedSize estimates the messages Flush builds for c (pipeline.EncodingSizer).
+func (o *Output) EncodedSize(c *pipeline.Chunk) int { return 2 * len(c.Data) }
+
 // Flush publishes the chunk and, with JetStream, waits for every acknowledgement.
 func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 	if o.nc == nil {
@@ -629,3 +632,6 @@ var (
 	_ pipeline.Initializer = (*Output)(nil)
 	_ pipeline.Closer      = (*Output)(nil)
 )
+
+// The engine counts its encoding against the memory budget.
+var _ pipeline.EncodingSizer = (*Output)(nil)

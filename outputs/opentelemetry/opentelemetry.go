@@ -278,6 +278,10 @@ func (o *Output) isMetrics(tag string) bool {
 	return false
 }
 
+// EncodedSize estimates what Flush builds for c (pipeline.EncodingSizer): the OTLP
+// request (protobuf or JSON) and, with compress gzip, its compressed copy.
+func (o *Output) EncodedSize(c *pipeline.Chunk) int { return 3 * len(c.Data) }
+
 // Flush sends the chunk as one export request.
 func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 	bp, _ := o.bufs.Get().(*[]byte)
@@ -480,3 +484,6 @@ var (
 	_ pipeline.Initializer = (*Output)(nil)
 	_ pipeline.Closer      = (*Output)(nil)
 )
+
+// The engine counts its encoding against the memory budget.
+var _ pipeline.EncodingSizer = (*Output)(nil)

@@ -140,6 +140,10 @@ func (o *Output) Close(context.Context) error {
 	return nil
 }
 
+// EncodedSize estimates what Flush builds for c (pipeline.EncodingSizer): the series, the
+// WriteRequest protobuf and its snappy copy.
+func (o *Output) EncodedSize(c *pipeline.Chunk) int { return 3 * len(c.Data) }
+
 // Flush sends the chunk's samples as one WriteRequest.
 func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 	var samples []promsample.Sample
@@ -228,3 +232,6 @@ var (
 	_ pipeline.Initializer = (*Output)(nil)
 	_ pipeline.Closer      = (*Output)(nil)
 )
+
+// The engine counts its encoding against the memory budget.
+var _ pipeline.EncodingSizer = (*Output)(nil)
