@@ -25,6 +25,9 @@ type Env struct {
 	Dir     string
 	Peer    *Peer  // when set, the run drives this peer agent instead of ours
 	Profile string // when set, our agent writes a CPU profile of its run here
+	// MemProfile, when set, has our agent write its allocations profile here at exit (and
+	// the heap at its highest beside it, .peak).
+	MemProfile string
 
 	procs []*Agent
 }
@@ -54,6 +57,9 @@ func (e *Env) StartAgent(config string) (*Agent, error) {
 	cmd := exec.Command(e.Agent, "-c", path)
 	if e.Profile != "" {
 		cmd.Env = append(os.Environ(), "FLUENTBIT_CPUPROFILE="+e.Profile)
+	}
+	if e.MemProfile != "" {
+		cmd.Env = append(os.Environ(), "FLUENTBIT_MEMPROFILE="+e.MemProfile)
 	}
 	a, err := e.start(cmd)
 	if err != nil {

@@ -134,6 +134,7 @@ func main() {
 	readme := flag.String("readme", "", "write the results into this file between <!-- bench:begin --> and <!-- bench:end -->")
 	svg := flag.String("svg", "", "write a bar chart of records/s per scenario to this SVG file")
 	profile := flag.String("profile", "", "write a CPU profile of every agent run into this directory")
+	memProfile := flag.String("memprofile", "", "write the allocations profile of every agent run into this directory (go tool pprof -sample_index=alloc_space; the heap at its peak in .peak)")
 	noPeers := flag.Bool("no-peers", false, "do not look for fluent-bit or telegraf on PATH")
 	var peers peerFlags
 	flag.Var(&peers, "peer", "a peer agent to run side by side: fluent-bit=PATH or telegraf=PATH (repeatable)")
@@ -234,6 +235,12 @@ func main() {
 				}
 				if *profile != "" && peer == nil {
 					env.Profile = filepath.Join(*profile, fmt.Sprintf("%s-%d.prof", n, i+1))
+				}
+				if *memProfile != "" && peer == nil {
+					if err := os.MkdirAll(*memProfile, 0o755); err != nil {
+						fatal(err)
+					}
+					env.MemProfile = filepath.Join(*memProfile, fmt.Sprintf("%s-%d.mprof", n, i+1))
 				}
 				if err := os.MkdirAll(env.Dir, 0o755); err != nil {
 					fatal(err)
