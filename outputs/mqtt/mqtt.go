@@ -263,6 +263,16 @@ func (o *Output) Close(context.Context) error {
 	return nil
 }
 
+// EncodedSize estimates what Flush holds for c (pipeline.EncodingSizer): the JSON payloads
+// of the records in flight (up to a window of them, in paho's store until the broker
+// acknowledges them), about twice the chunk at most.
+func (o *Output) EncodedSize(c *pipeline.Chunk) int {
+	if c.Records <= window {
+		return 2 * len(c.Data)
+	}
+	return 2 * int(int64(len(c.Data))*window/int64(c.Records))
+}
+
 // Flush publishes the chunk's records and waits for the broker's acknowledgements.
 func (o *Output) Flush(ctx context.Context, c *pipeline.Chunk) error {
 	if o.client == nil {
@@ -380,3 +390,6 @@ var (
 	_ pipeline.Initializer = (*Output)(nil)
 	_ pipeline.Closer      = (*Output)(nil)
 )
+
+// The engine counts the payloads in flight against the memory budget.
+var _ pipeline.EncodingSizer = (*Output)(nil)

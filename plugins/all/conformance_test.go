@@ -367,3 +367,24 @@ func TestSharedFindsSharedState(t *testing.T) {
 		t.Errorf("os.Stdout: %q", w)
 	}
 }
+
+// The outputs that build a whole chunk's encoding (or hold its payloads in flight) say how
+// large it is, so that the engine counts it against the memory budget
+// (pipeline.EncodingSizer); the others stream records and need not.
+func TestEncodingOutputsSizeTheirEncoding(t *testing.T) {
+	chunk := &pipeline.Chunk{Tag: "t", Data: make([]byte, 1000), Records: 10}
+	for _, name := range []string{"http", "loki", "opentelemetry", "influxdb", "prometheus_remote_write", "nats", "mqtt"} {
+		out, ok := pipeline.NewOutput(name)
+		if !ok {
+			t.Fatalf("output %s is not registered", name)
+		}
+		sz, ok := out.(pipeline.EncodingSizer)
+		if !ok {
+			t.Errorf("output %s builds an encoding of a chunk but does not implement pipeline.EncodingSizer", name)
+			continue
+		}
+		if n := sz.EncodedSize(chunk); n < len(chunk.Data) {
+			t.Errorf("output %s estimates %d bytes for a 1000-byte chunk: less than the chunk", name, n)
+		}
+	}
+}
