@@ -29,6 +29,7 @@ import (
 	fluentbit "github.com/fluentbit-go/fluentbit-go"
 	"github.com/fluentbit-go/fluentbit-go/config"
 	"github.com/fluentbit-go/fluentbit-go/embedhttp"
+	"github.com/fluentbit-go/fluentbit-go/internal/offheap"
 	"github.com/fluentbit-go/fluentbit-go/internal/textpages"
 	"github.com/fluentbit-go/fluentbit-go/monitor"
 	"github.com/fluentbit-go/fluentbit-go/parser"
@@ -382,6 +383,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	// Start-up code (configuration, every plugin's registration, Init) is not needed again:
 	// its pages go back (see internal/textpages), as after each reload.
 	textpages.Release()
+	offheap.Refresh() // Go's share of memory_limit grows by what was given back
 	reload := func(why string) error {
 		log.Info(why + ": reloading configuration")
 		next, err := loadConfig(c)
@@ -401,6 +403,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 			log.Warn("reload: http_server, http_listen and http_port changes take effect at the next start")
 		}
 		textpages.Release()
+		offheap.Refresh()
 		return nil
 	}
 	log.Info("fluentbit-go started", "version", fluentbit.Version, "pid", os.Getpid())

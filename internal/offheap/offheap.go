@@ -18,8 +18,9 @@
 // engine pooled and reused those buffers before).
 //
 // SetLimit ties Go's soft memory limit to what is mapped here: the Go runtime gets the
-// service's memory_limit minus the bytes mapped off the heap, so that both together stay
-// under the limit.
+// service's memory_limit minus the bytes mapped off the heap and minus the executable's
+// resident pages (code and tables the work touches, which no collection frees), so that
+// all of them together stay under the limit.
 //
 // Where mappings are not available (not Linux, or a mapping fails), Alloc returns heap
 // memory and Free does nothing with it: the garbage collector frees it as before.
@@ -82,12 +83,23 @@ func Free(b []byte) {
 
 // SetLimit ties Go's soft memory limit to the process's whole memory limit (bytes; 0
 // unties it and gives the runtime no limit): from now on Go's limit is total minus the
-// bytes mapped here, never below a quarter of total, adjusted as mappings come and go.
+// bytes mapped here and the process's file-backed resident pages, never below a quarter
+// of total, adjusted as mappings come and go.
 func SetLimit(t int64) {
 	limitMu.Lock()
 	defer limitMu.Unlock()
 	total = t
 	applyLocked()
+}
+
+// Refresh sets Go's limit again from what is mapped and resident now (after the
+// executable's pages changed: internal/textpages), if SetLimit tied it.
+func Refresh() {
+	limitMu.Lock()
+	defer limitMu.Unlock()
+	if total > 0 {
+		applyLocked()
+	}
 }
 
 // grew counts n more (or fewer) mapped bytes and moves Go's limit when they changed by a
@@ -111,5 +123,5 @@ func applyLocked() {
 	}
 	m := mapped.Load()
 	applied, tied = m, true
-	debug.SetMemoryLimit(max(total-m, total/4))
+	debug.SetMemoryLimit(max(total-m-fileResident(), total/4))
 }
