@@ -286,6 +286,12 @@ func ReadEntry(b []byte) (Event, []byte, error) {
 	} else if ev.Time, rest, err = ReadTime(rest); err != nil {
 		return ev, b, err
 	}
+	if nextType(rest) == msgp.MapType {
+		if ev.Record, rest, err = readMap(rest, 1); err != nil {
+			return ev, b, fmt.Errorf("event: record: %w", err)
+		}
+		return ev, rest, nil
+	}
 	var rec any
 	if rec, rest, err = readValue(rest, 1); err != nil {
 		return ev, b, fmt.Errorf("event: record: %w", err)
@@ -384,6 +390,52 @@ func skip(b []byte, depth int) ([]byte, error) {
 // kept as it came), time.Time for EventTime, Ext for other extensions.
 func ReadValue(b []byte) (any, []byte, error) { return readValue(b, 0) }
 
+// readMap reads a map as readValue does (the caller checked depth), without boxing it in
+// an interface: a record's top level, one allocation less per record.
+func readMap(b []byte, depth int) (Map, []byte, error) {
+	n, rest, err := msgp.ReadMapHeaderBytes(b)
+	if err != nil {
+		return nil, b, wrapMsgp(err)
+	}
+	if uint64(n)*2 > uint64(len(rest)) {
+		return nil, b, ErrShort
+	}
+	// A record (the top level) gets room for two more keys: the filters that add a
+	// key (record_modifier, modify, nest, lua) then do not copy the record to grow it.
+	spare := uint32(0)
+	if depth == 1 && n > 0 { // not an empty metadata map
+		spare = 2
+	}
+	m := make(Map, n, n+spare)
+	for i := uint32(0); i < n; i++ {
+		var k string
+		switch nextType(rest) {
+		case msgp.StrType:
+			if k, rest, err = msgp.ReadStringBytes(rest); err != nil {
+				return nil, b, wrapMsgp(err)
+			}
+		case msgp.BinType:
+			var kb []byte
+			if kb, rest, err = msgp.ReadBytesZC(rest); err != nil {
+				return nil, b, wrapMsgp(err)
+			}
+			k = string(kb)
+		default:
+			var kv any
+			if kv, rest, err = readValue(rest, depth+1); err != nil {
+				return nil, b, err
+			}
+			k = fmt.Sprint(kv)
+		}
+		var v any
+		if v, rest, err = readValue(rest, depth+1); err != nil {
+			return nil, b, err
+		}
+		m[i] = KV{k, v}
+	}
+	return m, rest, nil
+}
+
 func readValue(b []byte, depth int) (any, []byte, error) {
 	if depth > maxDepth {
 		return nil, b, errors.New("event: nesting too deep")
@@ -399,46 +451,9 @@ func readValue(b []byte, depth int) (any, []byte, error) {
 		v, rest, err := msgp.ReadBytesBytes(b, nil)
 		return v, rest, wrapMsgp(err)
 	case msgp.MapType:
-		n, rest, err := msgp.ReadMapHeaderBytes(b)
+		m, rest, err := readMap(b, depth)
 		if err != nil {
-			return nil, b, wrapMsgp(err)
-		}
-		if uint64(n)*2 > uint64(len(rest)) {
-			return nil, b, ErrShort
-		}
-		// A record (the top level) gets room for two more keys: the filters that add a
-		// key (record_modifier, modify, nest, lua) then do not copy the record to grow it.
-		spare := uint32(0)
-		if depth == 1 && n > 0 { // not an empty metadata map
-
-			spare = 2
-		}
-		m := make(Map, n, n+spare)
-		for i := uint32(0); i < n; i++ {
-			var k string
-			switch nextType(rest) {
-			case msgp.StrType:
-				if k, rest, err = msgp.ReadStringBytes(rest); err != nil {
-					return nil, b, wrapMsgp(err)
-				}
-			case msgp.BinType:
-				var kb []byte
-				if kb, rest, err = msgp.ReadBytesZC(rest); err != nil {
-					return nil, b, wrapMsgp(err)
-				}
-				k = string(kb)
-			default:
-				var kv any
-				if kv, rest, err = readValue(rest, depth+1); err != nil {
-					return nil, b, err
-				}
-				k = fmt.Sprint(kv)
-			}
-			var v any
-			if v, rest, err = readValue(rest, depth+1); err != nil {
-				return nil, b, err
-			}
-			m[i] = KV{k, v}
+			return nil, b, err
 		}
 		return m, rest, nil
 	case msgp.ArrayType:

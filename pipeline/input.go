@@ -174,18 +174,31 @@ func (in *inputInst) Emit(tag string, ev event.Event) error {
 
 // filterEvent runs ev through the input's processors, then the filters of tag's route,
 // and hands each record they let through (or split into) to sink.
+//
+// The filters get ev by pointer, which would move every record's Event to the heap: it is
+// lent from a pool instead, for the call (a filter never keeps the pointer: Filter's
+// contract is to change ev in place and return).
 func (in *inputInst) filterEvent(tag string, ev event.Event, sink func(tag string, r *route, ev *event.Event) error) error {
-	if ev.Time.IsZero() {
-		ev.Time = time.Now() // before the filters: they may read or copy the time
+	p := eventPool.Get().(*event.Event)
+	*p = ev
+	if p.Time.IsZero() {
+		p.Time = time.Now() // before the filters: they may read or copy the time
 	}
 	r := in.e.route(tag)
+	var err error
 	if len(in.procs) == 0 {
-		return in.emitFrom(tag, r, 0, &ev, sink)
+		err = in.emitFrom(tag, r, 0, p, sink)
+	} else {
+		// Processors (the input's own filters) run first; each record they let through,
+		// or split into, then takes the route's filters.
+		err = runChain(tag, in.procs, 0, p, in.dropped, func(ev *event.Event) error { return in.emitFrom(tag, r, 0, ev, sink) })
 	}
-	// Processors (the input's own filters) run first; each record they let through, or
-	// split into, then takes the route's filters.
-	return runChain(tag, in.procs, 0, &ev, in.dropped, func(ev *event.Event) error { return in.emitFrom(tag, r, 0, ev, sink) })
+	*p = event.Event{}
+	eventPool.Put(p)
+	return err
 }
+
+var eventPool = sync.Pool{New: func() any { return new(event.Event) }}
 
 // EmitRawCheckpoint is EmitRaw with the input's checkpoint (CheckpointEmitter): with
 // filesystem storage, the entries the filters let through and cp go into one frame.
