@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -244,5 +245,41 @@ func TestOutputEncodingCountsAgainstTheBudget(t *testing.T) {
 	e.Stop(context.Background())
 	if u := opts.Budget.Used(); u != 0 {
 		t.Fatalf("%d bytes reserved after Stop: the encoding was not given back", u)
+	}
+}
+
+// A record larger than the chunk's buffer makes append grow it on the heap: the chunk's
+// own buffer (off the heap) is freed at once, the growth is counted over the budget, and
+// the records arrive whole; after Stop nothing is mapped or reserved.
+func TestOversizedRecordMovesTheChunkToTheHeap(t *testing.T) {
+	opts := fastOpts()
+	opts.ChunkLimit = 1 << 20
+	opts.Budget = membudget.New(16 << 20)
+	mapped := offheap.Mapped()
+	e := NewEngine(opts)
+	em := e.AddInput(InputSpec{Plugin: "a", Input: idleInput{}})
+	const n = 20
+	out := newCollect(n)
+	e.AddOutput(OutputSpec{Plugin: "collect", Match: "*", Output: out})
+	startEngine(t, e)
+	big := strings.Repeat("x", 200<<10) // far past the 512 bytes a record is guessed at
+	for i := 0; i < n; i++ {
+		ev := rec(i)
+		if i%2 == 1 {
+			ev.Record.Set("blob", big)
+		}
+		if err := em.Emit("app", ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.FlushAll()
+	out.waitAll(t, 10*time.Second)
+	out.checkOnce(t, n)
+	e.Stop(context.Background())
+	if u := opts.Budget.Used(); u != 0 {
+		t.Fatalf("%d bytes reserved after Stop", u)
+	}
+	if m := offheap.Mapped(); m != mapped {
+		t.Fatalf("%d bytes mapped off the heap after Stop, %d before Start", m, mapped)
 	}
 }
