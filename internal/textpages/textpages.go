@@ -7,10 +7,23 @@
 //
 // Release drops the mappings of those pages (madvise MADV_DONTNEED on the executable's
 // read-only, file-backed mappings). Their contents are not lost: they are clean copies of
-// the file, still in the page cache, and a page the agent uses again is mapped back on
-// its next access (a minor fault). Writable mappings are never touched. It is what a small
-// device wants: the resident set, which the OOM killer ranks by, counts the code the agent
-// runs, not the code it ran once.
+// the file, and a page the agent uses again is mapped back on its next access. Writable
+// mappings are never touched. It is what a small device wants: the resident set, which the
+// OOM killer ranks by, counts the code the agent runs, not the code it ran once.
+//
+// Dropping the mappings alone is not enough for the read-only data (.rodata and, above
+// all, .gopclntab, 4.6 MB here, which the garbage collector reads for every frame of every
+// stack it scans): the kernel's fault-around maps every page of the 64 KiB around a fault
+// that is in the page cache, so a few hundred scattered lookups map most of the table back.
+// Release therefore also marks the mappings MADV_RANDOM (no read-ahead on a fault) and asks
+// the kernel to drop the executable's pages that nothing maps any more from the page cache
+// (posix_fadvise POSIX_FADV_DONTNEED): a later fault reads the one page it needs from the
+// file and finds no cached neighbours to map with it. The price is a read from storage for
+// each page used again (once; it stays afterwards), in the seconds after a start or reload.
+// Measured on dummy-5filters-null: the read-only data mapped at peak went from 1213 pages
+// (4.7 MB) to 470 (1.8 MB). Code pages do not benefit on kernels (6.16+) that read
+// executable mappings in 64 KiB folios whatever the advice. Pages other processes map stay
+// cached (the kernel never drops those), and on tmpfs nothing is dropped.
 package textpages
 
 import (
@@ -61,9 +74,21 @@ func Release() int64 {
 	}
 	var n int64
 	for _, r := range ranges {
+		random(r[0], r[1]-r[0]) // best effort: without it the release still holds
 		if dontneed(r[0], r[1]-r[0]) == nil {
 			n += int64(r[1] - r[0])
 		}
+	}
+	// Between the madvise above and the eviction, the agent's other goroutines go on
+	// running and fault some pages back (mapped pages are not evicted, and fault-around
+	// then maps their cached neighbours again): a second round catches most of those.
+	for round := 0; round < 2 && n > 0; round++ {
+		if round > 0 {
+			for _, r := range ranges {
+				_ = dontneed(r[0], r[1]-r[0])
+			}
+		}
+		evict(exe)
 	}
 	return n
 }
